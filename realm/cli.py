@@ -39,11 +39,11 @@ GROUPS: dict[str, tuple[str, str]] = {
 LIGHTNING_VERBS = ("fit", "validate", "test", "predict")
 #: benchmark name -> (module with ``register(parser)``, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
-    "physionet2012": ("realm.models.bench", "train and score every model on PhysioNet 2012"),
-    "synthetic": ("realm.models.bench_synthetic", "REALM vs time series vs the oracle"),
-    "bc8": ("realm.extract.bench", "phenotype extraction + HPO normalization (BioCreative VIII)"),
-    "linking": ("realm.kg.bench", "entity linking accuracy and index speed"),
-    "harmonize": ("realm.harmonize.bench", "medication concept harmonization"),
+    "physionet2012": ("realm.bench.physionet2012", "train and score every model on PhysioNet 2012"),
+    "synthetic": ("realm.bench.synthetic", "REALM vs time series vs the oracle"),
+    "bc8": ("realm.bench.bc8", "phenotype extraction + HPO normalization (BioCreative VIII)"),
+    "linking": ("realm.bench.linking", "entity linking accuracy and index speed"),
+    "harmonize": ("realm.bench.harmonize", "medication concept harmonization"),
 }
 
 

@@ -1,1 +1,5 @@
-"""realm.kg."""
+"""The knowledge graph: graph, loaders, the default KG, the Chroma index, the linker, embeddings."""
+
+from realm.kg.graph import KnowledgeGraph
+
+__all__ = ["KnowledgeGraph"]

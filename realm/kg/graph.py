@@ -1,0 +1,196 @@
+"""The knowledge graph: typed nodes and typed edges on a networkx MultiDiGraph.
+
+Node ids are CURIEs, prefix then local code: ``HP:0000218``, ``ICD10CM:I50.1``,
+``ICD9CM:428.0``, ``OMIM:101600``, ``ORPHA:558``, ``MESH:D006333``, ``DRUG:<slug>``,
+``GENE:<symbol>``, ``NCBIGene:<id>``; custom KGs may use any prefix. Every node carries
+the fields of :class:`realm.records.Node`; every edge a ``relation`` and a ``source``.
+
+The graph's :attr:`KnowledgeGraph.version` is a content hash of all nodes and edges: caches
+(index, embeddings) and checkpoints record it, so a stale artefact is detected, never used.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+from functools import cached_property
+from pathlib import Path
+
+import networkx as nx
+
+from realm.cache import atomic_path, config_hash
+from realm.errors import KGError
+from realm.records import Node
+
+__all__ = ["KnowledgeGraph", "Edge"]
+
+Edge = tuple[str, str, str, str]  # (source node, target node, relation, source vocabulary)
+
+
+class KnowledgeGraph:
+    """Typed nodes and edges with a stable content hash.
+
+    Build one with :meth:`add_node` / :meth:`add_edge` (or a loader in ``realm.kg.loaders``),
+    then treat it as read-only: :attr:`version` is computed once and cached.
+    """
+
+    def __init__(self, name: str = "kg") -> None:
+        self.name = name
+        self.graph: nx.MultiDiGraph = nx.MultiDiGraph()
+
+    # -- building ---------------------------------------------------------------------------
+    def add_node(self, node: Node, *, replace: bool = False) -> None:
+        """Add ``node``; a second node with the same id is an error unless ``replace``."""
+        if not node.id or not node.id.strip():
+            raise KGError("node with an empty id")
+        if not node.name or not node.name.strip():
+            raise KGError(f"node {node.id!r} has an empty name")
+        if node.id in self.graph and not replace:
+            raise KGError(f"duplicate node id {node.id!r}")
+        self.graph.add_node(node.id, node=node)
+        self.__dict__.pop("version", None)
+
+    def add_edge(self, src: str, dst: str, relation: str, source: str = "") -> None:
+        """Add a typed edge between two existing nodes (unknown ends are an error)."""
+        for end in (src, dst):
+            if end not in self.graph:
+                raise KGError(f"edge {src!r} -[{relation}]-> {dst!r} names unknown node {end!r}")
+        if not relation:
+            raise KGError(f"edge {src!r} -> {dst!r} has no relation")
+        # The key makes (src, dst, relation) unique: the same fact from two loads is one edge.
+        self.graph.add_edge(src, dst, key=relation, relation=relation, source=source)
+        self.__dict__.pop("version", None)
+
+    # -- reading ----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.graph
+
+    def node(self, node_id: str) -> Node:
+        """The node with id ``node_id`` (:class:`KGError` if absent)."""
+        try:
+            return self.graph.nodes[node_id]["node"]
+        except KeyError:
+            raise KGError(f"unknown node id {node_id!r} in KG {self.name!r}") from None
+
+    def nodes(self, type: str | None = None) -> Iterator[Node]:
+        """All nodes, optionally only those of one type, in id order."""
+        for node_id in sorted(self.graph.nodes):
+            node = self.graph.nodes[node_id]["node"]
+            if type is None or node.type == type:
+                yield node
+
+    def edges(self) -> Iterator[Edge]:
+        """All edges as (src, dst, relation, source), sorted."""
+        rows = ((u, v, d["relation"], d.get("source", "")) for u, v, d in self.graph.edges(data=True))
+        yield from sorted(rows)
+
+    def neighbors(self, node_id: str, relation: str | None = None) -> list[tuple[str, str]]:
+        """(relation, neighbor id) over out- and in-edges (in-edges as ``~relation``)."""
+        self.node(node_id)
+        out = [(d["relation"], v) for _, v, d in self.graph.out_edges(node_id, data=True)]
+        out += [("~" + d["relation"], u) for u, _, d in self.graph.in_edges(node_id, data=True)]
+        if relation is not None:
+            out = [(r, n) for r, n in out if r == relation]
+        return sorted(out)
+
+    @cached_property
+    def version(self) -> str:
+        """Content hash of every node and edge: the KG version."""
+        nodes = [asdict(n) for n in self.nodes()]
+        return config_hash(nodes, list(self.edges()), length=16)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Node counts by type and by source, edge counts by relation and by source."""
+        nodes = list(self.nodes())
+        edges = list(self.edges())
+        return {
+            "nodes_by_type": dict(Counter(n.type for n in nodes).most_common()),
+            "nodes_by_source": dict(Counter(n.source for n in nodes).most_common()),
+            "edges_by_relation": dict(Counter(e[2] for e in edges).most_common()),
+            "edges_by_source": dict(Counter(e[3] for e in edges).most_common()),
+            "totals": {"nodes": len(nodes), "edges": len(edges)},
+        }
+
+    # -- composing --------------------------------------------------------------------------
+    def merge(self, other: KnowledgeGraph, *, replace: bool = False) -> None:
+        """Add every node and edge of ``other`` (duplicate ids are an error unless ``replace``)."""
+        for node in other.nodes():
+            if node.id in self.graph and not replace:
+                raise KGError(f"duplicate node id {node.id!r} while merging {other.name!r}")
+            self.add_node(node, replace=True)
+        for src, dst, relation, source in other.edges():
+            self.add_edge(src, dst, relation, source)
+
+    @classmethod
+    def from_networkx(cls, graph: nx.Graph, name: str = "kg") -> KnowledgeGraph:
+        """Wrap any networkx graph whose nodes carry ``name`` and ``type`` attributes
+        (optional: ``synonyms``, ``definition``, ``source``, ``xrefs``) and whose edges
+        carry ``relation`` (default ``related_to``) and optional ``source``."""
+        kg = cls(name)
+        for node_id, data in graph.nodes(data=True):
+            if "name" not in data or "type" not in data:
+                raise KGError(f"networkx node {node_id!r} lacks a 'name' or 'type' attribute")
+            kg.add_node(
+                Node(
+                    id=str(node_id),
+                    name=str(data["name"]),
+                    type=str(data["type"]),
+                    synonyms=tuple(data.get("synonyms", ())),
+                    definition=str(data.get("definition", "")),
+                    source=str(data.get("source", name)),
+                    xrefs=tuple(data.get("xrefs", ())),
+                )
+            )
+        for u, v, data in graph.edges(data=True):
+            kg.add_edge(str(u), str(v), str(data.get("relation", "related_to")), str(data.get("source", name)))
+        return kg
+
+    # -- disk -------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the graph as gzipped JSON (nodes, edges, name, version), atomically."""
+        path = Path(path)
+        payload = {
+            "name": self.name,
+            "version": self.version,
+            "nodes": [asdict(n) for n in self.nodes()],
+            "edges": [list(e) for e in self.edges()],
+        }
+        with atomic_path(path) as tmp:
+            with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+                json.dump(payload, fh)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> KnowledgeGraph:
+        """Read a graph written by :meth:`save`; the stored version must match the content."""
+        path = Path(path)
+        if not path.is_file():
+            raise KGError(f"no knowledge graph at {path}; run `realm kg build`")
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            payload = json.load(fh)
+        kg = cls(payload.get("name", path.stem))
+        for raw in payload["nodes"]:
+            raw["synonyms"] = tuple(raw.get("synonyms", ()))
+            raw["xrefs"] = tuple(raw.get("xrefs", ()))
+            kg.add_node(Node(**raw))
+        for src, dst, relation, source in payload["edges"]:
+            kg.add_edge(src, dst, relation, source)
+        if payload.get("version") and payload["version"] != kg.version:
+            raise KGError(f"{path}: stored version {payload['version']} does not match its content")
+        return kg
+
+    @staticmethod
+    def from_nodes_edges(nodes: Iterable[Node], edges: Iterable[Edge], name: str = "kg") -> KnowledgeGraph:
+        """Build a graph from node records and (src, dst, relation, source) tuples."""
+        kg = KnowledgeGraph(name)
+        for node in nodes:
+            kg.add_node(node)
+        for src, dst, relation, source in edges:
+            kg.add_edge(src, dst, relation, source)
+        return kg
