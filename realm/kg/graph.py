@@ -40,6 +40,8 @@ class KnowledgeGraph:
     def __init__(self, name: str = "kg") -> None:
         self.name = name
         self.graph: nx.MultiDiGraph = nx.MultiDiGraph()
+        #: old id -> current id (OBO alt_id / replaced_by, merged codes); see :meth:`resolve`
+        self.aliases: dict[str, str] = {}
 
     # -- building ---------------------------------------------------------------------------
     def add_node(self, node: Node, *, replace: bool = False) -> None:
@@ -63,6 +65,33 @@ class KnowledgeGraph:
         # The key makes (src, dst, relation) unique: the same fact from two loads is one edge.
         self.graph.add_edge(src, dst, key=relation, relation=relation, source=source)
         self.__dict__.pop("version", None)
+
+    def add_alias(self, old_id: str, node_id: str) -> None:
+        """Record that ``old_id`` (an alternative or obsolete id) now means ``node_id``."""
+        if node_id not in self.graph:
+            raise KGError(f"alias {old_id!r} points to unknown node {node_id!r}")
+        if old_id in self.graph:
+            raise KGError(f"alias {old_id!r} is itself a node id")
+        self.aliases[old_id] = node_id
+        self.__dict__.pop("version", None)
+
+    def resolve(self, node_id: str) -> str:
+        """The current id for ``node_id`` (itself when it is a node, else via aliases).
+
+        Raises :class:`KGError` when the id is neither a node nor a known alias.
+        """
+        if node_id in self.graph:
+            return node_id
+        seen = {node_id}
+        current = self.aliases.get(node_id)
+        while current is not None and current not in self.graph:
+            if current in seen:
+                raise KGError(f"alias cycle at {node_id!r}")
+            seen.add(current)
+            current = self.aliases.get(current)
+        if current is None:
+            raise KGError(f"unknown node id {node_id!r} in KG {self.name!r}")
+        return current
 
     # -- reading ----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -103,7 +132,7 @@ class KnowledgeGraph:
     def version(self) -> str:
         """Content hash of every node and edge: the KG version."""
         nodes = [asdict(n) for n in self.nodes()]
-        return config_hash(nodes, list(self.edges()), length=16)
+        return config_hash(nodes, list(self.edges()), sorted(self.aliases.items()), length=16)
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Node counts by type and by source, edge counts by relation and by source."""
@@ -126,6 +155,9 @@ class KnowledgeGraph:
             self.add_node(node, replace=True)
         for src, dst, relation, source in other.edges():
             self.add_edge(src, dst, relation, source)
+        for old, new in other.aliases.items():
+            if old not in self.graph:
+                self.aliases[old] = new
 
     @classmethod
     def from_networkx(cls, graph: nx.Graph, name: str = "kg") -> KnowledgeGraph:
@@ -160,6 +192,7 @@ class KnowledgeGraph:
             "version": self.version,
             "nodes": [asdict(n) for n in self.nodes()],
             "edges": [list(e) for e in self.edges()],
+            "aliases": dict(sorted(self.aliases.items())),
         }
         with atomic_path(path) as tmp:
             with gzip.open(tmp, "wt", encoding="utf-8") as fh:
@@ -181,6 +214,8 @@ class KnowledgeGraph:
             kg.add_node(Node(**raw))
         for src, dst, relation, source in payload["edges"]:
             kg.add_edge(src, dst, relation, source)
+        for old, new in payload.get("aliases", {}).items():
+            kg.add_alias(old, new)
         if payload.get("version") and payload["version"] != kg.version:
             raise KGError(f"{path}: stored version {payload['version']} does not match its content")
         return kg
