@@ -111,7 +111,8 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     out = frame.copy()
     for col, dtype in schema.items():
         if col not in out.columns:
-            out[col] = pd.Series(pd.NA, index=out.index, dtype=dtype if dtype != "datetime64[ns]" else "datetime64[ns]")
+            # None (not pd.NA): pandas 3 refuses pd.NA for float64, None gives NaN/NaT/NA.
+            out[col] = pd.Series(None, index=out.index, dtype=dtype)
         try:
             out[col] = out[col].astype(dtype)
         except (TypeError, ValueError) as exc:
