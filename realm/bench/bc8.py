@@ -1,0 +1,170 @@
+"""``realm bench bc8``: phenotype extraction + HPO normalization on BioCreative VIII Track 3.
+
+Each system learns what it learns from ``--train`` and is scored on ``--test`` (or, with
+``--dev-fraction``, on a seeded by-observation split of ``--train``, so development never
+tunes on the reported part). Systems are a registry of builders: ``exact_dictionary`` (HPO
+names and synonyms, no learning, no assertions) and ``lexicon`` (the offline default:
+expansion + precision filter + ConText + sections); an LLM system registers itself in
+:data:`SYSTEMS` when it exists. Output JSON: ``systems.<name>.{strict,norm}.{p,r,f1}`` and
+``systems.<name>.negation_acc``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from realm.cache import atomic_path
+from realm.errors import ConfigError, KGError
+from realm.extract.bc8 import Finding, Observation, read_bc8, split_observations
+from realm.extract.bc8_scoring import score_bc8
+from realm.extract.expansion import train_lexicon_extractor
+from realm.extract.lexicon import Lexicon, load_abbreviations
+from realm.extract.lexicon_extractor import Annotation, LexiconExtractor
+from realm.kg.graph import KnowledgeGraph
+from realm.records import Assertion
+
+__all__ = ["SYSTEMS", "register", "run_bc8", "findings_from_annotations", "load_hpo_kg"]
+
+log = logging.getLogger(__name__)
+Predictor = Callable[[Observation], list[Finding]]
+#: system name -> builder(kg, train observations, resolver) -> predictor
+Builder = Callable[[KnowledgeGraph, Sequence[Observation], Callable[[str], str]], Predictor]
+
+
+def _merge(spans: list[tuple[int, int]], text: str) -> tuple[tuple[int, int], ...]:
+    """Sort spans and join neighbours separated only by whitespace (``no`` + ``webbing``)."""
+    out: list[list[int]] = []
+    for start, end in sorted(spans):
+        if out and not text[out[-1][1] : start].strip():
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([start, end])
+    return tuple((s, e) for s, e in out)
+
+
+def findings_from_annotations(annotations: Sequence[Annotation], text: str, types: tuple[str, ...] = ("phenotype",)) -> list[Finding]:
+    """BC8 findings from extractor output: a negated finding's spans include its cue,
+    as the track annotates them."""
+    out = []
+    for ann in annotations:
+        m = ann.mention
+        if m.node_id is None or m.type not in types:
+            continue
+        negated = m.assertion is Assertion.NEGATED
+        spans = list(m.spans) + ([ann.cue] if negated and ann.cue else [])
+        out.append(Finding(m.node_id, _merge(spans, text), negated))
+    return out
+
+
+def _phenotype_lexicon(kg: KnowledgeGraph, *, variants: bool) -> Lexicon:
+    abbreviations = load_abbreviations() if variants else None
+    return Lexicon.from_nodes(kg.nodes(), types=("phenotype",), abbreviations=abbreviations)
+
+
+def _exact_dictionary(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Callable[[str], str]) -> Predictor:
+    extractor = LexiconExtractor(_phenotype_lexicon(kg, variants=False), organ_variants=False, assertions=False)
+    return lambda obs: findings_from_annotations(extractor.annotate(obs.text), obs.text)
+
+
+def _lexicon(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Callable[[str], str]) -> Predictor:
+    extractor, _ = train_lexicon_extractor(_phenotype_lexicon(kg, variants=True), train, resolve=resolve)
+    return lambda obs: findings_from_annotations(extractor.annotate(obs.text), obs.text)
+
+
+#: The systems ``--systems`` may name; other stages add theirs here (e.g. ``llm``, ``ensemble``).
+SYSTEMS: dict[str, Builder] = {"exact_dictionary": _exact_dictionary, "lexicon": _lexicon}
+
+
+def _resolver(kg: KnowledgeGraph) -> Callable[[str], str]:
+    """kg.resolve; ids the KG does not know stay as they are for scoring."""
+
+    def resolve(term: str) -> str:
+        try:
+            return kg.resolve(term)
+        except KGError:
+            return term
+
+    return resolve
+
+
+def run_bc8(
+    train: Sequence[Observation], test: Sequence[Observation], kg: KnowledgeGraph, systems: Sequence[str]
+) -> dict[str, object]:
+    """Train each system on ``train`` and score it on ``test``."""
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        raise ConfigError(f"unknown bc8 system(s) {unknown}; known: {sorted(SYSTEMS)}")
+    scoring_resolve = _resolver(kg)
+    results: dict[str, object] = {}
+    for name in systems:
+        t0 = time.perf_counter()
+        predict = SYSTEMS[name](kg, train, kg.resolve)
+        t1 = time.perf_counter()
+        predicted = [Observation(o.string_id, o.text, tuple(predict(o))) for o in test]
+        t2 = time.perf_counter()
+        scores = score_bc8(test, predicted, resolve=scoring_resolve)
+        scores["train_s"], scores["predict_s"] = round(t1 - t0, 2), round(t2 - t1, 2)
+        results[name] = scores
+    return {
+        "n_train_observations": len(train),
+        "n_test_observations": len(test),
+        "kg": {"name": kg.name, "version": kg.version},
+        "systems": results,
+    }
+
+
+def load_hpo_kg(name: str) -> KnowledgeGraph:
+    """The KG named ``name`` from the KG stage's registry."""
+    try:
+        from realm.kg.spec import load_kg
+    except ImportError as exc:
+        raise ConfigError(f"cannot load KG {name!r}: realm.kg.spec is not available ({exc})") from None
+    return load_kg(name)
+
+
+def _table(result: dict) -> str:
+    lines = [f"{'system':<18} {'strict P':>8} {'R':>6} {'F1':>6} {'norm P':>8} {'R':>6} {'F1':>6} {'neg acc':>8}"]
+    for name, s in result["systems"].items():
+        st, no = s["strict"], s["norm"]
+        lines.append(
+            f"{name:<18} {st['p']:8.3f} {st['r']:6.3f} {st['f1']:6.3f} {no['p']:8.3f} {no['r']:6.3f} {no['f1']:6.3f} {s['negation_acc']:8.3f}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _run(args: argparse.Namespace) -> int:
+    train = read_bc8(args.train)
+    if args.test is not None:
+        test = read_bc8(args.test)
+    elif args.dev_fraction is not None:
+        train, test = split_observations(train, dev_fraction=args.dev_fraction, seed=args.seed)
+    else:
+        raise ConfigError("give --test TSV, or --dev-fraction F to score a held-out split of --train")
+    kg = load_hpo_kg(args.kg)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    result = run_bc8(train, test, kg, systems)
+    result["command"] = {"train": str(args.train), "test": str(args.test), "dev_fraction": args.dev_fraction, "seed": args.seed}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    sys.stdout.write(_table(result))
+    return 0
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add ``realm bench bc8`` arguments to ``parser``."""
+    parser.add_argument("--train", required=True, type=Path, help="Track 3 TSV the systems learn from")
+    parser.add_argument("--test", type=Path, default=None, help="Track 3 TSV to score")
+    parser.add_argument("--dev-fraction", type=float, default=None, help="score a seeded by-observation split of --train instead")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --dev-fraction split")
+    parser.add_argument("--out", required=True, type=Path, help="JSON file to write")
+    parser.add_argument("--kg", default="hpo", help="KG name for realm.kg.spec.load_kg")
+    parser.add_argument("--systems", default="exact_dictionary,lexicon", help=f"comma-separated, from {sorted(SYSTEMS)}")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,167 @@
+"""ConText: is a mention negated, historical, about family, or hypothetical?
+
+After Harkema et al. (2009) and medspaCy's ConText, with the rules as data
+(``realm/resources/context_rules.csv``): a *trigger* ("no", "history of") opens a scope
+forward, backward or both, within its clause; a *termination* ("but", "however") closes
+scopes; a *pseudo-trigger* ("no increase", "not examined") looks like a trigger but is
+consumed and never applied. A rule's ``max_scope`` caps how many words may lie between the
+trigger and the target, because in terse exam notes ("no macrodactyly, slight sandal gap")
+a scope to the clause end over-negates. When several triggers apply the nearest wins.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from realm.errors import ConfigError
+from realm.records import Assertion
+
+__all__ = ["ContextRule", "ContextHit", "ConText", "load_context_rules", "clause_bounds"]
+
+DIRECTIONS = ("forward", "backward", "bidirectional")
+KINDS = ("trigger", "pseudo", "termination")
+#: Clause ends: sentence punctuation (not a decimal point), semicolons, newlines, and the
+#: colon after a section header; a scope never crosses them.
+_CLAUSE_END = re.compile(r"[;!?\n\r]|\.(?!\d)|:(?!\d)")
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class ContextRule:
+    """One row of the rules table."""
+
+    literal: str
+    category: Assertion | None
+    direction: str
+    kind: str
+    max_scope: int | None = None
+
+
+@dataclass(frozen=True)
+class ContextHit:
+    """The assertion of a target and the trigger's span that caused it."""
+
+    assertion: Assertion
+    trigger: tuple[int, int]
+
+
+def load_context_rules(path: str | Path | None = None) -> list[ContextRule]:
+    """Read rules from a CSV (default: the packaged ``context_rules.csv``)."""
+    if path is None:
+        text = resources.files("realm.resources").joinpath("context_rules.csv").read_text(encoding="utf-8")
+        name = "realm/resources/context_rules.csv"
+    else:
+        text, name = Path(path).read_text(encoding="utf-8"), str(path)
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    rules = []
+    for lineno, row in enumerate(csv.DictReader(lines), start=2):
+        literal = (row.get("literal") or "").strip()
+        direction, kind = (row.get("direction") or "").strip(), (row.get("kind") or "").strip()
+        category = (row.get("category") or "").strip()
+        if not literal or direction not in DIRECTIONS or kind not in KINDS:
+            raise ConfigError(f"{name} rule {lineno}: needs a literal, a direction in {DIRECTIONS} and a kind in {KINDS}")
+        try:
+            cat = Assertion(category) if category else None
+        except ValueError:
+            raise ConfigError(f"{name} rule {lineno}: unknown category {category!r}") from None
+        if cat is None and kind != "termination":
+            raise ConfigError(f"{name} rule {lineno}: a {kind} needs a category")
+        scope = (row.get("max_scope") or "").strip()
+        rules.append(ContextRule(literal, cat, direction, kind, int(scope) if scope else None))
+    return rules
+
+
+def clause_bounds(text: str) -> list[tuple[int, int]]:
+    """Half-open (start, end) of every clause of ``text``."""
+    bounds, start = [], 0
+    for m in _CLAUSE_END.finditer(text):
+        bounds.append((start, m.start()))
+        start = m.end()
+    bounds.append((start, len(text)))
+    return bounds
+
+
+@dataclass(frozen=True)
+class _Found:
+    start: int
+    end: int
+    rule: ContextRule
+
+
+class ConText:
+    """Assign assertions to target spans of a text from trigger rules."""
+
+    def __init__(self, rules: Sequence[ContextRule]) -> None:
+        self.rules = tuple(rules)
+        self._by_literal = {r.literal.lower(): r for r in self.rules}
+        # longest first, so "no evidence of" wins over "no" and "without" over "with"
+        parts = sorted(self._by_literal, key=len, reverse=True)
+        alternation = "|".join(r"[\s\-]+".join(map(re.escape, p.split())) for p in parts)
+        self._pattern = re.compile(rf"(?<![\w/])(?:{alternation})(?![\w/])", re.IGNORECASE)
+
+    @classmethod
+    def default(cls) -> ConText:
+        """ConText with the packaged rules."""
+        return cls(load_context_rules())
+
+    def _find(self, text: str, start: int = 0, end: int | None = None) -> list[_Found]:
+        found = []
+        for m in self._pattern.finditer(text, start, len(text) if end is None else end):
+            key = " ".join(re.split(r"[\s\-]+", m.group(0).lower()))
+            rule = self._by_literal.get(key)
+            if rule is not None:
+                found.append(_Found(m.start(), m.end(), rule))
+        return found
+
+    def assert_spans(self, text: str, targets: Sequence[tuple[int, int]]) -> list[ContextHit | None]:
+        """For each (start, end) target: the nearest applicable trigger's assertion, or None."""
+        if not targets:
+            return []
+        clauses = clause_bounds(text)
+        # search triggers only in clauses that hold a target: most clauses of a note hold none
+        wanted = [(s, e) for s, e in clauses if any(s <= t < e or s == t for t, _ in targets)]
+        found = [f for s, e in wanted for f in self._find(text, s, e)]
+        return [self._assert_one(text, target, found, clauses) for target in targets]
+
+    def _assert_one(
+        self, text: str, target: tuple[int, int], found: list[_Found], clauses: list[tuple[int, int]]
+    ) -> ContextHit | None:
+        t_start, t_end = target
+        c_start, c_end = next(((s, e) for s, e in clauses if s <= t_start < e or s == t_start), (0, len(text)))
+        local = [f for f in found if c_start <= f.start and f.end <= c_end]
+        best: tuple[int, int, ContextHit] | None = None
+        for f in local:
+            rule = f.rule
+            if rule.kind != "trigger":
+                continue
+            forward = rule.direction in ("forward", "bidirectional")
+            backward = rule.direction in ("backward", "bidirectional")
+            if forward and (f.end <= t_start or f.start == t_start and f.end < t_end):
+                gap = (min(f.end, t_start), t_start)
+            elif backward and (f.start >= t_end or f.end == t_end and f.start > t_start):
+                gap = (t_end, max(f.start, t_end))
+            else:
+                continue
+            if self._blocked(rule, gap, local, text):
+                continue
+            distance = gap[1] - gap[0]
+            rank = (distance, -len(rule.literal))
+            if best is None or rank < best[:2]:
+                best = (*rank, ContextHit(rule.category, (f.start, f.end)))  # type: ignore[arg-type]
+        return best[2] if best else None
+
+    def _blocked(self, rule: ContextRule, gap: tuple[int, int], local: list[_Found], text: str) -> bool:
+        """True when a termination or another trigger's pseudo form, or too many words, lie in the gap."""
+        lo, hi = gap
+        if rule.max_scope is not None and len(_WORD.findall(text, lo, hi)) > rule.max_scope:
+            return True
+        for f in local:
+            if lo <= f.start and f.end <= hi and f.rule.kind == "termination":
+                if f.rule.category is None or f.rule.category == rule.category:
+                    return True
+        return False

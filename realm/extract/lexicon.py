@@ -1,0 +1,260 @@
+"""A dictionary of surface terms matched with one Aho-Corasick automaton.
+
+Text and terms are normalized the same way: case folded, accents stripped, every character
+that is not a letter or digit turned into a space, runs of spaces collapsed. An offset map
+takes every normalized character back to the original, so matches are reported as spans of
+the text the caller gave (``"Low-set  EARS"`` matches the term ``low set ears``). Keys are
+padded with spaces, so every match starts and ends on a token boundary; overlapping matches
+are resolved leftmost-longest.
+
+The lexicon is built from :class:`realm.records.Node` iterables (names and synonyms), never
+from a knowledge graph object: extraction comes before the KG stage.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import ahocorasick
+
+from realm.errors import ConfigError
+from realm.records import Assertion, Node
+
+__all__ = ["Term", "LexiconMatch", "Lexicon", "normalize", "load_abbreviations"]
+
+#: Normalized terms shorter than this are dropped (single letters, "ii", ...) unless they
+#: come from the abbreviation table, which is matched case-sensitively.
+MIN_TERM_CHARS = 3
+
+
+@dataclass(frozen=True)
+class Term:
+    """One surface form of a node.
+
+    ``section`` restricts a term to one section (organ-scoped forms such as ``low set``
+    under ``EARS:``); ``assertion`` is set for surfaces that carry their own assertion
+    (``normal lips`` is a negated lip abnormality); ``case_sensitive`` for abbreviations.
+    """
+
+    text: str
+    node_id: str
+    type: str
+    source: str = "name"
+    section: str | None = None
+    assertion: Assertion | None = None
+    case_sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class LexiconMatch:
+    """A match: half-open offsets into the original text and every term with that surface."""
+
+    start: int
+    end: int
+    terms: tuple[Term, ...]
+
+
+def _fold_char(ch: str) -> str:
+    """One character in, one character out, so normalized offsets stay aligned."""
+    if ch.isascii():
+        return ch.lower() if ch.isalnum() else " "
+    base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    low = base.lower()
+    if len(low) == 1 and low.isalnum():
+        return low
+    if not ch.isalnum():
+        return " "
+    # letters whose folding changes length (e.g. the dotted capital I) are kept lower-cased
+    # where possible, else as they are
+    return ch.lower() if len(ch.lower()) == 1 else ch
+
+
+_ASCII_FOLD = {i: (chr(i).lower() if chr(i).isalnum() else " ") for i in range(128)}
+_TOKEN = re.compile(r"\S+")
+
+
+@lru_cache(maxsize=1 << 16)
+def stem(token: str) -> str:
+    """A light plural stemmer (after Harman's S-stemmer): 'ears' -> 'ear', 'anomalies' ->
+    'anomaly', 'conjunctivae' -> 'conjunctiva'. Short tokens and '-ss'/'-us' are kept."""
+    if len(token) <= 3 or not token.isalpha():
+        return token
+    if token.endswith("ies") and not token.endswith(("eies", "aies")):
+        return token[:-3] + "y"
+    if token.endswith("es") and not token.endswith(("aes", "ees", "oes")):
+        return token[:-1]
+    if token.endswith("ae") and len(token) > 4:
+        return token[:-1]
+    if token.endswith("s") and not token.endswith(("us", "ss", "is")):
+        return token[:-1]
+    return token
+
+
+def _fold(text: str) -> str:
+    return text.translate(_ASCII_FOLD) if text.isascii() else "".join(map(_fold_char, text))
+
+
+def normalize(text: str) -> tuple[str, list[int], list[int]]:
+    """Normalized text, and per normalized character its start and end offsets in ``text``.
+
+    Tokens are folded and stemmed (:func:`stem`) and joined by single spaces. A match over
+    normalized characters ``[i, j)`` covers ``text[starts[i]:ends[j - 1]]``: ends point past
+    the whole original token, so a stemmed match still covers ``ears``, not ``ear``.
+    """
+    folded = _fold(text)
+    parts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for m in _TOKEN.finditer(folded):
+        tok, s0 = stem(m.group()), m.start()
+        if parts:
+            parts.append(" ")
+            starts.append(s0 - 1)
+            ends.append(s0)
+        parts.append(tok)
+        starts.extend(range(s0, s0 + len(tok)))
+        ends.extend(range(s0 + 1, s0 + len(tok)))
+        ends.append(m.end())
+    return "".join(parts), starts, ends
+
+
+def norm_key(text: str) -> str:
+    """The normalized form of a term (no offsets)."""
+    return " ".join(map(stem, _fold(text).split()))
+
+
+def load_abbreviations(path: str | Path | None = None) -> dict[str, tuple[str, ...]]:
+    """Abbreviation -> expansions from ``abbreviation,expansion`` rows (default: packaged CSV)."""
+    if path is None:
+        source = resources.files("realm.resources").joinpath("abbreviations_extract.csv")
+        text = source.read_text(encoding="utf-8")
+        name = "realm/resources/abbreviations_extract.csv"
+    else:
+        text, name = Path(path).read_text(encoding="utf-8"), str(path)
+    table: dict[str, list[str]] = {}
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    for lineno, row in enumerate(rows, start=2):
+        abbr, expansion = (row.get("abbreviation") or "").strip(), (row.get("expansion") or "").strip()
+        if not abbr or not expansion:
+            raise ConfigError(f"{name} row {lineno}: needs 'abbreviation' and 'expansion'")
+        table.setdefault(abbr, []).append(expansion)
+    return {k: tuple(v) for k, v in table.items()}
+
+
+class Lexicon:
+    """Terms compiled into an automaton; immutable once built (derive with :meth:`extended`)."""
+
+    def __init__(self, terms: Iterable[Term]) -> None:
+        self._build((norm_key(t.text), t) for t in terms)
+
+    def _build(self, keyed: Iterable[tuple[str, Term]]) -> None:
+        by_key: dict[str, dict[tuple, Term]] = {}
+        for key, term in keyed:
+            if len(key) < MIN_TERM_CHARS and not term.case_sensitive:
+                continue
+            if not key:
+                continue
+            ident = (term.node_id, term.section, term.assertion, term.case_sensitive)
+            by_key.setdefault(key, {}).setdefault(ident, term)
+        self._terms: dict[str, tuple[Term, ...]] = {k: tuple(v.values()) for k, v in by_key.items()}
+        self._automaton = ahocorasick.Automaton()
+        for key in self._terms:
+            self._automaton.add_word(f" {key} ", key)
+        if self._terms:
+            self._automaton.make_automaton()
+
+    @classmethod
+    def from_nodes(
+        cls,
+        nodes: Iterable[Node],
+        types: Sequence[str] | None = None,
+        *,
+        abbreviations: Mapping[str, Sequence[str]] | None = None,
+    ) -> Lexicon:
+        """Names and synonyms of ``nodes`` (only ``types`` if given), plus the abbreviations whose expansion equals one of those surfaces."""
+        wanted = set(types) if types is not None else None
+        terms: list[Term] = []
+        for node in nodes:
+            if wanted is not None and node.type not in wanted:
+                continue
+            for source, surface in [("name", node.name)] + [("synonym", s) for s in node.synonyms]:
+                terms.append(Term(surface, node.id, node.type, source))
+        if abbreviations:
+            by_surface: dict[str, list[Term]] = {}
+            for t in terms:
+                by_surface.setdefault(norm_key(t.text), []).append(t)
+            for abbr, expansions in abbreviations.items():
+                for expansion in expansions:
+                    for t in by_surface.get(norm_key(expansion), []):
+                        terms.append(Term(abbr, t.node_id, t.type, "abbreviation", case_sensitive=True))
+        return cls(terms)
+
+    def _keyed(self) -> Iterable[tuple[str, Term]]:
+        for key, group in self._terms.items():
+            for term in group:
+                yield key, term
+
+    def extended(self, extra: Iterable[Term]) -> Lexicon:
+        """A new lexicon with ``extra`` terms added."""
+        new = Lexicon.__new__(Lexicon)
+        new._build([*self._keyed(), *((norm_key(t.text), t) for t in extra)])
+        return new
+
+    def without(self, drop: set[tuple[str, str]]) -> Lexicon:
+        """A new lexicon without the (normalized surface, node id) pairs in ``drop``."""
+        new = Lexicon.__new__(Lexicon)
+        new._build((k, t) for k, t in self._keyed() if (k, t.node_id) not in drop)
+        return new
+
+    def terms(self) -> Iterable[Term]:
+        """Every term, one per (surface, node, section, assertion)."""
+        for group in self._terms.values():
+            yield from group
+
+    def __len__(self) -> int:
+        return sum(len(g) for g in self._terms.values())
+
+    def match(self, text: str, *, section: str | None = None, offset: int = 0) -> list[LexiconMatch]:
+        """Leftmost-longest, non-overlapping, token-bounded matches in ``text``.
+
+        Terms scoped to a section apply only when ``section`` equals theirs. ``offset`` is
+        added to every reported position (for matching a slice of a longer note).
+        """
+        if not self._terms:
+            return []
+        norm, starts, ends = normalize(text)
+        padded = f" {norm} "
+        candidates: list[tuple[int, int, tuple[Term, ...]]] = []
+        for end_idx, key in self._automaton.iter(padded):
+            # the key " term " ends at end_idx in padded; term chars are padded[s+1:end_idx]
+            start_n = end_idx - len(key) - 1  # index in norm of the first term character
+            end_n = start_n + len(key)
+            start, end = starts[start_n], ends[end_n - 1]
+            terms = tuple(
+                t
+                for t in self._terms[key]
+                if (t.section is None or t.section == section)
+                and (not t.case_sensitive or text[start:end] == t.text)
+            )
+            if terms:
+                candidates.append((start, end, terms))
+        candidates.sort(key=lambda c: (c[0], -(c[1] - c[0])))
+        out: list[LexiconMatch] = []
+        last_end = -1
+        for start, end, terms in candidates:
+            if start >= last_end:
+                out.append(LexiconMatch(start + offset, end + offset, terms))
+                last_end = end
+        return out
+
+
+def scoped(term: Term, **changes: object) -> Term:
+    """A copy of ``term`` with fields changed (for section-scoped or asserted variants)."""
+    return replace(term, **changes)

@@ -1,0 +1,173 @@
+"""The offline default extractor: lexicon matches + sections + ConText assertions.
+
+For each section of a note the lexicon is matched in the section body (section-scoped
+terms only apply in their section), then ConText decides each match's assertion. The
+assertion comes from, in order: a term that carries its own (learned ``normal lips`` is a
+negated lip abnormality), a ConText trigger, the section's default (family history), else
+present. Sections with organ words get organ-scoped forms of dictionary terms, so
+``EARS: low set`` yields *Low-set ears* with the header as part of its spans, the way
+BioCreative VIII annotates discontinuous findings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from realm.extract.base import check_mentions
+from realm.extract.context import ConText
+from realm.extract.lexicon import Lexicon, Term, norm_key
+from realm.extract.sections import Section, SectionDetector, SectionRule
+from realm.records import Assertion, Mention
+
+__all__ = ["Annotation", "LexiconExtractor", "organ_scoped_terms", "normal_finding_terms", "NORMAL_ONLY"]
+
+#: Term source of anatomical cores that name a finding only when negated (see below).
+NORMAL_ONLY = "normal_only"
+
+#: Words left after removing the organ that say nothing on their own ("abnormality of the").
+_GENERIC = frozenset(
+    "abnormal abnormality abnormalities morphology anomaly anomalies of the a an and or in on "
+    "to with defect defects finding aplasia hypoplasia".split()
+)
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A mention plus what produced it: the ConText trigger span, when one applied."""
+
+    mention: Mention
+    cue: tuple[int, int] | None = None
+    term: Term | None = None
+
+
+def organ_scoped_terms(terms: Iterable[Term], rules: Iterable[SectionRule]) -> list[Term]:
+    """Section-scoped copies of terms with the section's organ words removed.
+
+    ``low set ears`` under a rule for ``EARS`` (organ words ear, ears) gives ``low set``
+    scoped to that section. Copies left with only generic words are dropped.
+    """
+    organ_sections: dict[tuple[str, ...], set[str]] = {}
+    for rule in rules:
+        for word in rule.organ_words:
+            organ_sections.setdefault(tuple(norm_key(word).split()), set()).add(rule.section)
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for organ in organ_sections:
+        by_first.setdefault(organ[0], []).append(organ)
+    out: list[Term] = []
+    for term in terms:
+        if term.section is not None or term.case_sensitive:
+            continue
+        tokens = norm_key(term.text).split()
+        hit = next(
+            (
+                (i, organ)
+                for i, tok in enumerate(tokens)
+                for organ in by_first.get(tok, ())
+                if tuple(tokens[i : i + len(organ)]) == organ
+            ),
+            None,
+        )
+        if hit is None:
+            continue
+        i, organ = hit
+        rest = tokens[:i] + tokens[i + len(organ) :]
+        if not [w for w in rest if w not in _GENERIC and len(w) >= 3]:
+            continue
+        for section in organ_sections[organ]:
+            out.append(Term(" ".join(rest), term.node_id, term.type, "organ", section, term.assertion))
+    # a stripped form naming several nodes in one section ("short" under HANDS FEET: short
+    # finger, short palm, short foot...) cannot be decided from the header: drop it
+    nodes_of: dict[tuple[str | None, str], set[str]] = {}
+    for t in out:
+        nodes_of.setdefault((t.section, t.text), set()).add(t.node_id)
+    return [t for t in out if len(nodes_of[(t.section, t.text)]) == 1]
+
+
+_ABNORMAL_OF = re.compile(r"^abnormal(?:ity)?\s+(?:of\s+)?(?:the\s+)?(.+?)(?:\s+morphology)?$", re.IGNORECASE)
+
+
+def normal_finding_terms(terms: Iterable[Term]) -> list[Term]:
+    """``Abnormal palate morphology`` -> ``palate``, usable only when negated.
+
+    Exam notes state normal findings as ``Normal palate`` or ``palate intact``: BC8 codes
+    these as the negated abnormality. The anatomical core is emitted only when ConText
+    negates it, so a bare ``palate`` never becomes a finding.
+    """
+    out = []
+    for term in terms:
+        m = _ABNORMAL_OF.match(term.text.strip())
+        if m and term.section is None and len(m.group(1)) >= 4:
+            out.append(Term(m.group(1), term.node_id, term.type, NORMAL_ONLY))
+    return out
+
+
+class LexiconExtractor:
+    """Lexicon + sections + ConText; ``Mention.extractor == "lexicon"``."""
+
+    name = "lexicon"
+
+    def __init__(
+        self,
+        lexicon: Lexicon,
+        *,
+        context: ConText | None = None,
+        sections: SectionDetector | None = None,
+        organ_variants: bool = True,
+        assertions: bool = True,
+    ) -> None:
+        self.sections = sections if sections is not None else SectionDetector.default()
+        if organ_variants:
+            base = list(lexicon.terms())
+            lexicon = lexicon.extended(organ_scoped_terms(base, self.sections.rules()) + normal_finding_terms(base))
+        self.lexicon = lexicon
+        self.context = (context if context is not None else ConText.default()) if assertions else None
+
+    def annotate(self, text: str, *, note_id: str | None = None, stay_id: int | None = None) -> list[Annotation]:
+        """Mentions with their trigger spans, in text order."""
+        found: list[tuple[tuple[tuple[int, int], ...], tuple[int, int], Term, Section]] = []
+        for section in self.sections.sections(text):
+            start, end = section.body
+            for match in self.lexicon.match(text[start:end], section=section.name, offset=start):
+                seen: set[str] = set()
+                for term in match.terms:
+                    if term.node_id in seen:
+                        continue
+                    seen.add(term.node_id)
+                    core = (match.start, match.end)
+                    spans = (section.header, core) if term.source == "organ" and section.header else (core,)
+                    found.append((spans, core, term, section))
+        hits = self.context.assert_spans(text, [f[1] for f in found]) if self.context else [None] * len(found)
+        out = []
+        for (spans, core, term, section), hit in zip(found, hits):
+            if term.source == NORMAL_ONLY:
+                if hit is None or hit.assertion is not Assertion.NEGATED or self.context is None:
+                    continue
+                assertion, cue = hit.assertion, hit.trigger
+            elif term.assertion is not None:
+                assertion, cue = term.assertion, None
+            elif hit is not None:
+                assertion, cue = hit.assertion, hit.trigger
+            else:
+                assertion, cue = section.assertion or Assertion.PRESENT, None
+            if self.context is None:
+                assertion, cue = Assertion.PRESENT, None
+            mention = Mention(
+                text=" ".join(text[s:e] for s, e in spans),
+                spans=spans,
+                type=term.type,
+                assertion=assertion,
+                section=section.name,
+                extractor=self.name,
+                note_id=note_id,
+                stay_id=stay_id,
+                node_id=term.node_id,
+                link_score=1.0,
+            )
+            out.append(Annotation(mention, cue, term))
+        return out
+
+    def extract(self, text: str, *, note_id: str | None = None, stay_id: int | None = None) -> list[Mention]:
+        """Grounded mentions in text order (see :meth:`annotate`)."""
+        return check_mentions((a.mention for a in self.annotate(text, note_id=note_id, stay_id=stay_id)), text)
