@@ -1,0 +1,167 @@
+"""Benchmark: stream a large synthetic MIMIC-III CHARTEVENTS through ``read_mimic3``.
+
+Generates a MIMIC-III v1.4-format folder whose CHARTEVENTS.csv.gz has ``--rows`` rows
+(DuckDB ``COPY ... TO`` straight from ``range()``, so generation is fast and needs no
+memory), then runs ``read_mimic3`` in a subprocess and reports its wall time, rows/s and
+peak resident memory (psutil polling of the process tree, and ru_maxrss). The bar: peak
+RSS under 3 GB whatever the row count.
+
+The table is shaped like the real one: one stay per 5,400 rows (330 M rows / 61 k stays),
+about 35 % of rows carry a mapped itemid, charttimes spread over 96-hour stays, so about
+half of those fall inside the 48-hour window.
+
+    nice python benchmarks/chartevents_stream.py --rows 2000000 --out bench-2m.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import psutil
+
+ROWS_PER_STAY = 5_400
+# Mapped itemids (HR, NI BP, RR, SpO2, temp F, GCS eye text) and unmapped ones.
+MAPPED = "[220045, 220179, 220210, 220277, 223761, 220739]"
+UNMAPPED = "[227969, 220048, 224650, 227288, 228096, 224082, 224084, 224086, 226253, 227944, 224093]"
+BASE = "TIMESTAMP '2150-01-01 00:00:00'"
+
+CHILD = """
+import json, sys, time
+from pathlib import Path
+from realm.data.readers.mimic3 import read_mimic3
+t = time.perf_counter()
+c = read_mimic3(Path(sys.argv[1]), progress=False, memory_limit=sys.argv[2])
+print(json.dumps({"seconds": time.perf_counter() - t, "stays": len(c.stays),
+                  "events": len(c.events), "notes": len(c.notes)}))
+"""
+
+
+def _copy(con: duckdb.DuckDBPyConnection, select: str, path: Path) -> None:
+    con.execute(f"COPY ({select}) TO '{path}' (HEADER, DELIMITER ',', COMPRESSION gzip)")
+
+
+def generate(root: Path, rows: int) -> int:
+    """Write the synthetic MIMIC-III folder; returns the number of ICU stays."""
+    root.mkdir(parents=True, exist_ok=True)
+    stays = max(10, rows // ROWS_PER_STAY)
+    con = duckdb.connect(config={"memory_limit": "1GB", "preserve_insertion_order": False})
+    intime = f"{BASE} + to_hours(CAST(i * 100 AS BIGINT))"
+    _copy(con, f"""SELECT i AS ROW_ID, i AS SUBJECT_ID, CASE WHEN i % 2 = 0 THEN 'F' ELSE 'M' END AS GENDER,
+                   {BASE} - INTERVAL 60 YEAR AS DOB, NULL AS DOD, NULL AS DOD_HOSP, NULL AS DOD_SSN,
+                   0 AS EXPIRE_FLAG FROM range({stays}) t(i)""", root / "PATIENTS.csv.gz")
+    _copy(con, f"""SELECT i AS ROW_ID, i AS SUBJECT_ID, i AS HADM_ID, {intime} AS ADMITTIME,
+                   {intime} + INTERVAL 120 HOUR AS DISCHTIME,
+                   CASE WHEN i % 10 = 0 THEN {intime} + INTERVAL 120 HOUR END AS DEATHTIME,
+                   'EMERGENCY' AS ADMISSION_TYPE, '' AS ADMISSION_LOCATION, '' AS DISCHARGE_LOCATION,
+                   'Medicare' AS INSURANCE, '' AS LANGUAGE, '' AS RELIGION, '' AS MARITAL_STATUS,
+                   'WHITE' AS ETHNICITY, NULL AS EDREGTIME, NULL AS EDOUTTIME, 'SEPSIS' AS DIAGNOSIS,
+                   CASE WHEN i % 10 = 0 THEN 1 ELSE 0 END AS HOSPITAL_EXPIRE_FLAG,
+                   1 AS HAS_CHARTEVENTS_DATA FROM range({stays}) t(i)""", root / "ADMISSIONS.csv.gz")
+    _copy(con, f"""SELECT i AS ROW_ID, i AS SUBJECT_ID, i AS HADM_ID, i AS ICUSTAY_ID,
+                   'metavision' AS DBSOURCE, 'MICU' AS FIRST_CAREUNIT, 'MICU' AS LAST_CAREUNIT,
+                   12 AS FIRST_WARDID, 12 AS LAST_WARDID, {intime} AS INTIME,
+                   {intime} + INTERVAL 96 HOUR AS OUTTIME, 4.0 AS LOS FROM range({stays}) t(i)""",
+          root / "ICUSTAYS.csv.gz")
+    # Row i belongs to stay i % stays; minutes since INTIME spread over 96 h by a hash.
+    _copy(con, f"""
+        SELECT i AS ROW_ID, s AS SUBJECT_ID, s AS HADM_ID, s AS ICUSTAY_ID, item AS ITEMID,
+               {BASE} + to_hours(CAST(s * 100 AS BIGINT)) + to_minutes(CAST(m AS BIGINT)) AS CHARTTIME,
+               NULL AS STORETIME, 17 AS CGID,
+               CASE WHEN item = 220739 THEN '4 Spontaneously' ELSE CAST(v AS VARCHAR) END AS VALUE,
+               CASE WHEN item = 220739 THEN NULL ELSE v END AS VALUENUM,
+               'unit' AS VALUEUOM, 0 AS WARNING, 0 AS ERROR, NULL AS RESULTSTATUS, NULL AS STOPPED
+        FROM (SELECT i, i % {stays} AS s, CAST(hash(i) % 5760 AS BIGINT) AS m,
+                     CASE WHEN hash(i * 31) % 100 < 35 THEN {MAPPED}[CAST(1 + hash(i * 7) % 6 AS BIGINT)]
+                          ELSE {UNMAPPED}[CAST(1 + hash(i * 7) % 11 AS BIGINT)] END AS item,
+                     CAST(60 + hash(i * 13) % 40 AS DOUBLE) AS v
+              FROM range({rows}) t(i))""", root / "CHARTEVENTS.csv.gz")
+    _copy(con, f"""SELECT i AS ROW_ID, i % {stays} AS SUBJECT_ID, i % {stays} AS HADM_ID,
+                   CASE WHEN i % 2 = 0 THEN 50971 ELSE 51221 END AS ITEMID,
+                   {BASE} + to_hours(CAST((i % {stays}) * 100 + i % 90 AS BIGINT)) AS CHARTTIME,
+                   '4.1' AS VALUE, 4.1 AS VALUENUM, 'mEq/L' AS VALUEUOM, NULL AS FLAG
+                   FROM range({max(10, rows // 50)}) t(i)""", root / "LABEVENTS.csv.gz")
+    _copy(con, f"""SELECT i AS ROW_ID, i % {stays} AS SUBJECT_ID, i % {stays} AS HADM_ID,
+                   CAST({BASE} + to_hours(CAST((i % {stays}) * 100 AS BIGINT)) AS DATE) AS CHARTDATE,
+                   {BASE} + to_hours(CAST((i % {stays}) * 100 + i % 90 AS BIGINT)) AS CHARTTIME,
+                   NULL AS STORETIME,
+                   CASE WHEN i % 9 = 0 THEN 'Discharge summary' ELSE 'Nursing/other' END AS CATEGORY,
+                   'note' AS DESCRIPTION, NULL AS CGID, NULL AS ISERROR,
+                   'Synthetic note ' || i || ', stable overnight.' AS TEXT
+                   FROM range({stays * 6}) t(i)""", root / "NOTEEVENTS.csv.gz")
+    _copy(con, "SELECT 1 AS ROW_ID, 220045 AS ITEMID, 'Heart Rate' AS LABEL, 'HR' AS ABBREVIATION, "
+               "'metavision' AS DBSOURCE, 'chartevents' AS LINKSTO, '' AS CATEGORY, '' AS UNITNAME, "
+               "'' AS PARAM_TYPE, NULL AS CONCEPTID", root / "D_ITEMS.csv.gz")
+    _copy(con, "SELECT 1 AS ROW_ID, 50971 AS ITEMID, 'Potassium' AS LABEL, 'Blood' AS FLUID, "
+               "'Chemistry' AS CATEGORY, '' AS LOINC_CODE", root / "D_LABITEMS.csv.gz")
+    con.close()
+    return stays
+
+
+def measure(root: Path, memory_limit: str) -> dict:
+    """Run read_mimic3 in a child process; poll its RSS (with children) every 50 ms."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(root), memory_limit],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"read_mimic3 failed (exit {proc.returncode}):\n{err[-3000:]}")
+    maxrss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    return {"wall_s": wall, "peak_rss_polled_mb": peak / 2**20, "ru_maxrss_mb": maxrss_kb / 1024,
+            **json.loads(out.strip().splitlines()[-1])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=50_000_000, help="CHARTEVENTS rows")
+    parser.add_argument("--workdir", type=Path, default=None, help="where to write the database")
+    parser.add_argument("--out", type=Path, default=Path("chartevents_stream.json"), help="JSON result")
+    parser.add_argument("--memory-limit", default="2GB", help="read_mimic3 memory_limit")
+    parser.add_argument("--keep", action="store_true", help="keep the generated database")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="realm-chartevents-", dir=args.workdir))
+    root = work / "mimic3"
+    t = time.perf_counter()
+    stays = generate(root, args.rows)
+    gen_s = time.perf_counter() - t
+    result = measure(root, args.memory_limit)
+    size = (root / "CHARTEVENTS.csv.gz").stat().st_size
+    report = {
+        "rows": args.rows, "stays": stays, "chartevents_gz_mb": size / 2**20, "generate_s": gen_s,
+        "rows_per_s": args.rows / result["wall_s"], "memory_limit": args.memory_limit,
+        "bar_peak_rss_mb": 3072, "passed": max(result["peak_rss_polled_mb"], result["ru_maxrss_mb"]) < 3072,
+        "machine": {"cpus": psutil.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+                    "python": platform.python_version(), "duckdb": duckdb.__version__,
+                    "platform": platform.platform()},
+        **result,
+    }
+    args.out.write_text(json.dumps(report, indent=2))
+    print(f"{'rows':>12} {'stays':>7} {'events':>10} {'wall s':>8} {'rows/s':>12} {'peak RSS MB':>12}")
+    print(f"{args.rows:>12,} {stays:>7,} {result['events']:>10,} {result['wall_s']:>8.1f} "
+          f"{report['rows_per_s']:>12,.0f} {max(result['peak_rss_polled_mb'], result['ru_maxrss_mb']):>12,.0f}")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work)
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
