@@ -76,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in LIGHTNING_VERBS:
         from realm.models.cli import run_lightning_cli  # heavy: torch, lightning
 
-        run_lightning_cli(argv)
+        try:
+            run_lightning_cli(argv)
+        except RealmError as exc:
+            logging.getLogger("realm").error("%s: %s", type(exc).__name__, exc)
+            return 1
         return 0
     parser = _build_parser()
     # Parse only the command path first; the owning module then adds its own arguments.

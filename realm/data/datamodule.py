@@ -1,0 +1,179 @@
+"""The LightningDataModule every realm model trains on.
+
+A batch is a dict (B stays, T bins, F features, V variables, S statics, K tasks)::
+
+    values (B, T, F)  masks (B, T, V)  deltas (B, T, V)  statics (B, S)
+    labels (B, K) float, NaN where a task's label is undefined   label_mask (B, K) bool
+    stay_id (B,)      plus "<provider>_<key>" tensors of each extra modality
+
+Stays whose labels are NA for every requested task are left out of train/val/test (and
+counted in the log); prediction keeps every stay of the test split.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from realm.data.cohort import TASKS
+from realm.data.dataset import BatchCollator, ModalityProvider, StayDataset
+from realm.data.discretize import DiscretizerConfig, Tensors, discretize_dir
+from realm.errors import ConfigError, DataError
+
+__all__ = ["RealmDataModule"]
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "val", "test")
+
+
+class RealmDataModule(pl.LightningDataModule):
+    """Discretized time series, labels and optional extra modalities of one cohort folder.
+
+    Args:
+        cohort_dir: a cohort folder written by ``realm data prepare`` or ``realm data synth``.
+        tasks: label columns to predict, in head order.
+        batch_size: stays per batch.
+        bin_hours: width of a time bin.
+        window_hours: prediction time, hours after ICU admission.
+        variables: variables to use; default: those observed in the train split.
+        num_workers: DataLoader worker processes.
+        seed: seed of the training shuffle.
+        extra_modalities: providers of further inputs (KG entity sets, note embeddings).
+        cache_dir: cache root; default ``$REALM_CACHE`` or ``~/.cache/realm``.
+    """
+
+    def __init__(
+        self,
+        cohort_dir: str,
+        tasks: list[str] = ["mortality"],  # noqa: B006 - copied below, never mutated
+        batch_size: int = 64,
+        bin_hours: float = 1.0,
+        window_hours: float = 48.0,
+        variables: list[str] | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+        extra_modalities: list[ModalityProvider] | None = None,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        unknown = [t for t in tasks if t not in TASKS]
+        if not tasks or unknown:
+            raise ConfigError(f"tasks must be a non-empty subset of {list(TASKS)}; got {tasks}")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be positive, not {batch_size}")
+        self.cohort_dir = cohort_dir
+        self.tasks = list(tasks)
+        self.batch_size = batch_size
+        self.config = DiscretizerConfig(
+            bin_hours=bin_hours, window_hours=window_hours,
+            variables=tuple(variables) if variables is not None else None,
+        )
+        self.num_workers = num_workers
+        self.seed = seed
+        self.extra_modalities = list(extra_modalities or [])
+        self.cache_dir = cache_dir
+        self._tensors: Tensors | None = None
+        self._collate: BatchCollator | None = None
+        self._rows: dict[str, np.ndarray] = {}
+
+    # -- sizes, for parser.link_arguments(apply_on="instantiate") ------------------------
+    @property
+    def tensors(self) -> Tensors:
+        """The discretized cohort. Loaded lazily (from the cache when present) because the
+        CLI reads the sizes below right after instantiation, before ``setup``."""
+        if self._tensors is None:
+            self._tensors = discretize_dir(self.cohort_dir, self.config, self.cache_dir)
+        return self._tensors
+
+    @property
+    def n_features(self) -> int:
+        return len(self.tensors.feature_names)
+
+    @property
+    def n_variables(self) -> int:
+        return len(self.tensors.variable_names)
+
+    @property
+    def n_statics(self) -> int:
+        return len(self.tensors.static_names)
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.tasks)
+
+    # -- Lightning hooks --------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Fill the tensor cache once (rank 0) so other ranks only read it."""
+        discretize_dir(self.cohort_dir, self.config, self.cache_dir)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._collate is not None:
+            return
+        t = self.tensors
+        stays = pd.read_parquet(Path(self.cohort_dir) / "stays.parquet", columns=["stay_id", "split"])
+        labels = pd.read_parquet(Path(self.cohort_dir) / "labels.parquet")
+        missing = [task for task in self.tasks if task not in labels.columns]
+        if missing:
+            raise DataError(f"no label column for tasks {missing}",
+                            path=Path(self.cohort_dir) / "labels.parquet")
+        frame = pd.DataFrame({"stay_id": t.stay_ids})
+        frame = frame.merge(stays, on="stay_id", how="left").merge(
+            labels[["stay_id", *self.tasks]], on="stay_id", how="left")
+        label_array = frame[self.tasks].astype("Float64").to_numpy(dtype="float32", na_value=np.nan)
+        split = frame["split"].astype("string").fillna("").to_numpy(dtype=object)
+        any_label = ~np.isnan(label_array).all(axis=1)
+        no_split = ~np.isin(split, SPLITS)
+        if no_split.any():
+            log.warning("%d stays have no train/val/test split and are left out", no_split.sum())
+        for name in SPLITS:
+            in_split = split == name
+            self._rows[name] = np.flatnonzero(in_split & any_label)
+            dropped = int((in_split & ~any_label).sum())
+            if dropped:
+                log.info("%s: %d stays left out, no label for any of %s", name, dropped, self.tasks)
+        self._rows["predict"] = np.flatnonzero(split == "test")
+        if len(self._rows["train"]) == 0:
+            raise DataError(f"no labelled train stays for tasks {self.tasks}", path=self.cohort_dir)
+        for provider in self.extra_modalities:
+            provider.setup(Path(self.cohort_dir), t.stay_ids)
+        arrays = {
+            "stay_id": torch.from_numpy(t.stay_ids),
+            "values": torch.from_numpy(t.values),
+            "masks": torch.from_numpy(t.masks),
+            "deltas": torch.from_numpy(t.deltas),
+            "statics": torch.from_numpy(t.statics),
+        }
+        self._collate = BatchCollator(arrays, torch.from_numpy(label_array), self.extra_modalities)
+        log.info("stays per split: %s", {k: len(v) for k, v in self._rows.items()})
+
+    def split_size(self, split: str) -> int:
+        """Number of stays the loader of ``split`` (train/val/test/predict) yields."""
+        self.setup()
+        return len(self._rows[split])
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        self.setup()
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            StayDataset(self._rows[split]), batch_size=self.batch_size, shuffle=shuffle,
+            collate_fn=self._collate, num_workers=self.num_workers, generator=generator,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict", shuffle=False)

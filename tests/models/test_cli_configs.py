@@ -1,0 +1,81 @@
+"""Every shipped YAML in configs/ runs through the real CLI on a tiny cohort."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from realm.cli import main
+from realm.data.cohort import Cohort
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+def _tiny_cohort(directory: Path, n: int = 20) -> Path:
+    """n stays with heart rate, sodium and GCS eye; mortality follows heart rate."""
+    rng = np.random.default_rng(0)
+    ids = np.arange(n) + 1
+    split = np.array(["train", "train", "val", "test"] * (n // 4))
+    stays = pd.DataFrame({
+        "stay_id": ids, "subject_id": ids, "source": "test", "split": split,
+        "age": rng.uniform(20, 90, n), "sex": rng.choice(["F", "M"], n), "icu_type": "MICU",
+        "height": 170.0, "weight": 80.0, "los_hours": 60.0,
+    })
+    i = np.arange(n)
+    dead = (i % 4 + i // 4) % 2  # both classes in every split
+    rows = [(sid, float(h), "heart_rate", 70 + 40 * dead[i] + rng.normal(0, 5))
+            for i, sid in enumerate(ids) for h in range(0, 48, 6)]
+    rows += [(sid, 2.0, "sodium", 140.0) for sid in ids] + [(sid, 3.0, "gcs_eye", 4.0) for sid in ids]
+    labels = pd.DataFrame({"stay_id": ids, "mortality": pd.array(dead, dtype="Int8"),
+                           "readmission_30d": pd.array(1 - dead, dtype="Int8")})
+    notes = pd.DataFrame({c: [] for c in ("note_id", "stay_id", "hours", "category", "text")})
+    Cohort(stays=stays, events=pd.DataFrame(rows, columns=["stay_id", "hours", "variable", "value"]),
+           notes=notes, labels=labels, meta={"source": "test"}).save(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _tiny_cohort(tmp_path_factory.mktemp("cli") / "cohort")
+
+
+def test_configs_are_shipped() -> None:
+    names = {p.name for p in CONFIGS}
+    assert {"physionet2012.yaml", "synthetic.yaml"} <= names
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_config_runs_fast_dev_run(config: Path, tiny: Path, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # runs/ of the default trainer settings lands here
+    code = main(["fit", "--config", str(config), "--trainer.fast_dev_run=true",
+                 "--data.init_args.cohort_dir", str(tiny)])
+    assert code == 0
+
+
+def test_print_config_shows_overrides(tiny: Path, capsys: pytest.CaptureFixture) -> None:
+    config = CONFIGS[0]
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", str(config), "--data.init_args.cohort_dir", str(tiny),
+              "--data.init_args.batch_size", "7", "--print_config"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert f"cohort_dir: {tiny}" in out and "batch_size: 7" in out
+    assert "class_path: realm.models.TimeSeriesModel" in out
+
+
+def test_fit_writes_metrics_and_checkpoint(tiny: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    synthetic = next(p for p in CONFIGS if p.name == "synthetic.yaml")
+    main(["fit", "--config", str(synthetic), "--data.init_args.cohort_dir", str(tiny),
+          "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false"])
+    metrics = pd.read_csv(next(tmp_path.glob("runs/realm/version_*/metrics.csv")))
+    for column in ("train/loss_epoch", "val/loss", "val/mortality_auroc",
+                   "val/readmission_30d_auprc"):
+        assert column in metrics.columns
+    assert metrics["val/mortality_auroc"].dropna().between(0, 1).all()
+    assert list(tmp_path.glob("runs/realm/version_*/checkpoints/best-*.ckpt"))
