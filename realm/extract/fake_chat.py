@@ -1,0 +1,102 @@
+"""Scripted chat models: the in-repo fake of the LLM service, for tests and dry runs.
+
+LangChain's own fakes cannot call tools, so structured output cannot be exercised with
+them. These answer from a script, with or without tool calling, and record every call::
+
+    ScriptedToolChatModel(responses=[{"entities": [...]}, "not json", {"raise": "timeout"}])
+    ScriptedChatModel(by_substring={"potassium": '{"entities": []}'}, default='{"entities": []}')
+
+A response is a dict with ``entities`` (a tool call, or its JSON text for the text-only
+model), a string (a text answer), or ``{"raise": "timeout" | "connection" | "fatal"}``.
+``by_substring`` picks a response by a string in the last user message, so answers do not
+depend on call order when calls run concurrently. They also serve ``class_path`` in an LLM
+config, to try the pipeline without a model.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from pydantic import Field, PrivateAttr
+
+__all__ = ["ScriptedChatModel", "ScriptedToolChatModel"]
+
+_ERRORS: dict[str, type[Exception]] = {"timeout": TimeoutError, "connection": ConnectionError, "fatal": RuntimeError}
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Answers from ``by_substring``, then ``responses`` in order, then ``default``."""
+
+    responses: list[Any] = Field(default_factory=list)
+    by_substring: dict[str, Any] = Field(default_factory=dict)
+    default: Any = None  # None: an exhausted script is an error (a test asked too often)
+    model: str = "scripted"
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _next: int = PrivateAttr(default=0)
+    _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    @property
+    def calls(self) -> list[list[BaseMessage]]:
+        """The messages of every call so far."""
+        return self._calls
+
+    def _pick(self, messages: Sequence[BaseMessage]) -> Any:
+        last = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+        prompt = str(last.content) if last is not None else ""
+        with self._lock:
+            self._calls.append(list(messages))
+            for key, response in self.by_substring.items():
+                if key in prompt:
+                    return response
+            if self._next < len(self.responses):
+                self._next += 1
+                return self.responses[self._next - 1]
+        if self.default is None:
+            raise RuntimeError("scripted chat model: script exhausted")
+        return self.default
+
+    def _message(self, response: Any) -> AIMessage:
+        if isinstance(response, str):
+            return AIMessage(content=response)
+        return AIMessage(content=json.dumps(response))
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        response = self._pick(messages)
+        if isinstance(response, dict) and "raise" in response:
+            raise _ERRORS[response["raise"]](f"scripted {response['raise']}")
+        return ChatResult(generations=[ChatGeneration(message=self._message(response))])
+
+
+class ScriptedToolChatModel(ScriptedChatModel):
+    """A scripted model with tool calling: dict responses come back as a call of the bound tool."""
+
+    _tool_name: str = PrivateAttr(default="LLMEntities")
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any) -> Runnable:
+        first = tools[0] if tools else None
+        self._tool_name = getattr(first, "__name__", None) or "LLMEntities"
+        return self.bind(tools=list(tools), **kwargs)
+
+    def _message(self, response: Any) -> AIMessage:
+        if isinstance(response, dict):
+            call = {"name": self._tool_name, "args": response, "id": f"call_{len(self._calls)}", "type": "tool_call"}
+            return AIMessage(content="", tool_calls=[call])
+        return super()._message(response)

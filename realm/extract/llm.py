@@ -1,0 +1,360 @@
+"""The LLM extractor: chunk -> prompt -> answer (cached) -> ground -> assert -> mentions.
+
+Unlike REALM's successor code, which kept an entity only if its string occurred in the note
+and ignored negation, this extractor
+
+- grounds every entity back into the original note (exact, case/whitespace-insensitive,
+  then fuzzy within its chunk) and counts what cannot be grounded as a hallucination;
+- keeps the model's assertion (negated, historical, family, hypothetical), and asks
+  ConText (realm.extract.context) when the model gives none;
+- chunks long notes with overlap on sentence boundaries and merges entities found twice.
+
+Answers are cached per note (realm.extract.llm_cache), so re-runs make no calls and an
+interrupted run resumes. Patient text goes only to a local endpoint unless allowed
+(realm.extract.privacy). Logs hold note counts, never note text.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from tqdm.auto import tqdm
+
+from realm.errors import ConfigError, LLMError
+from realm.extract.base import check_mentions
+from realm.extract.chat_models import ChatModelConfig, build_chat_model
+from realm.extract.context import ConText
+from realm.extract.grounding import Chunk, Grounding, chunk_text, ground
+from realm.extract.llm_cache import AnswerCache, CachedNote, text_digest
+from realm.extract.llm_client import ChunkClient, TransientFailure
+from realm.extract.llm_prompt import DEFAULT_TASK, PROMPT_VERSION, build_messages
+from realm.extract.llm_schema import SCHEMA_VERSION, normalize_assertion, normalize_type, parse_answer
+from realm.extract.privacy import check_local
+from realm.extract.sections import SectionDetector
+from realm.records import Assertion, Mention
+
+__all__ = ["LLMExtractor", "LLMExtractorConfig", "LLMConfig", "LLMStats", "load_llm_config"]
+
+log = logging.getLogger(__name__)
+
+
+class LLMExtractorConfig(BaseModel):
+    """Extraction knobs (the ``extractor:`` section of an LLM config YAML)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = DEFAULT_TASK
+    chunk_chars: int = 4000
+    chunk_overlap: int = 400
+    structured: str = "auto"  # auto | tools | json
+    max_concurrency: int = Field(default=4, ge=1)
+    retries: int = Field(default=3, ge=0)
+    backoff: float = Field(default=1.0, ge=0.0)  # seconds before the first retry, doubled after
+    max_backoff: float = 30.0
+    fuzzy_threshold: float = Field(default=0.88, gt=0.0, le=1.0)
+    max_entity_chars: int = 120  # longer "entities" are sentences, not entities
+    cache: bool = True
+    progress: bool = True
+
+
+class LLMConfig(BaseModel):
+    """A whole LLM config file: the ``model:`` and the ``extractor:`` sections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: ChatModelConfig
+    extractor: LLMExtractorConfig = Field(default_factory=LLMExtractorConfig)
+
+
+def load_llm_config(path: str | os.PathLike) -> LLMConfig:
+    """Read and validate an LLM config YAML."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return LLMConfig.model_validate(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot read LLM config {path}: {exc.strerror}") from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"LLM config {path} is invalid: {exc}") from None
+
+
+@dataclass
+class LLMStats:
+    """What the extractor did, for mentions_meta.json and the log (counts only)."""
+
+    notes: int = 0
+    cache_hits: int = 0
+    chunks: int = 0
+    calls: int = 0
+    retries: int = 0
+    repairs: int = 0
+    unusable_answers: int = 0  # still out of format after the repair turn
+    failed_chunks: int = 0  # transient errors until retries ran out
+    empty_answers: int = 0
+    entities: int = 0  # as returned by the model
+    hallucinations: int = 0  # could not be grounded in the note: dropped
+    too_long: int = 0
+    duplicates: int = 0  # same span and type found again (chunk overlap, repeated answer)
+    mentions: int = 0
+    grounded: Counter = field(default_factory=Counter)  # method -> count
+    assertion_from_context: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["grounded"] = dict(self.grounded)
+        return out
+
+
+@dataclass
+class _Pending:
+    """A note being answered: its chunks and the answers received so far."""
+
+    text: str
+    chunks: list[Chunk]
+    answers: dict[int, str | None] = field(default_factory=dict)
+    failed: bool = False
+
+
+def _model_id(model: BaseChatModel) -> str:
+    for attr in ("model_name", "model", "model_path", "model_id"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return f"{type(model).__name__}:{value}"
+    return type(model).__name__
+
+
+class LLMExtractor:
+    """Mentions from a LangChain chat model; ``Mention.extractor == "llm"``."""
+
+    name = "llm"
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        config: LLMExtractorConfig | None = None,
+        *,
+        model_id: str | None = None,
+        allow_remote: bool = False,
+        local_hosts: Sequence[str] = (),
+        context: ConText | None = None,
+        sections: SectionDetector | None = None,
+        cache_root: str | os.PathLike | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config or LLMExtractorConfig()
+        # refuse before anything is sent: this is the last point every code path crosses
+        self.endpoint = check_local(model, allow_remote=allow_remote, local_hosts=local_hosts)
+        self.client = ChunkClient(
+            model,
+            structured=self.config.structured,
+            retries=self.config.retries,
+            backoff=self.config.backoff,
+            max_backoff=self.config.max_backoff,
+            sleep=sleep,
+        )
+        chunk_text("x" * 10, self.config.chunk_chars, self.config.chunk_overlap)  # validate early
+        self.model_id = model_id or _model_id(model)
+        self.context = context if context is not None else ConText.default()
+        self.sections = sections if sections is not None else SectionDetector.default()
+        self.cache = (
+            AnswerCache(self.cache_settings(), cache_root) if self.config.cache else None
+        )
+        self.stats = LLMStats()
+
+    @classmethod
+    def from_config(cls, config: LLMConfig | str | os.PathLike, **kwargs: Any) -> LLMExtractor:
+        """Build the model and the extractor from an :class:`LLMConfig` or its YAML path."""
+        if not isinstance(config, LLMConfig):
+            config = load_llm_config(config)
+        model = build_chat_model(config.model)
+        return cls(model, config.extractor, model_id=config.model.model_id(),
+                   allow_remote=config.model.allow_remote, local_hosts=config.model.local_hosts, **kwargs)
+
+    def cache_settings(self) -> dict[str, Any]:
+        """What the cached answers depend on (besides the note text)."""
+        c = self.config
+        return {"model": self.model_id, "prompt": PROMPT_VERSION, "schema": SCHEMA_VERSION, "mode": self.client.mode,
+                "task": c.task, "chunk_chars": c.chunk_chars, "chunk_overlap": c.chunk_overlap}
+
+    # -- public API ----------------------------------------------------------------------------
+    def extract(self, text: str, *, note_id: str | None = None, stay_id: int | None = None) -> list[Mention]:
+        """Grounded mentions of one note in text order."""
+        return self.extract_many([text], note_ids=[note_id], stay_ids=[stay_id])[0]
+
+    def extract_many(
+        self,
+        texts: Sequence[str],
+        *,
+        note_ids: Sequence[str | None] | None = None,
+        stay_ids: Sequence[int | None] | None = None,
+    ) -> list[list[Mention]]:
+        """Mentions of many notes, calling the model for uncached notes with bounded concurrency."""
+        note_ids = list(note_ids) if note_ids is not None else [None] * len(texts)
+        stay_ids = list(stay_ids) if stay_ids is not None else [None] * len(texts)
+        if not len(note_ids) == len(stay_ids) == len(texts):
+            raise ConfigError("texts, note_ids and stay_ids must have the same length")
+        answered: dict[str, CachedNote | _Pending] = {}
+        todo: dict[str, _Pending] = {}
+        for text in texts:
+            digest = text_digest(text)
+            if digest in answered or digest in todo:
+                continue
+            cached = self.cache.get(text) if self.cache is not None else None
+            if cached is not None:
+                answered[digest] = cached
+                self.stats.cache_hits += 1
+            else:
+                todo[digest] = _Pending(text, chunk_text(text, self.config.chunk_chars, self.config.chunk_overlap))
+        log.info("LLM extraction: %d notes, %d cached, %d to send to %s", len(texts), len(answered), len(todo), self.model_id)
+        with tqdm(total=len(answered) + len(todo), desc="llm extract", unit="note", disable=not self.config.progress) as bar:
+            bar.update(len(answered))
+            for digest, pending in self._answer_all(todo):
+                answered[digest] = pending
+                bar.update(1)
+        out = []
+        for text, note_id, stay_id in zip(texts, note_ids, stay_ids, strict=True):
+            self.stats.notes += 1
+            entry = answered[text_digest(text)]
+            if isinstance(entry, CachedNote):
+                chunks, answers = [Chunk(s, e) for s, e in entry.chunks], list(entry.answers)
+            else:
+                chunks, answers = entry.chunks, [entry.answers.get(i) for i in range(len(entry.chunks))]
+            out.append(self._mentions(text, chunks, answers, note_id, stay_id))
+        return out
+
+    # -- calling --------------------------------------------------------------------------------
+    def _answer_all(self, todo: dict[str, _Pending]):
+        """Yield (digest, pending) as each note's chunks are all answered; cache each at once.
+
+        A thread pool with at most ``max_concurrency`` calls in flight rather than
+        ``Runnable.batch``: batch submits everything up front, so an interrupted run would
+        keep calling the model for every remaining note, and results arrive only at the end.
+        """
+        jobs = [(digest, i) for digest, p in todo.items() for i in range(len(p.chunks))]
+        remaining = {digest: len(p.chunks) for digest, p in todo.items()}
+        self.stats.chunks += len(jobs)
+        if not jobs:
+            return
+        queue = iter(jobs)
+        executor = ThreadPoolExecutor(max_workers=self.config.max_concurrency, thread_name_prefix="realm-llm")
+        running: dict[Future, tuple[str, int]] = {}
+        try:
+            for job in queue:
+                running[self._submit(executor, todo, job)] = job
+                if len(running) >= self.config.max_concurrency:
+                    break
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    digest, index = running.pop(future)
+                    pending = todo[digest]
+                    try:
+                        answer = future.result()
+                    except TransientFailure:
+                        pending.failed = True
+                        self.stats.failed_chunks += 1
+                    else:
+                        pending.answers[index] = answer.raw
+                        self.stats.calls += answer.calls
+                        self.stats.retries += answer.retries
+                        self.stats.repairs += int(answer.repaired)
+                        self.stats.unusable_answers += int(answer.raw is None)
+                    remaining[digest] -= 1
+                    if remaining[digest] == 0:
+                        self._store(pending)
+                        yield digest, pending
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        running[self._submit(executor, todo, nxt)] = nxt
+        finally:
+            # on an error or Ctrl-C, finish nothing more than what is already in flight
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, executor: ThreadPoolExecutor, todo: dict[str, _Pending], job: tuple[str, int]) -> Future:
+        pending = todo[job[0]]
+        chunk = pending.chunks[job[1]]
+        messages = build_messages(chunk.of(pending.text), task=self.config.task, json_mode=self.client.mode == "json",
+                                  part=(job[1], len(pending.chunks)))
+        return executor.submit(self.client.answer, messages)
+
+    def _store(self, pending: _Pending) -> None:
+        if self.cache is None or pending.failed:
+            return  # a note with a failed chunk is asked again next run
+        answers = tuple(pending.answers.get(i) for i in range(len(pending.chunks)))
+        self.cache.put(pending.text, CachedNote(tuple((c.start, c.end) for c in pending.chunks), answers, self.client.mode))
+
+    # -- answers -> mentions ------------------------------------------------------------------------
+    def _mentions(
+        self, text: str, chunks: list[Chunk], answers: list[str | None], note_id: str | None, stay_id: int | None
+    ) -> list[Mention]:
+        found: dict[tuple[int, int, str], tuple[Grounding, Assertion | None, float]] = {}
+        for chunk, raw in zip(chunks, answers, strict=True):
+            if raw is None:
+                continue
+            try:
+                entities = parse_answer(raw).entities
+            except LLMError:  # a cache file edited by hand; the model's answers were checked
+                self.stats.unusable_answers += 1
+                continue
+            self.stats.empty_answers += int(not entities)
+            taken: set[tuple[int, int]] = set()
+            for entity in entities:
+                self.stats.entities += 1
+                if len(entity.text) > self.config.max_entity_chars:
+                    self.stats.too_long += 1
+                    continue
+                where = ground(entity.text, text, chunk, fuzzy_threshold=self.config.fuzzy_threshold, taken=taken)
+                if where is None:
+                    self.stats.hallucinations += 1
+                    continue
+                taken.add((where.start, where.end))
+                self.stats.grounded[where.method] += 1
+                key = (where.start, where.end, normalize_type(entity.type))
+                assertion = normalize_assertion(entity.assertion)
+                if key in found:
+                    self.stats.duplicates += 1
+                    if found[key][1] is not None or assertion is None:
+                        continue
+                confidence = (entity.confidence if entity.confidence is not None else 1.0) * where.similarity
+                found[key] = (where, assertion, confidence)
+        mentions = self._build(text, found, note_id, stay_id)
+        self.stats.mentions += len(mentions)
+        return check_mentions(mentions, text)
+
+    def _build(
+        self,
+        text: str,
+        found: dict[tuple[int, int, str], tuple[Grounding, Assertion | None, float]],
+        note_id: str | None,
+        stay_id: int | None,
+    ) -> list[Mention]:
+        keys = sorted(found)
+        unasserted = [k for k in keys if found[k][1] is None]
+        hits = dict(zip(unasserted, self.context.assert_spans(text, [(k[0], k[1]) for k in unasserted]), strict=True))
+        sections = self.sections.sections(text)
+        out = []
+        for key in keys:
+            start, end, type_ = key
+            where, assertion, confidence = found[key]
+            section = next((s for s in sections if s.body[0] <= start < s.body[1]), None)
+            if assertion is None:
+                self.stats.assertion_from_context += 1
+                hit = hits.get(key)
+                assertion = hit.assertion if hit is not None else (section.assertion if section and section.assertion else Assertion.PRESENT)
+            out.append(Mention(
+                text=text[start:end], spans=((start, end),), type=type_, assertion=assertion,
+                section=section.name if section else None, extractor=self.name,
+                confidence=round(confidence, 4), note_id=note_id, stay_id=stay_id,
+            ))
+        return out

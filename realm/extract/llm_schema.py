@@ -1,0 +1,174 @@
+"""What the LLM must answer, and a tolerant parser for answers given as text.
+
+The schema is deliberately lenient about vocabulary (``type`` and ``assertion`` are free
+strings normalised afterwards): small local models write "Condition", "absent" or "past
+history", and rejecting a whole answer for a synonym would waste a correct extraction.
+It is strict about shape: a list of objects, each with the entity's text as written.
+
+Models without tool calling answer in plain text; :func:`parse_answer` strips code fences,
+finds the first JSON array or object, drops trailing commas and validates with Pydantic.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from realm.errors import LLMError
+from realm.records import Assertion
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "LLMEntity",
+    "LLMEntities",
+    "parse_answer",
+    "normalize_type",
+    "normalize_assertion",
+    "ENTITY_TYPES",
+]
+
+#: Bump when the schema or its normalisation changes: it is part of the answer-cache key.
+SCHEMA_VERSION = "1"
+
+#: The entity kinds the prompt asks for -> node types of the KG (realm.records.NODE_TYPES).
+ENTITY_TYPES: dict[str, str] = {
+    "condition": "disease",
+    "disease": "disease",
+    "diagnosis": "disease",
+    "finding": "phenotype",
+    "symptom": "phenotype",
+    "sign": "phenotype",
+    "phenotype": "phenotype",
+    "drug": "drug",
+    "medication": "drug",
+    "procedure": "procedure",
+    "treatment": "procedure",
+    "lab": "lab_finding",
+    "lab_finding": "lab_finding",
+}
+
+_ASSERTIONS: dict[str, Assertion] = {
+    "present": Assertion.PRESENT,
+    "positive": Assertion.PRESENT,
+    "affirmed": Assertion.PRESENT,
+    "negated": Assertion.NEGATED,
+    "negative": Assertion.NEGATED,
+    "absent": Assertion.NEGATED,
+    "denied": Assertion.NEGATED,
+    "ruled out": Assertion.NEGATED,
+    "historical": Assertion.HISTORICAL,
+    "history": Assertion.HISTORICAL,
+    "past": Assertion.HISTORICAL,
+    "past history": Assertion.HISTORICAL,
+    "family": Assertion.FAMILY,
+    "family history": Assertion.FAMILY,
+    "hypothetical": Assertion.HYPOTHETICAL,
+    "possible": Assertion.HYPOTHETICAL,
+    "uncertain": Assertion.HYPOTHETICAL,
+    "suspected": Assertion.HYPOTHETICAL,
+    "conditional": Assertion.HYPOTHETICAL,
+}
+
+
+class LLMEntity(BaseModel):
+    """One entity as the model reports it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str = Field(description="the entity exactly as written in the note, copied verbatim")
+    type: str = Field(description="condition, finding, drug or procedure")
+    assertion: str | None = Field(
+        default=None,
+        description="present, negated, historical, family or hypothetical",
+    )
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("text")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("entity text is empty")
+        return value
+
+
+class LLMEntities(BaseModel):
+    """The whole answer: every task-relevant medical entity in the text."""
+
+    entities: list[LLMEntity] = Field(default_factory=list)
+
+
+def normalize_type(raw: str) -> str:
+    """The KG node type of an entity kind the model wrote (unknown kinds kept, lower-cased)."""
+    key = " ".join(raw.lower().replace("-", " ").replace("_", " ").split())
+    return ENTITY_TYPES.get(key, ENTITY_TYPES.get(key.replace(" ", "_"), key.replace(" ", "_")))
+
+
+def normalize_assertion(raw: str | None) -> Assertion | None:
+    """The :class:`Assertion` the model wrote, or None when missing or unrecognised."""
+    if raw is None:
+        return None
+    key = " ".join(raw.lower().replace("_", " ").replace("-", " ").split())
+    return _ASSERTIONS.get(key)
+
+
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+_TRAILING_COMMA = re.compile(r",\s*([\]}])")
+
+
+def _first_json(text: str) -> str | None:
+    """The first balanced JSON array or object in ``text`` (strings and escapes respected)."""
+    start = next((i for i, ch in enumerate(text) if ch in "[{"), None)
+    if start is None:
+        return None
+    stack: list[str] = []
+    in_string = escaped = False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            stack.append("]" if ch == "[" else "}")
+        elif ch in "]}":
+            if not stack or stack.pop() != ch:
+                return None
+            if not stack:
+                return text[start : i + 1]
+    return None
+
+
+def parse_answer(answer: str) -> LLMEntities:
+    """Parse a text answer into :class:`LLMEntities`; :class:`LLMError` when unusable.
+
+    Accepts ``{"entities": [...]}``, a bare list of entities, or either inside a code fence
+    or surrounded by prose. The error message describes the defect, never the answer text.
+    """
+    fenced = _FENCE.search(answer)
+    body = fenced.group(1) if fenced else answer
+    blob = _first_json(body) or _first_json(answer)
+    if blob is None:
+        if not answer.strip():
+            return LLMEntities()  # an empty answer means "nothing found", not a format error
+        raise LLMError("answer holds no JSON array or object")
+    try:
+        data = json.loads(_TRAILING_COMMA.sub(r"\1", blob))
+    except json.JSONDecodeError as exc:
+        raise LLMError(f"answer is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if isinstance(data, list):
+        data = {"entities": data}
+    elif isinstance(data, dict) and "entities" not in data and "text" in data:
+        data = {"entities": [data]}  # a single entity object
+    try:
+        return LLMEntities.model_validate(data)
+    except ValidationError as exc:
+        # only locations and error kinds: pydantic's default message quotes the input values
+        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors()[:5])
+        raise LLMError(f"answer does not match the entity schema ({where})") from None

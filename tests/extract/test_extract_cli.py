@@ -1,0 +1,114 @@
+"""``realm extract`` through realm.cli.main on a tiny cohort and a tiny KG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from realm.cli import main
+from realm.data.cohort import Cohort
+from realm.extract.mentions_table import MENTION_COLUMNS, entity_sets
+
+NODES = """id,name,type,synonyms,definition,source,xrefs
+T:sepsis,Sepsis,disease,septicemia,,tiny,
+T:pneumonia,Pneumonia,disease,,,tiny,
+T:aki,Acute kidney injury,disease,acute renal failure,,tiny,
+T:hyperk,Hyperkalemia,phenotype,high potassium,,tiny,HP:0002153
+T:norepi,Norepinephrine,drug,levophed,,tiny,
+"""
+EDGES = "source,target,relation,source_vocab\nT:sepsis,T:aki,has_phenotype,tiny\n"
+RULES = """variable,direction,threshold,unit,node_id,node_name,status,note
+potassium,high,5.5,mmol/L,HP:0002153,Hyperkalemia,reviewed,
+sodium,low,135,mmol/L,HP:0002902,Hyponatremia,reviewed,not in the tiny KG
+"""
+NOTES = {
+    "n1": "Admitted with sepsis on levophed. No pneumonia.",
+    "n2": "Sepsis improving. Family history of acute kidney injury.",
+    "n3": "Creatinine rising, concern for acute renal failure.",
+}
+
+
+@pytest.fixture()
+def tiny(tmp_path: Path) -> tuple[Path, Path, Path]:
+    kg_dir = tmp_path / "kg"
+    kg_dir.mkdir()
+    (kg_dir / "nodes.csv").write_text(NODES)
+    (kg_dir / "edges.csv").write_text(EDGES)
+    spec = kg_dir / "tiny.yaml"
+    spec.write_text("name: tiny\nstrict: true\nsources:\n  - loader: csv\n    nodes: nodes.csv\n    edges: edges.csv\n")
+    rules = tmp_path / "lab_findings.csv"
+    rules.write_text(RULES)
+    cohort = Cohort(
+        stays=pd.DataFrame({"stay_id": [1, 2], "subject_id": [10, 20], "source": ["test", "test"]}),
+        events=pd.DataFrame({"stay_id": [1, 1, 2], "hours": [4.0, 30.0, 2.0], "variable": ["potassium"] * 3,
+                             "value": [5.9, 6.4, 4.1]}),
+        notes=pd.DataFrame({"note_id": list(NOTES), "stay_id": [1, 1, 2], "hours": [2.0, 20.0, 5.0],
+                            "category": ["nursing"] * 3, "text": list(NOTES.values())}),
+        labels=pd.DataFrame({"stay_id": [1, 2], "mortality": [1, 0]}),
+        meta={"window_hours": 48},
+    )
+    cohort_dir = cohort.save(tmp_path / "cohort")
+    return cohort_dir, spec, rules
+
+
+def test_extract_with_the_lexicon_writes_linked_mentions_and_findings(tiny: tuple[Path, Path, Path]) -> None:
+    cohort_dir, spec, rules = tiny
+    code = main(["extract", "--cohort", str(cohort_dir), "--extractor", "lexicon", "--kg", str(spec),
+                 "--lab-findings", str(rules), "--no-progress"])
+    assert code == 0
+    table = pd.read_parquet(cohort_dir / "mentions.parquet")
+    assert list(table.columns[: len(MENTION_COLUMNS)]) == list(MENTION_COLUMNS)
+    notes = table[table["extractor"] == "lexicon"]
+    got = {(r.note_id, r.node_id, r.assertion) for r in notes.itertuples()}
+    assert {("n1", "T:sepsis", "present"), ("n1", "T:norepi", "present"), ("n1", "T:pneumonia", "negated"),
+            ("n2", "T:aki", "family"), ("n3", "T:aki", "hypothetical")} <= got
+    assert set(notes["hours"]) == {2.0, 20.0, 5.0}
+    finding = table[table["extractor"] == "timeseries"]
+    assert len(finding) == 1  # stay 2's potassium is normal; hyponatremia has no node
+    row = finding.iloc[0]
+    assert (row.stay_id, row.node_id, row.hours, row.worst_value, row.n_abnormal) == (1, "T:hyperk", 4.0, 6.4, 2)
+    meta = json.loads((cohort_dir / "mentions_meta.json").read_text())
+    assert meta["kg"]["name"] == "tiny" and len(meta["kg"]["version"]) == 16
+    assert meta["counts"]["rules_without_node"] == ["HP:0002902"]
+    assert meta["counts"]["timeseries_findings"] == 1
+    sets = entity_sets(table)
+    assert ("T:pneumonia", "negated") in {(n, a.value) for n, a in zip(sets[1].node_ids, sets[1].assertions)}
+    assert "T:pneumonia" not in [n for n, a in zip(sets[1].node_ids, sets[1].assertions) if a.value == "present"]
+
+
+def test_extract_with_a_scripted_llm_links_and_counts_hallucinations(tiny: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    cohort_dir, spec, rules = tiny
+    answers = {
+        "levophed": {"entities": [{"text": "sepsis", "type": "condition"}, {"text": "levophed", "type": "drug"},
+                                  {"text": "pneumonia", "type": "condition", "assertion": "negated"},
+                                  {"text": "heart failure", "type": "condition"}]},
+        "Family": {"entities": [{"text": "acute kidney injury", "type": "condition", "assertion": "family"}]},
+        "Creatinine": {"entities": []},
+    }
+    config = tmp_path / "llm.yaml"
+    config.write_text(json.dumps({
+        "model": {"class_path": "realm.extract.fake_chat.ScriptedToolChatModel", "kwargs": {"by_substring": answers}},
+        "extractor": {"max_concurrency": 2, "backoff": 0.0},
+    }))
+    out = tmp_path / "out"
+    code = main(["extract", "--cohort", str(cohort_dir), "--extractor", "llm", "--kg", str(spec),
+                 "--llm-config", str(config), "--linker", "dictionary", "--no-timeseries",
+                 "--out", str(out), "--no-progress"])
+    assert code == 0
+    table = pd.read_parquet(out / "mentions.parquet")
+    got = {(r.note_id, r.text, r.node_id, r.assertion) for r in table.itertuples()}
+    assert got == {("n1", "sepsis", "T:sepsis", "present"), ("n1", "levophed", "T:norepi", "present"),
+                   ("n1", "pneumonia", "T:pneumonia", "negated"),
+                   ("n2", "acute kidney injury", "T:aki", "family")}
+    meta = json.loads((out / "mentions_meta.json").read_text())
+    assert meta["counts"]["hallucinations_dropped"] == 1
+    assert meta["config"]["llm"]["model_id"].startswith("realm.extract.fake_chat.ScriptedToolChatModel")
+    assert not (cohort_dir / "mentions.parquet").exists()
+
+
+def test_llm_extractor_without_config_is_a_clean_error(tiny: tuple[Path, Path, Path]) -> None:
+    cohort_dir, spec, _ = tiny
+    assert main(["extract", "--cohort", str(cohort_dir), "--extractor", "llm", "--kg", str(spec), "--no-progress"]) == 1

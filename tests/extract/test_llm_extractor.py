@@ -1,0 +1,271 @@
+"""LLMExtractor with scripted chat models: formats, repair, grounding, retries, chunks, cache, privacy."""
+
+from __future__ import annotations
+
+import os
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from realm.errors import ConfigError, LLMError
+from realm.extract.chat_models import ChatModelConfig, build_chat_model
+from realm.extract.fake_chat import ScriptedChatModel, ScriptedToolChatModel
+from realm.extract.llm import LLMExtractor, LLMExtractorConfig
+from realm.extract.privacy import check_local, is_local_url, model_endpoint
+from realm.records import Assertion
+
+NOTE = "Admitted with septic shock. No pneumonia. History of CHF. Started norepinephrine."
+
+
+def entity(text: str, type_: str = "condition", assertion: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"text": text, "type": type_}
+    if assertion is not None:
+        out["assertion"] = assertion
+    return out
+
+
+def config(**changes: Any) -> LLMExtractorConfig:
+    return LLMExtractorConfig(progress=False, **{"backoff": 0.0, **changes})
+
+
+def extractor(model: Any, tmp_path: Path, **changes: Any) -> LLMExtractor:
+    return LLMExtractor(model, config(**changes), cache_root=tmp_path / "cache")
+
+
+def test_structured_output_gives_grounded_typed_asserted_mentions(tmp_path: Path) -> None:
+    answer = {"entities": [entity("septic shock", assertion="present"), entity("pneumonia"),
+                           entity("CHF", assertion="historical"), entity("norepinephrine", "drug")]}
+    model = ScriptedToolChatModel(responses=[answer])
+    ex = extractor(model, tmp_path)
+    assert ex.client.mode == "tools"
+    mentions = ex.extract(NOTE, note_id="n1", stay_id=7)
+    got = [(m.text, m.type, m.assertion) for m in mentions]
+    assert got == [
+        ("septic shock", "disease", Assertion.PRESENT),
+        ("pneumonia", "disease", Assertion.NEGATED),  # no assertion given: ConText reads "No"
+        ("CHF", "disease", Assertion.HISTORICAL),
+        ("norepinephrine", "drug", Assertion.PRESENT),
+    ]
+    assert all(m.extractor == "llm" and m.note_id == "n1" and m.stay_id == 7 for m in mentions)
+    assert all(m.is_grounded_in(NOTE) for m in mentions)
+    assert ex.stats.assertion_from_context == 2 and ex.stats.calls == 1
+    assert len(model.calls) == 1 and "Clinical note" in str(model.calls[0][-1].content)
+
+
+def test_invalid_json_is_repaired_once(tmp_path: Path) -> None:
+    model = ScriptedChatModel(responses=['{"entities": [{"text": "septic shock", "type": ', '[{"text": "septic shock", "type": "condition"},]'])
+    ex = extractor(model, tmp_path)
+    assert ex.client.mode == "json"
+    mentions = ex.extract(NOTE)
+    assert [m.text for m in mentions] == ["septic shock"]
+    assert len(model.calls) == 2 and ex.stats.repairs == 1 and ex.stats.unusable_answers == 0
+    repair = model.calls[1][-1].content
+    assert "could not be used" in repair and "septic" not in repair
+
+
+def test_answer_unusable_after_repair_is_counted_and_cached(tmp_path: Path) -> None:
+    model = ScriptedChatModel(responses=["I cannot help with that.", "Still no JSON."])
+    ex = extractor(model, tmp_path)
+    assert ex.extract(NOTE) == []
+    assert ex.stats.unusable_answers == 1 and ex.stats.repairs == 1
+    again = ScriptedChatModel(responses=[])
+    ex2 = extractor(again, tmp_path)
+    assert ex2.extract(NOTE) == [] and again.calls == [] and ex2.stats.cache_hits == 1
+
+
+def test_hallucinated_entity_is_dropped_and_counted(tmp_path: Path) -> None:
+    model = ScriptedToolChatModel(responses=[{"entities": [entity("septic shock"), entity("myocardial infarction"),
+                                                          entity("Septic  Shock")]}])
+    ex = extractor(model, tmp_path)
+    mentions = ex.extract(NOTE)
+    assert [m.text for m in mentions] == ["septic shock"]
+    assert ex.stats.hallucinations == 1 and ex.stats.entities == 3 and ex.stats.duplicates == 1
+
+
+@pytest.mark.parametrize("answer", ["", '{"entities": []}', "[]"])
+def test_empty_answer_means_no_mentions(tmp_path: Path, answer: str) -> None:
+    ex = extractor(ScriptedChatModel(responses=[answer]), tmp_path)
+    assert ex.extract(NOTE) == []
+    assert ex.stats.empty_answers == 1 and ex.stats.unusable_answers == 0 and ex.stats.repairs == 0
+
+
+def test_timeouts_are_retried_with_exponential_backoff(tmp_path: Path) -> None:
+    model = ScriptedToolChatModel(responses=[{"raise": "timeout"}, {"raise": "connection"}, {"entities": [entity("CHF")]}])
+    slept: list[float] = []
+    ex = LLMExtractor(model, config(backoff=0.01, retries=3), cache_root=tmp_path, sleep=slept.append)
+    assert [m.text for m in ex.extract(NOTE)] == ["CHF"]
+    assert slept == [0.01, 0.02] and ex.stats.retries == 2 and ex.stats.failed_chunks == 0
+
+
+def test_timeouts_past_the_retries_count_as_failures_and_are_not_cached(tmp_path: Path) -> None:
+    model = ScriptedToolChatModel(responses=[{"raise": "timeout"}, {"raise": "timeout"}])
+    slept: list[float] = []
+    ex = LLMExtractor(model, config(backoff=0.001, retries=1), cache_root=tmp_path, sleep=slept.append)
+    assert ex.extract(NOTE) == []
+    assert ex.stats.failed_chunks == 1 and slept == [0.001]
+    retry = ScriptedToolChatModel(responses=[{"entities": [entity("CHF")]}])
+    assert [m.text for m in LLMExtractor(retry, config(), cache_root=tmp_path).extract(NOTE)] == ["CHF"]
+    assert len(retry.calls) == 1  # asked again: the failure was not cached
+
+
+def test_a_non_transient_error_stops_the_run(tmp_path: Path) -> None:
+    ex = extractor(ScriptedToolChatModel(responses=[{"raise": "fatal"}]), tmp_path)
+    with pytest.raises(LLMError, match="RuntimeError"):
+        ex.extract(NOTE)
+
+
+class Vocabulary(ScriptedToolChatModel):
+    """A perfect model: names every vocabulary word present in the prompt's note chunk."""
+
+    words: list[str] = []
+
+    def _pick(self, messages: Any) -> Any:
+        with self._lock:
+            self._calls.append(list(messages))
+        prompt = str(messages[-1].content)
+        return {"entities": [entity(w) for w in self.words if w in prompt]}
+
+
+def test_long_note_is_chunked_and_an_entity_on_the_boundary_is_found_once(tmp_path: Path) -> None:
+    # no sentence ends: the cut falls inside the words, and the overlap must save the entity
+    filler = " ".join(["stable overnight"] * 40)
+    note = filler[:584] + " acute kidney injury " + filler + " septic shock"  # entity at 585..604
+    model = Vocabulary(words=["acute kidney injury", "septic shock"])
+    ex = extractor(model, tmp_path, chunk_chars=600, chunk_overlap=150)
+    mentions = ex.extract(note)
+    assert ex.stats.chunks >= 3 and len(model.calls) == ex.stats.chunks
+    first_chunk = next(str(c[-1].content) for c in model.calls if "part 1 of" in str(c[-1].content))
+    assert "acute kidney" in first_chunk and "acute kidney injury" not in first_chunk  # really cut
+    assert [m.text for m in mentions] == ["acute kidney injury", "septic shock"]
+    assert mentions[0].spans == ((note.index("acute kidney injury"), note.index("acute kidney injury") + 19),)
+
+
+def test_entity_in_the_overlap_is_deduplicated(tmp_path: Path) -> None:
+    sentences = [f"Day {i} the patient remained stable on the ward." for i in range(30)]
+    sentences[11] = "Known sepsis."
+    note = " ".join(sentences)
+    model = Vocabulary(words=["sepsis"])
+    ex = extractor(model, tmp_path, chunk_chars=600, chunk_overlap=200)
+    mentions = ex.extract(note)
+    assert sum("sepsis" in str(c[-1].content) for c in model.calls) == 2  # seen by two chunks
+    assert [m.text for m in mentions] == ["sepsis"] and ex.stats.duplicates == 1
+
+
+def test_second_run_is_served_from_the_cache(tmp_path: Path) -> None:
+    notes = [NOTE, "Intubated for ARDS.", NOTE]  # a repeated note is asked once
+    model = Vocabulary(words=["septic shock", "ARDS"])
+    first = extractor(model, tmp_path).extract_many(notes, note_ids=["a", "b", "c"], stay_ids=[1, 2, 3])
+    assert len(model.calls) == 2
+    again = Vocabulary(words=["septic shock", "ARDS"])
+    ex = extractor(again, tmp_path)
+    second = ex.extract_many(notes, note_ids=["a", "b", "c"], stay_ids=[1, 2, 3])
+    assert again.calls == [] and ex.stats.cache_hits == 2
+    assert second == first and [m.note_id for m in second[2]] == ["c"]
+    other_prompt = extractor(Vocabulary(words=[]), tmp_path, task="sepsis onset")
+    assert other_prompt.cache.key != ex.cache.key
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path: Path) -> None:
+    notes = [f"Note {i}: septic shock on day {i}." for i in range(5)]
+    ok = {"entities": [entity("septic shock")]}
+    crashing = ScriptedToolChatModel(responses=[ok, ok, {"raise": "fatal"}, ok, ok])
+    with pytest.raises(LLMError):
+        extractor(crashing, tmp_path, max_concurrency=1).extract_many(notes)
+    assert len(crashing.calls) == 3
+    resumed = ScriptedToolChatModel(default=ok)
+    ex = extractor(resumed, tmp_path, max_concurrency=2)
+    out = ex.extract_many(notes)
+    assert len(resumed.calls) == 3 and ex.stats.cache_hits == 2
+    assert [[m.text for m in ms] for ms in out] == [["septic shock"]] * 5
+
+
+# -- privacy --------------------------------------------------------------------------------
+
+
+class UrlModel(ScriptedToolChatModel):
+    base_url: str = "http://127.0.0.1:8000/v1"
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [("http://127.0.0.1:8000/v1", True), ("http://localhost:11434", True), ("http://[::1]:8080", True),
+     ("http://0.0.0.0:8000", True), ("https://api.openai.com/v1", False), ("http://10.1.2.3:8000", False),
+     ("http://my-gpu.hospital.org", False), ("127.0.0.1:8000", True)],
+)
+def test_is_local_url(url: str, local: bool) -> None:
+    assert is_local_url(url) is local
+
+
+def test_remote_base_url_is_refused_before_any_call(tmp_path: Path) -> None:
+    model = UrlModel(base_url="https://api.example.com/v1", default={"entities": []})
+    with pytest.raises(LLMError, match="allow_remote"):
+        LLMExtractor(model, config(), cache_root=tmp_path)
+    assert model.calls == []
+    assert LLMExtractor(model, config(), cache_root=tmp_path, allow_remote=True).extract(NOTE) == []
+    assert check_local(model, local_hosts=["api.example.com"]).url == "https://api.example.com/v1"
+
+
+def test_loopback_base_url_is_accepted(tmp_path: Path) -> None:
+    model = UrlModel(responses=[{"entities": [entity("CHF")]}])
+    assert [m.text for m in LLMExtractor(model, config(), cache_root=tmp_path).extract(NOTE)] == ["CHF"]
+
+
+def test_hosted_provider_classes_are_remote_and_file_models_local() -> None:
+    hosted = types.new_class("ChatAnthropic", (ScriptedChatModel,))
+    hosted.__module__ = "langchain_anthropic.chat_models"
+    assert model_endpoint(hosted()).url == "https://api.anthropic.com"
+    with pytest.raises(LLMError):
+        check_local(hosted())
+    gguf = types.new_class("ChatLlamaCpp", (ScriptedChatModel,), exec_body=lambda ns: ns.update(
+        {"__annotations__": {"model_path": str}, "model_path": "/models/x.gguf"}))
+    assert check_local(gguf()).kind == "file"
+
+
+def test_config_refuses_hosted_providers_before_importing_them() -> None:
+    with pytest.raises(LLMError, match="allow_remote"):
+        build_chat_model(ChatModelConfig(provider="openai", model="gpt-4o"))
+    with pytest.raises(LLMError):
+        build_chat_model(ChatModelConfig(provider="anthropic", model="claude"))
+
+
+def test_config_names_the_extra_for_a_missing_integration() -> None:
+    try:
+        import langchain_openai  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"realm\[openai\]"):
+            build_chat_model(ChatModelConfig(provider="openai", model="qwen", base_url="http://127.0.0.1:8000/v1"))
+    else:
+        model = build_chat_model(ChatModelConfig(provider="openai", model="qwen", base_url="http://127.0.0.1:8000/v1"))
+        assert model_endpoint(model).url.startswith("http://127.0.0.1")
+    with pytest.raises(ConfigError, match=r"realm\[llamacpp\]|not found"):
+        build_chat_model(ChatModelConfig(provider="llamacpp", model_path="/nonexistent/model.gguf"))
+
+
+def test_config_builds_any_chat_model_by_class_path(tmp_path: Path) -> None:
+    cfg = ChatModelConfig(class_path="realm.extract.fake_chat.ScriptedChatModel", kwargs={"default": "[]"})
+    assert isinstance(build_chat_model(cfg), ScriptedChatModel)
+    with pytest.raises(ConfigError):
+        build_chat_model(ChatModelConfig(class_path="realm.extract.llm.LLMExtractor"))
+
+
+# -- opt-in: a real local model --------------------------------------------------------------
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+@pytest.mark.skipif(not (os.environ.get("REALM_TEST_LLM_URL") or os.environ.get("REALM_TEST_GGUF")),
+                    reason="set REALM_TEST_LLM_URL (local OpenAI-compatible server) or REALM_TEST_GGUF")
+def test_real_local_model_extracts_grounded_mentions(tmp_path: Path) -> None:
+    url, gguf = os.environ.get("REALM_TEST_LLM_URL"), os.environ.get("REALM_TEST_GGUF")
+    if url:
+        cfg = ChatModelConfig(provider="openai", model=os.environ.get("REALM_TEST_LLM_MODEL", "local"), base_url=url)
+    else:
+        cfg = ChatModelConfig(provider="llamacpp", model_path=gguf)
+    model = build_chat_model(cfg)
+    ex = LLMExtractor(model, config(max_concurrency=1), model_id=cfg.model_id(), cache_root=tmp_path)
+    notes = [NOTE, "Intubated for ARDS; on vancomycin. Denies chest pain.", "Family history of diabetes."]
+    out = ex.extract_many(notes)
+    assert all(m.is_grounded_in(n) for n, ms in zip(notes, out) for m in ms)
+    assert sum(len(ms) for ms in out) > 0
