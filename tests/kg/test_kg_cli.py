@@ -1,0 +1,37 @@
+"""``realm kg build|stats`` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from realm.cli import main
+
+SPEC = str(Path(__file__).resolve().parents[2] / "kg" / "examples" / "sepsis_icu.yaml")
+
+
+def test_stats_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["kg", "stats", "--kg", SPEC]) == 0
+    out = capsys.readouterr().out
+    assert "KG sepsis_icu" in out and "nodes 13" in out
+    assert "has_phenotype" in out and "drug_class" in out
+
+
+def test_stats_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["kg", "stats", "--kg", SPEC, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["totals"] == {"nodes": 13, "edges": 12}
+    assert payload["nodes_by_type"]["disease"] == 4
+    assert payload["distinct_strings"] == 37  # 13 names + 24 synonyms
+
+
+def test_build_prints_version_and_path(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["kg", "build", "--kg", SPEC, "--rebuild", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "version" in out and "graph.json.gz" in out
+
+
+def test_bad_spec_exits_nonzero() -> None:
+    assert main(["kg", "stats", "--kg", "nope"]) == 1

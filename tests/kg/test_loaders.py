@@ -1,0 +1,190 @@
+"""Loaders on tiny fixtures: nodes/edges CSV, PrimeKG, OBO, networkx; validation errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import networkx as nx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from realm.errors import DataError
+from realm.kg.graph import KnowledgeGraph
+from realm.kg.loaders import LoadReport, clean_text, load_networkx, load_obo, load_primekg, load_tables, write_tables
+from realm.kg.loaders.obo import parse_obo_synonym
+from realm.records import Node
+
+NODES = "id,name,type,synonyms,definition,source,xrefs\n"
+EDGES = "source,target,relation,source_vocab\n"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_tables_load_fields(tmp_path: Path) -> None:
+    nodes = _write(tmp_path / "nodes.csv", NODES + 'X:1,Septic shock,disease,"shock, septic|sepsis shock",Bad.,X,ICD10CM:R65.21\nX:2,Fever,phenotype,,,,\n')
+    edges = _write(tmp_path / "edges.csv", EDGES + "X:1,X:2,has_phenotype,X\n")
+    kg = load_tables(nodes, edges, source="fallback")
+    assert kg.node("X:1") == Node("X:1", "Septic shock", "disease", ("shock, septic", "sepsis shock"), "Bad.", "X", ("ICD10CM:R65.21",))
+    assert kg.node("X:2").source == "fallback"
+    assert list(kg.edges()) == [("X:1", "X:2", "has_phenotype", "X")]
+
+
+def test_ragged_row_names_file_and_line(tmp_path: Path) -> None:
+    nodes = _write(tmp_path / "nodes.csv", NODES + "X:1,A,disease,,,,\nX:2,B,disease\n")
+    with pytest.raises(DataError, match=r"nodes\.csv, row 3"):
+        load_tables(nodes)
+
+
+def test_missing_column_is_reported(tmp_path: Path) -> None:
+    nodes = _write(tmp_path / "nodes.csv", "id,label\nX:1,A\n")
+    with pytest.raises(DataError, match="missing required column"):
+        load_tables(nodes)
+
+
+def test_content_problems_are_counted_not_silent(tmp_path: Path) -> None:
+    nodes = _write(tmp_path / "nodes.csv", NODES + "X:1,A,disease,,,,\nX:1,A again,disease,,,,\nX:2,,disease,,,,\nX:3,Caf\u0065\u0301\u200b  au lait,disease,,,,\n")
+    edges = _write(tmp_path / "edges.csv", EDGES + "X:1,X:9,is_a,\nX:1,X:3,is_a,\nX:1,X:3,is_a,\n")
+    report = LoadReport("t")
+    kg = load_tables(nodes, edges, report=report)
+    assert sorted(kg.graph.nodes) == ["X:1", "X:3"]
+    assert kg.node("X:1").name == "A"  # first kept
+    assert kg.node("X:3").name == "Caf\u00e9 au lait"  # NFC, zero-width space dropped, spaces collapsed
+    assert report.counts == {"duplicate id": 1, "empty name": 1, "normalized text": 1, "edge to unknown node": 1, "duplicate edge": 1}
+    assert "X:9" in report.summary()
+
+
+def test_strict_report_raises_with_row(tmp_path: Path) -> None:
+    nodes = _write(tmp_path / "nodes.csv", NODES + "X:1,A,disease,,,,\nX:1,B,disease,,,,\n")
+    with pytest.raises(DataError, match=r"row 3.*duplicate id"):
+        load_tables(nodes, report=LoadReport("t", strict=True))
+
+
+_text = st.text(st.characters(codec="utf-8", exclude_characters="|"), min_size=1, max_size=20).map(clean_text).filter(bool)
+
+
+@st.composite
+def _graphs(draw: st.DrawFn) -> KnowledgeGraph:
+    ids = draw(st.lists(st.from_regex(r"[A-Z]{1,4}:[A-Za-z0-9._-]{1,8}", fullmatch=True), min_size=1, max_size=6, unique=True))
+    kg = KnowledgeGraph("prop")
+    for node_id in ids:
+        name = draw(_text)
+        synonyms = tuple(dict.fromkeys(s for s in draw(st.lists(_text, max_size=3)) if s != name))
+        kg.add_node(Node(node_id, name, draw(st.sampled_from(["disease", "drug", "x y"])), synonyms,
+                         draw(st.one_of(st.just(""), _text)), draw(st.sampled_from(["A", "B"])),
+                         tuple(dict.fromkeys(draw(st.lists(_text, max_size=2))))))
+    for src, dst in draw(st.lists(st.tuples(st.sampled_from(ids), st.sampled_from(ids)), max_size=8)):
+        kg.add_edge(src, dst, draw(st.sampled_from(["is_a", "treats"])), "A")
+    return kg
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kg=_graphs())
+def test_tables_round_trip(kg: KnowledgeGraph, tmp_path: Path) -> None:
+    nodes, edges = write_tables(kg, tmp_path / "rt")
+    back = load_tables(nodes, edges, name="prop", report=LoadReport("rt", strict=True))
+    assert list(back.nodes()) == list(kg.nodes())
+    assert list(back.edges()) == list(kg.edges())
+    assert back.version == kg.version
+
+
+@given(st.text(st.characters(exclude_categories=("Cs",), exclude_characters='"\\\n'), max_size=30), st.sampled_from(["EXACT", "RELATED", "BROAD", "NARROW"]))
+def test_obo_synonym_parse_property(text: str, scope: str) -> None:
+    assert parse_obo_synonym(f'"{text}" {scope} layperson [ORCID:1]') == (text, scope)
+
+
+def test_obo_synonym_malformed() -> None:
+    assert parse_obo_synonym("no quotes EXACT []") is None
+
+
+OBO = """format-version: 1.2
+
+[Term]
+id: T:0000001
+name: Root
+
+[Term]
+id: T:0000002
+name: Hyperkalemia
+alt_id: T:0000099
+def: "High \\"serum\\" potassium." [PMID:1]
+synonym: "High potassium" EXACT []
+synonym: "Hyperkalaemia" RELATED uk_spelling []
+xref: UMLS:C0020461
+is_a: T:0000001 ! Root
+
+[Term]
+id: T:0000003
+name: obsolete Potassium excess
+is_obsolete: true
+replaced_by: T:0000002
+
+[Term]
+id: OTHER:1
+name: Imported
+"""
+
+
+def test_obo_loader(tmp_path: Path) -> None:
+    path = _write(tmp_path / "t.obo", OBO)
+    kg = load_obo(path, prefix="T", source="T")
+    assert sorted(kg.graph.nodes) == ["T:0000001", "T:0000002"]
+    node = kg.node("T:0000002")
+    assert node.synonyms == ("High potassium", "Hyperkalaemia")
+    assert node.definition == 'High "serum" potassium.'
+    assert node.xrefs == ("UMLS:C0020461",)
+    assert list(kg.edges()) == [("T:0000002", "T:0000001", "is_a", "T")]
+    assert kg.resolve("T:0000099") == kg.resolve("T:0000003") == "T:0000002"
+
+
+def test_obo_root_filter(tmp_path: Path) -> None:
+    kg = load_obo(_write(tmp_path / "t.obo", OBO), prefix="T", root="T:0000002")
+    assert list(kg.graph.nodes) == ["T:0000002"]
+
+
+PRIMEKG = (
+    "relation,display_relation,x_index,x_id,x_type,x_name,x_source,y_index,y_id,y_type,y_name,y_source\n"
+    "disease_phenotype_positive,phenotype present,1,5090,disease,hyperkalemic periodic paralysis,MONDO,2,2153,effect/phenotype,Hyperkalemia,HPO\n"
+    "phenotype_disease_positive,phenotype present,2,2153,effect/phenotype,Hyperkalemia,HPO,1,5090,disease,hyperkalemic periodic paralysis,MONDO\n"
+    "indication,indication,3,DB00001,drug,Lepirudin,DrugBank,4,12_34,disease,grouped thing,MONDO_grouped\n"
+)
+FEATURES = "node_index,mondo_id,mondo_name,mondo_definition,umls_description\n1,5090,hpp,,Attacks of weakness with high potassium.\n"
+
+
+def test_primekg_loader(tmp_path: Path) -> None:
+    kg = load_primekg(_write(tmp_path / "kg.csv", PRIMEKG), _write(tmp_path / "disease_features.csv", FEATURES))
+    assert sorted(kg.graph.nodes) == ["DRUGBANK:DB00001", "HP:0002153", "MONDO:0000012", "MONDO:0005090"]
+    assert kg.node("HP:0002153").type == "phenotype"
+    assert kg.node("MONDO:0005090").definition == "Attacks of weakness with high potassium."
+    assert ("MONDO:0005090", "HP:0002153", "disease_phenotype_positive", "PrimeKG") in set(kg.edges())
+    assert kg.graph.number_of_edges() == 3
+
+
+def test_primekg_ragged_line(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"kg\.csv, row 2"):
+        load_primekg(_write(tmp_path / "kg.csv", PRIMEKG.splitlines()[0] + "\nfoo,bar\n"))
+
+
+def test_networkx_graphml_and_json(tmp_path: Path) -> None:
+    graph = nx.DiGraph()
+    graph.add_node("N:1", name="Sepsis", type="disease", synonyms="septicemia|blood poisoning")
+    graph.add_node("N:2", name="Fever", type="phenotype")
+    graph.add_edge("N:1", "N:2", relation="has_phenotype")
+    nx.write_graphml(graph, tmp_path / "g.graphml")
+    kg = load_networkx(tmp_path / "g.graphml")
+    assert kg.node("N:1").synonyms == ("septicemia", "blood poisoning")
+    assert list(kg.edges())[0][:3] == ("N:1", "N:2", "has_phenotype")
+    (tmp_path / "g.json").write_text(json.dumps(nx.node_link_data(graph, edges="links")))
+    assert load_networkx(tmp_path / "g.json").version == kg.version
+
+
+def test_networkx_missing_attribute(tmp_path: Path) -> None:
+    graph = nx.Graph()
+    graph.add_node("N:1", name="x")
+    nx.write_graphml(graph, tmp_path / "g.graphml")
+    with pytest.raises(DataError, match="lacks a 'name' or 'type'"):
+        load_networkx(tmp_path / "g.graphml")
