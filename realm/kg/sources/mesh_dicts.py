@@ -138,6 +138,11 @@ def build_drugs(report: LoadReport | None = None) -> KnowledgeGraph:
             report.problem("duplicate id", f"{node.id} ({c}); first kept")
             continue
         kg.add_node(node)
+        # DrugBank ids resolve to the drug node, so data that names drugs by DrugBank id
+        # (the synthetic hospital, many pharmacy feeds) links without a lookup table.
+        bank = f"DRUGBANK:{d['drugbank_id']}" if d.get("drugbank_id") else None
+        if bank and c in drugs and bank not in kg.aliases and bank not in kg:
+            kg.add_alias(bank, node.id)
     for child, parent in sorted(pairs):
         if child in keep and parent in keep and ids[child] != ids[parent]:
             kg.add_edge(ids[child], ids[parent], "is_a", "DrugNER")
