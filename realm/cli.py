@@ -83,14 +83,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     parser = _build_parser()
-    # Parse only the command path first; the owning module then adds its own arguments.
-    known, _ = parser.parse_known_args(argv)
+    # Parse only the command path first (without -h, which must wait until the owning
+    # module has added its own arguments); the module then registers its sub-parser.
+    probe = [a for a in argv if a not in ("-h", "--help")]
+    known, _ = parser.parse_known_args(probe)
     logging.basicConfig(
         level=logging.DEBUG if known.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
     module = getattr(known, "_module", None)
     if module is None:
+        if len(probe) != len(argv):
+            parser.parse_args(argv)  # prints the help of the group asked for, then exits
         parser.print_help()
         return 0 if not argv else 2
     # Re-parse with the owning module's arguments registered on its sub-parser.
