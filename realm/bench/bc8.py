@@ -3,10 +3,11 @@
 Each system learns what it learns from ``--train`` and is scored on ``--test`` (or, with
 ``--dev-fraction``, on a seeded by-observation split of ``--train``, so development never
 tunes on the reported part). Systems are a registry of builders: ``exact_dictionary`` (HPO
-names and synonyms, no learning, no assertions) and ``lexicon`` (the offline default:
-expansion + precision filter + ConText + sections); an LLM system registers itself in
-:data:`SYSTEMS` when it exists. Output JSON: ``systems.<name>.{strict,norm}.{p,r,f1}`` and
-``systems.<name>.negation_acc``.
+names and synonyms, no learning, no assertions), ``lexicon`` (the offline default:
+expansion + precision filter + typo correction + coordinations + ConText + sections) and
+``lexicon_hpo`` (``lexicon`` + the HPO ancestor filter of :mod:`realm.kg.bc8_linking`);
+an LLM system registers itself in :data:`SYSTEMS` when it exists. Output JSON:
+``systems.<name>.{strict,norm}.{p,r,f1}`` and ``systems.<name>.negation_acc``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from realm.extract.bc8_scoring import score_bc8
 from realm.extract.expansion import train_lexicon_extractor
 from realm.extract.lexicon import Lexicon, load_abbreviations
 from realm.extract.lexicon_extractor import Annotation, LexiconExtractor
+from realm.kg.bc8_linking import AncestorFilter
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Assertion
 
@@ -77,8 +79,19 @@ def _lexicon(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Callable
     return lambda obs: findings_from_annotations(extractor.annotate(obs.text), obs.text)
 
 
+def _lexicon_hpo(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Callable[[str], str]) -> Predictor:
+    """``lexicon`` whose findings then pass the HPO ancestor filter (a finding is dropped when
+    a descendant of it was found in the same observation)."""
+    predict, keep = _lexicon(kg, train, resolve), AncestorFilter(kg)
+    return lambda obs: keep(predict(obs))
+
+
 #: The systems ``--systems`` may name; other stages add theirs here (e.g. ``llm``, ``ensemble``).
-SYSTEMS: dict[str, Builder] = {"exact_dictionary": _exact_dictionary, "lexicon": _lexicon}
+SYSTEMS: dict[str, Builder] = {
+    "exact_dictionary": _exact_dictionary,
+    "lexicon": _lexicon,
+    "lexicon_hpo": _lexicon_hpo,
+}
 
 
 def _resolver(kg: KnowledgeGraph) -> Callable[[str], str]:
@@ -166,5 +179,5 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the --dev-fraction split")
     parser.add_argument("--out", required=True, type=Path, help="JSON file to write")
     parser.add_argument("--kg", default="hpo", help="KG name for realm.kg.spec.load_kg")
-    parser.add_argument("--systems", default="exact_dictionary,lexicon", help=f"comma-separated, from {sorted(SYSTEMS)}")
+    parser.add_argument("--systems", default="exact_dictionary,lexicon,lexicon_hpo", help=f"comma-separated, from {sorted(SYSTEMS)}")
     parser.set_defaults(func=_run)

@@ -6,10 +6,14 @@ Two things are learned from gold findings (:class:`~realm.extract.bc8.Observatio
    id. A finding whose first span is the section header (``EARS: ... low set``) becomes a
    term scoped to that section; a negated finding whose text holds its cue (``normal
    lips``) becomes a term that carries the negated assertion, and its cue-free core
-   (``lips`` is too short; ``telangiectases`` is kept) a plain term;
+   (``lips`` is too short; ``telangiectases`` is kept) a term that fires only when
+   negated, unless the core was also annotated as a present finding;
 2. a *precision filter*: the extractor is run over the training texts and every
    (surface, id) pair that is usually wrong there (precision below a threshold over at
    least ``min_count`` matches) is dropped from the lexicon.
+
+Typo correction (:class:`~realm.extract.fuzzy.Speller`) aims at the trained lexicon's words
+and never touches a word of the training texts.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from realm.errors import RealmError
 from realm.extract.bc8 import Observation
 from realm.extract.context import ConText
+from realm.extract.fuzzy import Speller
 from realm.extract.lexicon import Lexicon, Term, norm_key
-from realm.extract.lexicon_extractor import LexiconExtractor, normal_finding_terms, organ_scoped_terms
+from realm.extract.lexicon_extractor import NORMAL_ONLY, LexiconExtractor, normal_finding_terms, organ_scoped_terms
 from realm.extract.sections import SectionDetector
 from realm.records import Assertion
 
@@ -31,6 +36,8 @@ __all__ = ["ExpansionReport", "learned_terms", "precision_filter", "train_lexico
 
 log = logging.getLogger(__name__)
 Resolver = Callable[[str], str]
+#: Provisional source of a negated surface's cue-free core (see :func:`learned_terms`).
+_CORE = "learned_core"
 
 
 @dataclass
@@ -82,7 +89,14 @@ def learned_terms(
                 out.extend(_negated_terms(surface, node_id, type, scope, context))
             else:
                 out.append(Term(surface, node_id, type, "learned", scope))
-    return out
+    # the cue-free core of a negated surface ("strength" of "normal strength") names a
+    # finding on its own only when it was also annotated present; else it stays negated-only
+    present = {(norm_key(t.text), t.node_id) for t in out if t.source == "learned" and t.assertion is None}
+    return [
+        replace(t, source=NORMAL_ONLY) if t.source == _CORE and (norm_key(t.text), t.node_id) not in present else
+        replace(t, source="learned") if t.source == _CORE else t
+        for t in out
+    ]
 
 
 def _negated_terms(surface: str, node_id: str, type: str, scope: str | None, context: ConText) -> list[Term]:
@@ -94,7 +108,7 @@ def _negated_terms(surface: str, node_id: str, type: str, scope: str | None, con
     for start, end in cues:
         core = surface[end:] if start == 0 else surface[:start] if end == len(surface) else ""
         if len(norm_key(core)) >= 4:
-            terms.append(Term(core.strip(), node_id, type, "learned", scope))
+            terms.append(Term(core.strip(), node_id, type, _CORE, scope))
     return terms
 
 
@@ -133,8 +147,9 @@ def train_lexicon_extractor(
     context: ConText | None = None,
     sections: SectionDetector | None = None,
     expand: bool = True,
-    filter_precision: float | None = 0.3,
-    min_count: int = 2,
+    filter_precision: float | None = 0.5,
+    min_count: int = 1,
+    fuzzy: bool = True,
 ) -> tuple[LexiconExtractor, ExpansionReport]:
     """The default extractor trained on ``train``: organ-scoped forms, learned surfaces,
     then the precision filter. ``expand=False`` and ``filter_precision=None`` switch the
@@ -149,11 +164,16 @@ def train_lexicon_extractor(
         report.learned_terms = len(learned)
         extra += learned
     lexicon = base.extended(extra)
-    extractor = LexiconExtractor(lexicon, context=context, sections=sections, organ_variants=False)
+    # words of the training texts are right by definition: only unseen words are corrected
+    known = {word for obs in train for word in norm_key(obs.text).split()}
+    speller = Speller(lexicon.vocabulary(), known=known) if fuzzy else None
+    extractor = LexiconExtractor(lexicon, context=context, sections=sections, organ_variants=False, speller=speller)
     if filter_precision is not None:
         drop = precision_filter(extractor, train, resolve=resolve, min_precision=filter_precision, min_count=min_count)
         report.dropped, report.dropped_pairs = drop, len(drop)
-        extractor = LexiconExtractor(lexicon.without(drop), context=context, sections=sections, organ_variants=False)
+        extractor = LexiconExtractor(
+            lexicon.without(drop), context=context, sections=sections, organ_variants=False, speller=speller
+        )
     report.lexicon_size = len(extractor.lexicon)
     log.info("lexicon trained: %d learned terms, %d pairs dropped, %d terms", report.learned_terms, report.dropped_pairs, report.lexicon_size)
     return extractor, report

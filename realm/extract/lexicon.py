@@ -16,9 +16,11 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import accumulate
 from importlib import resources
 from pathlib import Path
 
@@ -27,7 +29,7 @@ import ahocorasick
 from realm.errors import ConfigError
 from realm.records import Assertion, Node
 
-__all__ = ["Term", "LexiconMatch", "Lexicon", "normalize", "load_abbreviations"]
+__all__ = ["Term", "LexiconMatch", "Lexicon", "NormalizedText", "crosses_break", "normalize", "load_abbreviations"]
 
 #: Normalized terms shorter than this are dropped (single letters, "ii", ...) unless they
 #: come from the abbreviation table, which is matched case-sensitively.
@@ -125,6 +127,53 @@ def normalize(text: str) -> tuple[str, list[int], list[int]]:
     return "".join(parts), starts, ends
 
 
+#: Punctuation that ends a phrase: a match may not span it ("brows, ptosis" is not *Brow
+#: ptosis*). A period or comma before a digit ("1.5", "toes 2,3") does not count.
+_BREAK = re.compile(r"[;!?()\[\]]|[.,](?!\d)")
+
+
+def crosses_break(text: str, start: int, end: int) -> bool:
+    """True when ``text[start:end]`` holds phrase-ending punctuation (``end`` must not fall
+    right after a period or comma: spans here end on a word character)."""
+    return _BREAK.search(text, start, end) is not None
+
+
+@dataclass(frozen=True)
+class NormalizedText:
+    """A text normalized once (as :func:`normalize`), with offsets kept per token only.
+
+    ``norm_starts[k]`` is where token ``k`` starts in ``norm``; ``starts[k]``/``ends[k]``
+    its original offsets. Matches are token-bounded, so a normalized offset maps back
+    through one bisection (:meth:`tokens`).
+    """
+
+    norm: str
+    norm_starts: list[int]
+    starts: list[int]
+    ends: list[int]
+
+    @classmethod
+    def of(cls, text: str, *, correct: Callable[[str], str] | None = None) -> NormalizedText:
+        """Fold, tokenize and stem ``text`` once; ``correct`` maps each stemmed token to its
+        spelling correction (:class:`realm.extract.fuzzy.Speller`), if given."""
+        folded = _fold(text)
+        tokens = [stem(t) for t in folded.split()]
+        if correct is not None:
+            tokens = [correct(t) for t in tokens]
+        spans = [m.span() for m in _TOKEN.finditer(folded)]
+        norm_starts = [0, *accumulate(len(t) + 1 for t in tokens)][: len(tokens)]
+        return cls(" ".join(tokens), norm_starts, [s for s, _ in spans], [e for _, e in spans])
+
+    def tokens(self, start_n: int, end_n: int) -> tuple[int, int]:
+        """First and last token index of the token-bounded normalized range ``[start_n, end_n)``."""
+        return bisect_right(self.norm_starts, start_n) - 1, bisect_right(self.norm_starts, end_n - 1) - 1
+
+    def span(self, start_n: int, end_n: int) -> tuple[int, int]:
+        """Original offsets of the token-bounded normalized range ``[start_n, end_n)``."""
+        first, last = self.tokens(start_n, end_n)
+        return self.starts[first], self.ends[last]
+
+
 def norm_key(text: str) -> str:
     """The normalized form of a term (no offsets)."""
     return " ".join(map(stem, _fold(text).split()))
@@ -213,6 +262,14 @@ class Lexicon:
         new._build((k, t) for k, t in self._keyed() if (k, t.node_id) not in drop)
         return new
 
+    def lookup(self, key: str, *, section: str | None = None) -> tuple[Term, ...]:
+        """Terms whose normalized surface is ``key`` and that apply in ``section``."""
+        return tuple(t for t in self._terms.get(key, ()) if t.section is None or t.section == section)
+
+    def vocabulary(self) -> set[str]:
+        """Every normalized word of every term (what a spelling corrector may aim at)."""
+        return {word for key in self._terms for word in key.split()}
+
     def terms(self) -> Iterable[Term]:
         """Every term, one per (surface, node, section, assertion)."""
         for group in self._terms.values():
@@ -227,30 +284,47 @@ class Lexicon:
         Terms scoped to a section apply only when ``section`` equals theirs. ``offset`` is
         added to every reported position (for matching a slice of a longer note).
         """
-        if not self._terms:
+        found = self.match_regions(text, [(0, len(text), section)])
+        return [LexiconMatch(m.start + offset, m.end + offset, m.terms) for _, m in found]
+
+    def match_regions(
+        self, text: str, regions: Sequence[tuple[int, int, str | None]], *, normalized: NormalizedText | None = None
+    ) -> list[tuple[int, LexiconMatch]]:
+        """Matches of the whole ``text``, normalized once, kept inside disjoint regions.
+
+        ``regions`` are ``(start, end, section)`` in text order (the bodies of a note's
+        sections); a match must lie inside one region and only that region's section-scoped
+        terms apply. Returns ``(region index, match)`` pairs, leftmost-longest, in text order.
+        """
+        if not self._terms or not regions:
             return []
-        norm, starts, ends = normalize(text)
-        padded = f" {norm} "
-        candidates: list[tuple[int, int, tuple[Term, ...]]] = []
-        for end_idx, key in self._automaton.iter(padded):
-            # the key " term " ends at end_idx in padded; term chars are padded[s+1:end_idx]
-            start_n = end_idx - len(key) - 1  # index in norm of the first term character
-            end_n = start_n + len(key)
-            start, end = starts[start_n], ends[end_n - 1]
+        nt = normalized if normalized is not None else NormalizedText.of(text)
+        bounds = [r[0] for r in regions]
+        candidates: list[tuple[int, int, int, tuple[Term, ...]]] = []
+        for end_idx, key in self._automaton.iter(f" {nt.norm} "):
+            # the key " term " ends at end_idx of the padded text: the term is norm[s:e]
+            start_n = end_idx - len(key) - 1
+            first, last = nt.tokens(start_n, start_n + len(key))
+            start, end = nt.starts[first], nt.ends[last]
+            if last > first and crosses_break(text, start, end):
+                continue
+            region = bisect_right(bounds, start) - 1
+            if region < 0 or end > regions[region][1]:
+                continue
+            section = regions[region][2]
             terms = tuple(
                 t
                 for t in self._terms[key]
-                if (t.section is None or t.section == section)
-                and (not t.case_sensitive or text[start:end] == t.text)
+                if (t.section is None or t.section == section) and (not t.case_sensitive or text[start:end] == t.text)
             )
             if terms:
-                candidates.append((start, end, terms))
-        candidates.sort(key=lambda c: (c[0], -(c[1] - c[0])))
-        out: list[LexiconMatch] = []
+                candidates.append((start, end, region, terms))
+        candidates.sort(key=lambda c: (c[0], -c[1]))
+        out: list[tuple[int, LexiconMatch]] = []
         last_end = -1
-        for start, end, terms in candidates:
+        for start, end, region, terms in candidates:
             if start >= last_end:
-                out.append(LexiconMatch(start + offset, end + offset, terms))
+                out.append((region, LexiconMatch(start, end, terms)))
                 last_end = end
         return out
 

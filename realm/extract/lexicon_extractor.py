@@ -7,17 +7,25 @@ negated lip abnormality), a ConText trigger, the section's default (family histo
 present. Sections with organ words get organ-scoped forms of dictionary terms, so
 ``EARS: low set`` yields *Low-set ears* with the header as part of its spans, the way
 BioCreative VIII annotates discontinuous findings.
+
+The note is normalized and matched once (:meth:`Lexicon.match_regions` over the section
+bodies); an optional :class:`~realm.extract.fuzzy.Speller` corrects typos first, and
+coordinations (``sparse eyelashes and eyebrows``) yield their second finding
+(:mod:`realm.extract.coordination`).
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from realm.extract.base import check_mentions
 from realm.extract.context import ConText
-from realm.extract.lexicon import Lexicon, Term, norm_key
+from realm.extract.coordination import coordinated_matches
+from realm.extract.fuzzy import Speller
+from realm.extract.lexicon import Lexicon, NormalizedText, Term, norm_key
 from realm.extract.sections import Section, SectionDetector, SectionRule
 from realm.records import Assertion, Mention
 
@@ -31,6 +39,29 @@ _GENERIC = frozenset(
     "abnormal abnormality abnormalities morphology anomaly anomalies of the a an and or in on "
     "to with defect defects finding aplasia hypoplasia".split()
 )
+
+
+#: Words that may follow an organ-scoped form ("EARS: low set and posteriorly rotated").
+#: Any other word right after it means the form modifies that word instead ("NOSE: wide
+#: nasal bridge" is not *Wide nose*), so the organ reading is dropped.
+_ORGAN_FOLLOWERS = frozenset(
+    "and or but with without bilaterally bilateral b l r left right on in at to that than appearing "
+    "appearance appear appears noted seen mildly slightly very".split()
+)
+_NEXT_WORD = re.compile(r"[ \t]*([A-Za-z]+)")
+
+
+def _modifies_next_word(text: str, end: int, organ_words: tuple[str, ...]) -> bool:
+    """True when the word right after ``end`` (same phrase) is not a function word. One of
+    the section's organ words may follow when it ends the phrase itself (``HAIR: sparse
+    hair`` keeps its organ reading, ``NOSE: wide nasal bridge`` does not)."""
+    m = _NEXT_WORD.match(text, end)
+    if m is None:
+        return False
+    word = m.group(1).lower()
+    if word in organ_words:
+        return _modifies_next_word(text, m.end(), ())
+    return word not in _ORGAN_FOLLOWERS
 
 
 @dataclass(frozen=True)
@@ -116,28 +147,45 @@ class LexiconExtractor:
         sections: SectionDetector | None = None,
         organ_variants: bool = True,
         assertions: bool = True,
+        speller: Speller | None = None,
+        coordination: bool = True,
     ) -> None:
         self.sections = sections if sections is not None else SectionDetector.default()
         if organ_variants:
             base = list(lexicon.terms())
             lexicon = lexicon.extended(organ_scoped_terms(base, self.sections.rules()) + normal_finding_terms(base))
         self.lexicon = lexicon
+        self.speller = speller
+        self.coordination = coordination
         self.context = (context if context is not None else ConText.default()) if assertions else None
 
     def annotate(self, text: str, *, note_id: str | None = None, stay_id: int | None = None) -> list[Annotation]:
         """Mentions with their trigger spans, in text order."""
         found: list[tuple[tuple[tuple[int, int], ...], tuple[int, int], Term, Section]] = []
-        for section in self.sections.sections(text):
-            start, end = section.body
-            for match in self.lexicon.match(text[start:end], section=section.name, offset=start):
-                seen: set[str] = set()
-                for term in match.terms:
-                    if term.node_id in seen:
-                        continue
-                    seen.add(term.node_id)
-                    core = (match.start, match.end)
-                    spans = (section.header, core) if term.source == "organ" and section.header else (core,)
-                    found.append((spans, core, term, section))
+        sections = self.sections.sections(text)
+        regions = [(s.body[0], s.body[1], s.name) for s in sections]
+        normalized = NormalizedText.of(text, correct=self.speller.correct if self.speller else None)
+        matched = self.lexicon.match_regions(text, regions, normalized=normalized)
+        starts = [r[0] for r in regions]
+        for index, match in matched:
+            section = sections[index]
+            seen: set[str] = set()
+            for term in match.terms:
+                if term.node_id in seen:
+                    continue
+                if term.source == "organ" and _modifies_next_word(text, match.end, section.organ_words):
+                    continue
+                seen.add(term.node_id)
+                core = (match.start, match.end)
+                spans = (section.header, core) if term.source == "organ" and section.header else (core,)
+                found.append((spans, core, term, section))
+        if self.coordination:
+            located = [(m.start, m.end, sections[i].name) for i, m in matched]
+            for extra in coordinated_matches(text, normalized, located, self.lexicon):
+                section = sections[bisect_right(starts, extra.spans[0][0]) - 1]
+                core = (extra.spans[0][0], extra.spans[-1][1])
+                for term in {t.node_id: t for t in extra.terms if t.source != "organ"}.values():
+                    found.append((extra.spans, core, term, section))
         hits = self.context.assert_spans(text, [f[1] for f in found]) if self.context else [None] * len(found)
         out = []
         for (spans, core, term, section), hit in zip(found, hits):

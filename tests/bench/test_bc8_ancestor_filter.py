@@ -1,0 +1,55 @@
+"""The HPO ancestor filter and the ``lexicon_hpo`` system of ``realm bench bc8``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import realm.bench.bc8 as bench
+from realm.cli import main
+from realm.extract.bc8 import Finding
+from realm.kg.bc8_linking import AncestorFilter
+from realm.kg.graph import KnowledgeGraph
+from realm.records import Node
+
+
+def _kg() -> KnowledgeGraph:
+    kg = KnowledgeGraph("hpo")
+    for node in [
+        Node("HP:0030084", "Clinodactyly", "phenotype"),
+        Node("HP:0040019", "Finger clinodactyly", "phenotype"),
+        Node("HP:0004209", "Clinodactyly of the 5th finger", "phenotype"),
+        Node("HP:0000508", "Ptosis", "phenotype"),
+    ]:
+        kg.add_node(node)
+    kg.add_edge("HP:0040019", "HP:0030084", "is_a", "hpo")
+    kg.add_edge("HP:0004209", "HP:0040019", "is_a", "hpo")
+    return kg
+
+
+def test_ancestors_are_transitive_and_dropped_only_below_a_found_descendant() -> None:
+    keep = AncestorFilter(_kg())
+    assert keep.ancestors("HP:0004209") == {"HP:0040019", "HP:0030084"}
+    assert keep.ancestors("HP:9999999") == frozenset()
+    found = [Finding("HP:0030084", ((0, 4),)), Finding("HP:0004209", ((5, 9),)), Finding("HP:0000508", ((10, 16),))]
+    assert [f.term for f in keep(found)] == ["HP:0004209", "HP:0000508"]
+    assert [f.term for f in keep(found[:1])] == ["HP:0030084"]
+
+
+def test_lexicon_hpo_system_keeps_the_specific_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    header = "StringID\tParticipantCount\tText\tTerm\tNegated\tSpans\n"
+    train = tmp_path / "train.tsv"
+    train.write_text(header + "t1\t1\tHANDS FEET: ptosis\tHP:0000508\tNA\t12-18\n")
+    test = tmp_path / "test.tsv"
+    text = "HANDS FEET: finger clinodactyly; clinodactyly"
+    test.write_text(header + f"s1\t1\t{text}\tHP:0040019\tNA\t12-31\n")
+    monkeypatch.setattr(bench, "load_hpo_kg", lambda name: _kg())
+    out = tmp_path / "r.json"
+    args = ["bench", "bc8", "--train", str(train), "--test", str(test), "--out", str(out)]
+    assert main([*args, "--systems", "lexicon,lexicon_hpo"]) == 0
+    systems = json.loads(out.read_text())["systems"]
+    assert systems["lexicon"]["norm"]["p"] == pytest.approx(0.5)  # Clinodactyly as well
+    assert systems["lexicon_hpo"]["norm"]["p"] == pytest.approx(1.0)
+    assert systems["lexicon_hpo"]["norm"]["r"] == pytest.approx(1.0)
