@@ -1,0 +1,266 @@
+"""``realm bench linking``: entity-linking accuracy on BioCreative VIII Track 3, and index speed.
+
+    realm bench linking --data Clinical-Genetics-Physical-Exam-Data-Train.tsv --out linking.json \
+        [--kg hpo] [--holdout-frac 0.5] [--seed 0] [--embedder onnx] [--fresh-build] \
+        [--default-build]
+
+Gold mentions are the annotated spans (discontinuous spans joined by a space; rows whose Term
+is NA skipped), gold ids resolved through the KG's alt ids. Observations (StringID) are split
+into a tuning part and a held-out part; the re-rank weight is chosen on the tuning part only
+and every accuracy reported is on the held-out part. Speed: index build throughput, Chroma query
+latency p50/p95, and Chroma's recall@10 against exact cosine over the very same vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from realm.cache import atomic_path
+from realm.errors import DataError, KGError
+from realm.kg.embedders import DEFAULT_EMBEDDER, EMBEDDERS
+
+__all__ = ["register", "GoldMention", "read_gold", "split_gold", "accuracy_at"]
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # lexical weights tried on the tuning part
+
+
+@dataclass(frozen=True)
+class GoldMention:
+    """One annotated finding: its observation, covered text and gold node id."""
+
+    string_id: str
+    text: str
+    node_id: str
+
+
+def read_gold(path: str | Path, kg: Any) -> tuple[list[GoldMention], int]:
+    """Gold mentions of the bc8 TSV (ids resolved in ``kg``) and the number of unresolvable ids."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such file", path=path)
+    gold, unresolved = [], 0
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        for row_no, row in enumerate(reader, start=2):
+            if row.get("Term") in (None, "", "NA"):
+                continue
+            try:
+                spans = [tuple(int(x) for x in part.split("-")) for part in row["Spans"].split(",")]
+            except (ValueError, AttributeError):
+                raise DataError(
+                    f"bad span list {row.get('Spans')!r}", path=path, row=row_no, field="Spans"
+                ) from None
+            text = " ".join(row["Text"][s:e] for s, e in spans)
+            try:
+                node_id = kg.resolve(row["Term"].strip())
+            except KGError:
+                unresolved += 1
+                continue
+            gold.append(GoldMention(row["StringID"], " ".join(text.split()), node_id))
+    return gold, unresolved
+
+
+def split_gold(
+    gold: list[GoldMention], holdout_frac: float, seed: int
+) -> tuple[list[GoldMention], list[GoldMention]]:
+    """(tuning, held-out), split by observation so one text never lands in both."""
+    ids = sorted({g.string_id for g in gold})
+    random.Random(seed).shuffle(ids)
+    held = set(ids[: round(len(ids) * holdout_frac)])
+    return [g for g in gold if g.string_id not in held], [g for g in gold if g.string_id in held]
+
+
+def accuracy_at(gold: list[GoldMention], ranked: list[list[str]], k: int) -> float:
+    """Share of mentions whose gold id is among the first ``k`` predictions."""
+    return (
+        float(np.mean([g.node_id in r[:k] for g, r in zip(gold, ranked, strict=True)]))
+        if gold
+        else 0.0
+    )
+
+
+def _rank(linker: Any, gold: list[GoldMention]) -> list[list[str]]:
+    return [
+        [c.node_id for c in cands]
+        for cands in linker.link_batch([g.text for g in gold], "phenotype", k=5)
+    ]
+
+
+def _speed(
+    kg: Any, embedder: Any, queries: list[str], workdir: Path | None
+) -> tuple[dict[str, Any], Any]:
+    """Build throughput, Chroma latency and recall@10 vs exact; returns (numbers, chroma index).
+
+    ``workdir`` set: a full build into a fresh collection there. None: the cached index of
+    ``realm kg index`` is used (built or updated first; only what that embeds is timed).
+    """
+    from realm.kg.index import ChromaIndex, NumpyIndex, build_index
+
+    if workdir is not None:
+        chroma = ChromaIndex("bench", path=workdir / "chroma")
+    else:
+        chroma = ChromaIndex.for_kg(kg.name, embedder.model_id)
+    report = build_index(kg, embedder, chroma, progress=True)
+    # Exact cosine over the very vectors Chroma holds: recall measures HNSW, nothing else.
+    ids = sorted(chroma.ids())
+    vectors, metas = chroma.get(ids)
+    exact = NumpyIndex()
+    exact.add(ids, vectors, metas)
+    q = embedder.embed(queries)
+    latencies, recalls = [], []
+    truth = exact.query(q, 10)
+    for vec, ref in zip(q, truth, strict=True):
+        t = time.perf_counter()
+        hits = chroma.query(vec[None, :], 10)[0]
+        latencies.append((time.perf_counter() - t) * 1000)
+        recalls.append(len(set(hits.ids) & set(ref.ids)) / max(1, len(ref.ids)))
+    return {
+        "entries": report.entries,
+        "fresh_build": workdir is not None,
+        "strings_embedded": report.added,
+        "build_seconds": round(report.seconds, 1),
+        "build_strings_per_s": round(report.strings_per_s, 1),
+        "query_latency_ms_p50": round(float(np.percentile(latencies, 50)), 2),
+        "query_latency_ms_p95": round(float(np.percentile(latencies, 95)), 2),
+        "recall_at_10_vs_exact": round(float(np.mean(recalls)), 4),
+        "n_queries": len(queries),
+    }, chroma
+
+
+class _MemoEmbedder:
+    """Remembers vectors across the tuning runs, which embed the same mentions each time."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
+        self._memo: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Any, batch_size: int = 64) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if new:
+            self._memo.update(zip(new, self.inner.embed(new, batch_size), strict=True))
+        return np.stack([self._memo[t] for t in texts]) if texts else self.inner.embed([])
+
+
+def _default_build_seconds(embedder_name: str) -> dict[str, Any]:
+    """Time `realm kg index --kg default` from a clean cache in a child process."""
+    with tempfile.TemporaryDirectory(prefix="realm-bench-") as tmp:
+        code = (
+            "import time,sys;from realm.kg.spec import load_kg;"
+            "from realm.kg.embedders import get_embedder;"
+            "from realm.kg.index import ChromaIndex,build_index;t=time.perf_counter();"
+            "kg=load_kg('default',progress=False);k=time.perf_counter()-t;e=get_embedder(sys.argv[1]);"
+            "r=build_index(kg,e,ChromaIndex.for_kg(kg.name,e.model_id),progress=False);"
+            "print(len(kg),r.entries,round(k,1),round(time.perf_counter()-t-k,1))"
+        )
+        env = {**__import__("os").environ, "REALM_CACHE": tmp}
+        out = subprocess.run(
+            [sys.executable, "-c", code, embedder_name], env=env, capture_output=True, text=True
+        )
+        if out.returncode != 0:
+            return {
+                "error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"
+            }
+        nodes, entries, kg_s, index_s = out.stdout.split()[-4:]
+        return {
+            "nodes": int(nodes),
+            "entries": int(entries),
+            "kg_build_seconds": float(kg_s),
+            "index_build_seconds": float(index_s),
+        }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark, print a table and write JSON to ``args.out``."""
+    from realm.kg.embedders import get_embedder
+    from realm.kg.linker import Linker, LinkerConfig
+    from realm.kg.spec import load_kg
+
+    kg = load_kg(args.kg, progress=False)
+    gold, unresolved = read_gold(args.data, kg)
+    tune, held = split_gold(gold, args.holdout_frac, args.seed)
+    embedder = get_embedder(args.embedder)
+    with tempfile.TemporaryDirectory(prefix="realm-bench-") as tmp:
+        workdir = Path(tmp) if args.fresh_build else None
+        speed, chroma = _speed(kg, embedder, [g.text for g in held], workdir)
+        exact = Linker(kg, None, None, LinkerConfig(dense=False))
+        embedder = _MemoEmbedder(embedder)
+        tuning = {}
+        for w in WEIGHTS:
+            linker = Linker(kg, embedder, chroma, LinkerConfig(lexical_weight=w))
+            tuning[w] = accuracy_at(tune, _rank(linker, tune), 1)
+        best_w = max(WEIGHTS, key=lambda w: (tuning[w], -w))
+        full = Linker(kg, embedder, chroma, LinkerConfig(lexical_weight=best_w))
+        ranked = {"exact_dictionary": _rank(exact, held), "full_linker": _rank(full, held)}
+    result = {
+        "kg": {"spec": args.kg, "name": kg.name, "version": kg.version, "nodes": len(kg)},
+        "embedder": embedder.model_id,
+        "data": {
+            "path": str(args.data),
+            "mentions": len(gold),
+            "unresolved_ids": unresolved,
+            "tuning": len(tune),
+            "held_out": len(held),
+            "holdout_frac": args.holdout_frac,
+            "seed": args.seed,
+        },
+        "tuned_lexical_weight": best_w,
+        "tuning_acc_at_1": {str(w): round(a, 4) for w, a in tuning.items()},
+        "held_out": {
+            name: {
+                "acc_at_1": round(accuracy_at(held, r, 1), 4),
+                "acc_at_5": round(accuracy_at(held, r, 5), 4),
+            }
+            for name, r in ranked.items()
+        },
+        "speed": speed,
+    }
+    if args.default_build:
+        result["default_kg_index_build"] = _default_build_seconds(args.embedder)
+    with atomic_path(args.out) as tmp_out:
+        tmp_out.write_text(json.dumps(result, indent=2))
+    lines = [f"{'linker':<18} {'acc@1':>7} {'acc@5':>7}   (held-out, n={len(held)})"]
+    lines += [
+        f"{n:<18} {v['acc_at_1']:>7.3f} {v['acc_at_5']:>7.3f}"
+        for n, v in result["held_out"].items()
+    ]
+    lines += [f"{k}: {v}" for k, v in speed.items()]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add this benchmark's arguments to its ``realm bench linking`` parser."""
+    parser.add_argument("--data", required=True, type=Path, help="bc8 Track 3 TSV (Train split)")
+    parser.add_argument("--out", required=True, type=Path, help="JSON file to write")
+    parser.add_argument("--kg", default="hpo", help="KG spec (default: hpo)")
+    parser.add_argument(
+        "--holdout-frac", type=float, default=0.5, help="share of observations held out"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="split seed")
+    parser.add_argument("--embedder", choices=sorted(EMBEDDERS), default=DEFAULT_EMBEDDER)
+    parser.add_argument(
+        "--fresh-build",
+        action="store_true",
+        help="time a full index build in a temporary folder (else reuse `realm kg index`'s)",
+    )
+    parser.add_argument(
+        "--default-build",
+        action="store_true",
+        help="also time the default KG + index build from a clean cache (minutes)",
+    )
+    parser.set_defaults(func=run)
