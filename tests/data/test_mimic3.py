@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mimic_fixtures import NOTE_TEXT, drop_column, write_mimic3
 
 from realm.data.readers.mimic3 import AGE_OVER_89, read_mimic3
-from realm.data.readers.mimic_common import convert_values, parse_category
+from realm.data.readers.mimic_values import convert_values, parse_category
 from realm.errors import ConfigError, DataError
 
 

@@ -30,20 +30,13 @@ from realm.cache import inputs_digest
 from realm.data.cohort import Cohort
 from realm.data.quality import QualityReport
 from realm.data.readers.mimic_common import (
-    EventSource,
-    TableFile,
     apply_cohort_rules,
     build_cohort,
     collect_notes,
-    csv_scan,
-    duck,
-    find_table,
-    load_itemids,
-    query,
     register_stays,
-    scan_events,
-    to_events,
 )
+from realm.data.readers.mimic_events import EventCollector, EventSource, load_itemids
+from realm.data.readers.mimic_tables import TableFile, csv_scan, duck, find_table, query
 from realm.errors import ConfigError
 
 __all__ = ["read_mimic3", "REQUIRED_COLUMNS", "AGE_OVER_89"]
@@ -156,7 +149,7 @@ def read_mimic3(
     """Read a MIMIC-III v1.4 folder into a :class:`Cohort` (see the module docstring).
 
     ``labs`` chooses LABEVENTS variables by canonical name (default: the twelve of
-    :data:`~realm.data.readers.mimic_common.DEFAULT_LABS`); ``memory_limit`` bounds DuckDB,
+    :data:`~realm.data.readers.mimic_events.DEFAULT_LABS`); ``memory_limit`` bounds DuckDB,
     which spills to a temporary folder beyond it.
     """
     root = Path(root)
@@ -177,17 +170,15 @@ def read_mimic3(
         unknown = (_unknown_itemids(con, tables["D_ITEMS"], items.loc[items["table"] == "chartevents", "itemid"])
                    + _unknown_itemids(con, tables["D_LABITEMS"], items.loc[items["table"] == "labevents", "itemid"]))
         bar.update()
-        events = []
+        events = EventCollector(items, quality)
         for name, join, extra in (("CHARTEVENTS", "hadm_stay", {"stay": "ICUSTAY_ID", "error": "ERROR"}),
                                   ("LABEVENTS", "subject", {"stay": None})):
             bar.set_postfix_str(name)
             src = EventSource(table=tables[name], subject="SUBJECT_ID", hadm="HADM_ID",
                               time="CHARTTIME", item="ITEMID", value="VALUE", valuenum="VALUENUM",
                               unit="VALUEUOM", join=join, **extra)
-            raw = scan_events(con, src, items.loc[items["table"] == name.lower(), "itemid"].tolist())
-            log.info("MIMIC-III: %d %s rows inside the window", len(raw), name)
-            events.append(to_events(raw, items, quality, tables[name].name, "VALUE"))
-            del raw  # the converted events replace it
+            seen = events.scan(con, src, name.lower(), "VALUE")
+            log.info("MIMIC-III: %d %s rows inside the window", seen, name)
             bar.update()
         bar.set_postfix_str(steps[3])
         notes, late_notes = _notes(con, tables["NOTEEVENTS"], quality)
@@ -205,7 +196,7 @@ def read_mimic3(
         "notes_after_window": late_notes,
     }
     return build_cohort(
-        stays, pd.concat(events, ignore_index=True), notes,
+        stays, events.frame(), notes,
         admissions[["subject_id", "hadm_id", "admittime", "deathtime"]],
         patients[["subject_id", "dod"]],
         source="mimic3", window_hours=window_hours, quality=quality, meta=meta,

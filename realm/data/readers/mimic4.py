@@ -3,7 +3,7 @@
 The root holds ``hosp/`` and ``icu/`` (lower-case ``.csv.gz`` or ``.csv``) and optionally
 ``note/`` with ``radiology`` and ``discharge``. The cohort rules, itemid map (MetaVision
 itemids are shared with MIMIC-III), unit conversions and labels are those of the MIMIC-III
-reader, through :mod:`realm.data.readers.mimic_common`. Differences:
+reader, through the shared ``mimic_*`` modules beside this one. Differences:
 
 - age = anchor_age + (year(intime) - anchor_year); MIMIC-IV already caps anchor_age at 91;
 - an ICU transfer is first_careunit != last_careunit (MIMIC-IV has no ward ids);
@@ -27,20 +27,13 @@ from realm.cache import inputs_digest
 from realm.data.cohort import Cohort
 from realm.data.quality import QualityReport
 from realm.data.readers.mimic_common import (
-    EventSource,
-    TableFile,
     apply_cohort_rules,
     build_cohort,
     collect_notes,
-    csv_scan,
-    duck,
-    find_table,
-    load_itemids,
-    query,
     register_stays,
-    scan_events,
-    to_events,
 )
+from realm.data.readers.mimic_events import EventCollector, EventSource, load_itemids
+from realm.data.readers.mimic_tables import TableFile, csv_scan, duck, find_table, query
 from realm.errors import ConfigError
 
 __all__ = ["read_mimic4", "REQUIRED_COLUMNS"]
@@ -154,15 +147,14 @@ def read_mimic4(
         log.info("MIMIC-IV: %d ICU stays in the cohort of %d", len(stays), len(icu))
         register_stays(con, stays, window_hours)
         bar.update()
-        events = []
+        events = EventCollector(items, quality)
         for name, join, stay in (("chartevents", "stay", "stay_id"), ("labevents", "subject", None)):
             bar.set_postfix_str(name)
             src = EventSource(table=tables[name], subject="subject_id", hadm="hadm_id", stay=stay,
                               time="charttime", item="itemid", value="value", valuenum="valuenum",
                               unit="valueuom", join=join)
-            raw = scan_events(con, src, items.loc[items["table"] == name, "itemid"].tolist())
-            events.append(to_events(raw, items, quality, tables[name].name, "value"))
-            del raw  # the converted events replace it
+            seen = events.scan(con, src, name, "value")
+            log.info("MIMIC-IV: %d %s rows inside the window", seen, name)
             bar.update()
         bar.set_postfix_str(steps[3])
         notes, note_info = _notes(con, root, quality)
@@ -175,7 +167,7 @@ def read_mimic4(
         **note_info,
     }
     return build_cohort(
-        stays, pd.concat(events, ignore_index=True), notes,
+        stays, events.frame(), notes,
         admissions[["subject_id", "hadm_id", "admittime", "deathtime"]],
         patients[["subject_id", "dod"]],
         source="mimic4", window_hours=window_hours, quality=quality, meta=meta,
