@@ -5,8 +5,9 @@ Each system learns what it learns from ``--train`` and is scored on ``--test`` (
 tunes on the reported part). Systems are a registry of builders: ``exact_dictionary`` (HPO
 names and synonyms, no learning, no assertions), ``lexicon`` (the offline default:
 expansion + precision filter + typo correction + coordinations + ConText + sections) and
-``lexicon_hpo`` (``lexicon`` + the HPO ancestor filter of :mod:`realm.kg.bc8_linking`);
-an LLM system registers itself in :data:`SYSTEMS` when it exists. Output JSON:
+``lexicon_hpo`` (``lexicon`` + the HPO ancestor filter of :mod:`realm.kg.bc8_linking`),
+``lexicon_dense`` (``lexicon_hpo`` + dense candidates for uncovered phrases, see
+:mod:`realm.kg.bc8_dense`; not in the default ``--systems``: its first run embeds the KG); an LLM system registers itself in :data:`SYSTEMS` when it exists. Output JSON:
 ``systems.<name>.{strict,norm}.{p,r,f1}`` and ``systems.<name>.negation_acc``.
 """
 
@@ -28,6 +29,7 @@ from realm.extract.expansion import train_lexicon_extractor
 from realm.extract.lexicon import Lexicon, load_abbreviations
 from realm.extract.lexicon_extractor import Annotation, LexiconExtractor
 from realm.kg.bc8_linking import AncestorFilter
+from realm.kg.embedders import TextEmbedder
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Assertion
 
@@ -86,11 +88,53 @@ def _lexicon_hpo(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Call
     return lambda obs: keep(predict(obs))
 
 
+def _dense_embedder() -> TextEmbedder:
+    """The embedder of ``lexicon_dense`` (the default int8 ONNX MiniLM; tests swap in a fake)."""
+    from realm.kg.embedders import get_embedder
+
+    return get_embedder()
+
+
+def _lexicon_dense(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Callable[[str], str]) -> Predictor:
+    """``lexicon_hpo`` + dense candidates for the phrases no lexicon finding covers
+    (:mod:`realm.kg.bc8_dense`): a nearest-neighbour memory of the training annotations, then
+    the HPO names and synonyms. Its acceptance thresholds are learned on a by-observation
+    sub-split of ``train`` (75/25, seed 1), never on what is scored; then both parts are
+    rebuilt on all of ``train``."""
+    from realm.kg.bc8_dense import DensePhenotyper, cached_kg_index, learn_thresholds
+
+    safe = _resolver(kg)  # training files may hold ids this HPO release no longer knows
+    embedder = _dense_embedder()
+    index = cached_kg_index(kg, embedder)
+    keep = AncestorFilter(kg)
+
+    def covered(findings: Sequence[Finding]) -> list[tuple[int, int]]:
+        return [span for f in findings for span in f.spans]
+
+    fit, tune = split_observations(train, dev_fraction=0.25, seed=1)
+    lexicon_fit = _lexicon(kg, fit, resolve)
+    dense_fit = DensePhenotyper.build(kg, fit, embedder, index, safe)
+    base = [lexicon_fit(o) for o in tune]
+    proposals = [dense_fit.propose(o.text, covered(b)) for o, b in zip(tune, base, strict=True)]
+    thresholds, f1 = learn_thresholds(tune, base, proposals, dense_fit.decide, safe, post=keep)
+    log.info("lexicon_dense thresholds memory=%.3f kg=%.3f (tuning-split norm F1 %.3f)", thresholds.memory, thresholds.kg, f1)
+
+    predict_lexicon = _lexicon(kg, train, resolve)
+    dense = DensePhenotyper.build(kg, train, embedder, index, safe, thresholds)
+
+    def predict(obs: Observation) -> list[Finding]:
+        found = predict_lexicon(obs)
+        return keep(found + dense(obs.text, covered(found)))
+
+    return predict
+
+
 #: The systems ``--systems`` may name; other stages add theirs here (e.g. ``llm``, ``ensemble``).
 SYSTEMS: dict[str, Builder] = {
     "exact_dictionary": _exact_dictionary,
     "lexicon": _lexicon,
     "lexicon_hpo": _lexicon_hpo,
+    "lexicon_dense": _lexicon_dense,
 }
 
 
