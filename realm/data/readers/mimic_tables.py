@@ -95,7 +95,12 @@ def duck(memory_limit: str = "2GB") -> Iterator[duckdb.DuckDBPyConnection]:
                     "preserve_insertion_order": False,
                 }
             )
-            con.execute("SET enable_progress_bar = false")  # tqdm reports progress instead
+            try:
+                con.execute("SET enable_progress_bar = false")  # tqdm reports progress instead
+            except duckdb.Error:
+                # Inside a Jupyter kernel without ipywidgets DuckDB refuses this setting;
+                # its progress bar is then simply not shown.
+                pass
             # Every join here is a big CSV scan (written on the left) against the small
             # ``cohort_stays`` (on the right). DuckDB has no statistics for a CSV and
             # estimates it at a few dozen rows, so its join-order and build-side optimizers
