@@ -10,8 +10,13 @@ import pytest
 
 from realm.cli import main
 from realm.data.cohort import Cohort
+from realm.extract.mentions_table import conform_mentions
+from realm.kg.graph import KnowledgeGraph
+from realm.records import Node
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+#: Overlays on realm_synthetic.yaml, run as `--config realm_synthetic.yaml --config ABLATION`.
+ABLATIONS = sorted((Path(__file__).resolve().parents[2] / "configs" / "ablations").glob("*.yaml"))
 
 
 def _tiny_cohort(directory: Path, n: int = 20) -> Path:
@@ -34,7 +39,20 @@ def _tiny_cohort(directory: Path, n: int = 20) -> Path:
     notes = pd.DataFrame({c: [] for c in ("note_id", "stay_id", "hours", "category", "text")})
     Cohort(stays=stays, events=pd.DataFrame(rows, columns=["stay_id", "hours", "variable", "value"]),
            notes=notes, labels=labels, meta={"source": "test"}).save(directory)
+    # linked entities for the REALM configs: every stay has a present and a negated one
+    mentions = pd.DataFrame({"stay_id": np.repeat(ids, 2), "node_id": ["HP:0001649", "HP:0002153"] * n,
+                             "type": "phenotype", "assertion": ["present", "negated"] * n, "hours": 1.0,
+                             "link_score": 1.0, "note_id": "n", "text": "x", "spans": "[[0, 1]]"})
+    conform_mentions(mentions).to_parquet(directory / "mentions.parquet")
     return directory
+
+
+@pytest.fixture(autouse=True)
+def _tiny_kg(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The REALM configs name the default KG; a two-node stand-in keeps the test fast."""
+    kg = KnowledgeGraph.from_nodes_edges(
+        [Node("HP:0001649", "Tachycardia", "phenotype"), Node("HP:0002153", "Hyperkalemia", "phenotype")], [])
+    monkeypatch.setattr("realm.models.knowledge.load_kg", lambda spec, progress=False: kg)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +70,16 @@ def test_config_runs_fast_dev_run(config: Path, tiny: Path, tmp_path: Path,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # runs/ of the default trainer settings lands here
     code = main(["fit", "--config", str(config), "--trainer.fast_dev_run=true",
+                 "--data.init_args.cohort_dir", str(tiny)])
+    assert code == 0
+
+
+@pytest.mark.parametrize("ablation", ABLATIONS, ids=[p.stem for p in ABLATIONS])
+def test_ablation_runs_fast_dev_run(ablation: Path, tiny: Path, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    base = next(p for p in CONFIGS if p.name == "realm_synthetic.yaml")
+    code = main(["fit", "--config", str(base), "--config", str(ablation), "--trainer.fast_dev_run=true",
                  "--data.init_args.cohort_dir", str(tiny)])
     assert code == 0
 

@@ -1,0 +1,143 @@
+"""The self-contained HTML report: one file, figures inline, nothing fetched from anywhere.
+
+:func:`render_report` turns the evaluation record (:func:`realm.eval.evaluation.
+evaluate_predictions`), the predictions it was computed from and, optionally, per-stay
+explanations into HTML with the Jinja2 template ``templates/report.html.j2``. Figures are
+SVG data URIs (:mod:`realm.eval.plots`), styles are inline, there are no scripts.
+
+Note text reaches the report only as the explanation snippets, which
+:mod:`realm.eval.explain` already cut to at most 120 characters around a mention.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from realm import __version__
+from realm.cache import atomic_path
+from realm.eval.evaluation import labelled
+from realm.eval.explain import SNIPPET_CHARS, Explanations
+from realm.eval.plots import (forest_figure, model_colors, pr_figure, reliability_figure,
+                              roc_figure)
+
+__all__ = ["render_report", "write_report", "fmt_ci"]
+
+TEMPLATE = "report.html.j2"
+METRIC_LABELS: dict[str, str] = {
+    "auroc": "AUROC", "auprc": "AUPRC", "min_se_ppv": "min(Se,+P)", "brier": "Brier",
+    "ece": "ECE", "calibration_slope": "Cal. slope", "calibration_intercept": "Cal. intercept",
+}
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(float(x))
+
+
+def fmt_ci(rec: Mapping[str, Any] | None, digits: int = 3) -> str:
+    """``0.812 (0.771-0.850)``; ``n/a`` when undefined."""
+    if not rec or not _finite(rec.get("value")):
+        return "n/a"
+    lo, hi = rec.get("ci95", [float("nan")] * 2)
+    ci = f" ({lo:.{digits}f} to {hi:.{digits}f})" if _finite(lo) and _finite(hi) else ""
+    return f"{rec['value']:.{digits}f}{ci}"
+
+
+def _fmt(x: object, digits: int = 3) -> str:
+    return f"{x:.{digits}f}" if _finite(x) else "n/a"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("realm.eval", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),  # snippets are data: escape
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters["ci"] = fmt_ci
+    env.filters["num"] = _fmt
+    env.filters["pct"] = lambda x: f"{100 * x:.0f}%" if _finite(x) else "n/a"
+    return env
+
+
+def _label(model: str, rec: Mapping[str, Any]) -> str:
+    auc = rec["metrics"]["auroc"]
+    return f"{model}  AUROC {fmt_ci(auc, 2)}"
+
+
+def _task_view(task: str, entry: Mapping[str, Any], rows: pd.DataFrame,
+               reference: str, explanations: Explanations | None) -> dict[str, Any]:
+    models = entry["models"]
+    view: dict[str, Any] = {"task": task, "entry": entry, "figures": {}, "stays": []}
+    if not models:
+        return view
+    curves = {m: (sub["y_true"].to_numpy(), sub["y_prob"].to_numpy())
+              for m, sub in ((m, rows[rows["model"] == m]) for m in models)}
+    ref = reference if reference in models else next(iter(models))
+    points = {m: rec["operating_point"] for m, rec in models.items()}
+    labels = {m: _label(m, rec) for m, rec in models.items()}
+    view["figures"] = {
+        "forest": forest_figure(models, ref),
+        "roc": roc_figure(curves, ref, labels, points),
+        "pr": pr_figure(curves, ref, labels, points),
+        "reliability": reliability_figure(curves, ref),
+    }
+    view["colors"] = model_colors(list(models))
+    view["ordered"] = [ref, *[m for m in models if m != ref]]
+    if explanations is not None:
+        view["stays"] = _stay_cards(task, explanations)
+    return view
+
+
+def _stay_cards(task: str, ex: Explanations) -> list[dict[str, Any]]:
+    cards = []
+    stays = ex.stays[ex.stays["task"] == task]
+    for _, s in stays.iterrows():
+        ents = ex.entities[(ex.entities["task"] == task) & (ex.entities["stay_id"] == s["stay_id"])]
+        ts = ex.timeseries[(ex.timeseries["task"] == task)
+                           & (ex.timeseries["stay_id"] == s["stay_id"])]
+        scale_e = max(ents["occlusion"].abs().max() if len(ents) else 0.0, 1e-9)
+        scale_t = max(ts["attribution"].abs().max() if len(ts) else 0.0, 1e-9)
+        gate = {k: s[f"gate_{k}"] for k in ("timeseries", "entities", "notes")}
+        cards.append({
+            "stay": s.to_dict(),
+            "gate": gate if all(_finite(v) for v in gate.values()) else None,
+            # snippets are cut again here: the report never shows more than SNIPPET_CHARS
+            "entities": [{**r, "snippet": str(r["snippet"])[:SNIPPET_CHARS],
+                          "bar": 100 * abs(r["occlusion"]) / scale_e}
+                         for r in ents.to_dict(orient="records")],
+            "timeseries": [{**r, "bar": 100 * abs(r["attribution"]) / scale_t}
+                           for r in ts.to_dict(orient="records")],
+        })
+    return cards
+
+
+def render_report(record: Mapping[str, Any], predictions: pd.DataFrame, *,
+                  explanations: Explanations | None = None, title: str = "realm evaluation",
+                  sources: Sequence[str] = (), notes: Sequence[str] = ()) -> str:
+    """The report's HTML. ``sources`` name the prediction files; ``notes`` are extra lines
+    shown under the title (e.g. how the demo linked entities)."""
+    reference = record["reference"]
+    tasks = [_task_view(task, entry, labelled(predictions[predictions["task"] == task]),
+                        reference, explanations)
+             for task, entry in record["tasks"].items()]
+    return _environment().get_template(TEMPLATE).render(
+        title=title, record=record, tasks=tasks, sources=list(sources), notes=list(notes),
+        metric_labels=METRIC_LABELS, version=__version__, snippet_chars=SNIPPET_CHARS,
+        generated=_dt.datetime.now().replace(microsecond=0).isoformat(sep=" "),
+    )
+
+
+def write_report(path: str | Path, record: Mapping[str, Any], predictions: pd.DataFrame,
+                 **kwargs: Any) -> Path:
+    """Render and write the report atomically; returns its path."""
+    path = Path(path)
+    html = render_report(record, predictions, **kwargs)
+    with atomic_path(path) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return path

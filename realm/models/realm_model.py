@@ -1,0 +1,266 @@
+"""REALM: time series, KG entities and notes, fused adaptively, predicting every task.
+
+Inputs per stay (keys of the batch; see realm.models.knowledge and realm.models.note_encoder):
+the binned series, the entity set ``entities_*`` (E linked KG nodes) and optionally note
+embeddings ``notes_emb`` (N chunks). With H the model width:
+
+    X = W_ts enc(series)                                  (B, T, H)  time-step tokens
+    Z = SetTransformer(W_n [text; struct] + E_type + E_assert + MLP(log n, t/48, score))
+                                                          (B, E, H)  entity tokens
+    U = W_u notes                                         (B, N, H)  note tokens
+    cross-attention, every key set masked (an empty set gives a zero context):
+    X' = LN(X + MHA(X, [Z; U]))   Z' = LN(Z + MHA(Z, X))   U' = LN(U + MHA(U, X))
+    (each followed by LN(. + FFN(.)))
+    s_ts = W [pool(X') ; h_T ; stats(series)],  s_ent = pool(Z'),  s_note = pool(U')
+    g = softmax over present modalities of W_g [s_ts; s_ent; s_note]     (B, 3)
+    logits = heads(LN(sum_m g_m s_m))                                      (B, K)
+
+``fusion="concat"`` (ablation) skips the cross-attention and the gate: the pooled
+summaries (zeros for an absent modality) are concatenated and projected. During training a
+random ``modality_dropout`` fraction of stays loses its entity set (and, independently, its
+notes), so a stay without notes or entities is predicted well too.
+
+The model records the KG version and node-embedding id it was trained with (hparams and
+checkpoint) and refuses data from another KG version (:class:`KGError`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from realm.errors import ConfigError, KGError
+from realm.models.encoders import EncoderFactory, GRUEncoder
+from realm.models.fusion import AttentionPool, CrossBlock, EntityEncoder, ModalityGate, StatsEncoder
+from realm.models.module import MultitaskHead, RealmTask, check_finite
+from realm.records import NODE_TYPES
+
+__all__ = ["RealmConfig", "RealmModel", "MODALITIES", "ENTITY_KEYS", "NOTE_KEYS"]
+
+MODALITIES = ("timeseries", "entities", "notes")
+ENTITY_KEYS = ("entities_vectors", "entities_type", "entities_assertion", "entities_numbers",
+               "entities_mask")
+NOTE_KEYS = ("notes_emb", "notes_mask")
+
+
+@dataclass(frozen=True)
+class RealmConfig:
+    """Architecture of :class:`RealmModel` (everything but the sizes linked from the data).
+
+    Attributes:
+        hidden: width H of every token.
+        heads: attention heads.
+        set_layers: self-attention blocks of the entity-set encoder.
+        fusion: ``cross_attention`` (REALM) or ``concat`` (ablation).
+        use_timeseries, use_entities, use_notes: which modalities the model reads.
+        use_stats: add per-feature statistics of the series to its summary.
+        node_dim: width of an entity's node vector (EntityProvider.node_dim).
+        note_dim: width of a note embedding (the note encoder's dim).
+        n_entity_types: entity type codes (0 = padding, then realm.records.NODE_TYPES, other).
+        modality_dropout: fraction of training stays whose entities (notes) are hidden.
+        dropout: dropout inside blocks and before the heads.
+    """
+
+    hidden: int = 64
+    heads: int = 4
+    set_layers: int = 1
+    fusion: Literal["cross_attention", "concat"] = "cross_attention"
+    use_timeseries: bool = True
+    use_entities: bool = True
+    use_notes: bool = False
+    use_stats: bool = True
+    node_dim: int = 128
+    note_dim: int = 384
+    n_entity_types: int = len(NODE_TYPES) + 2
+    modality_dropout: float = 0.2
+    dropout: float = 0.1
+
+    def check(self) -> None:
+        if self.fusion not in ("cross_attention", "concat"):
+            raise ConfigError(f"fusion must be 'cross_attention' or 'concat', not {self.fusion!r}")
+        if not (self.use_timeseries or self.use_entities or self.use_notes):
+            raise ConfigError("RealmConfig: enable at least one of use_timeseries, use_entities, use_notes")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ConfigError(f"modality_dropout must lie in [0, 1), got {self.modality_dropout}")
+
+
+class RealmModel(RealmTask):
+    """The REALM LightningModule (equations in the module docstring).
+
+    Args:
+        n_features, n_variables, n_statics: series sizes (linked from the DataModule).
+        encoder: time-series encoder class with its hyperparameters.
+        config: the architecture (:class:`RealmConfig`).
+        kg_version, node_embedding_id: filled in from the EntityProvider when training
+            starts; a model loaded with them refuses data built on another KG version.
+    """
+
+    def __init__(
+        self, tasks: list[str], n_features: int, n_variables: int, n_statics: int,
+        encoder: EncoderFactory = GRUEncoder, config: RealmConfig = RealmConfig(),
+        kg_version: str | None = None, node_embedding_id: str | None = None,
+        lr: float = 1e-3, weight_decay: float = 1e-4, pos_weight: list[float] | None = None,
+    ) -> None:
+        super().__init__(tasks, lr=lr, weight_decay=weight_decay, pos_weight=pos_weight)
+        config.check()
+        self.save_hyperparameters(ignore=["encoder"])
+        self.config = config
+        self.kg_version, self.node_embedding_id = kg_version, node_embedding_id
+        c, h = config, config.hidden
+        self.encoder = encoder(n_features, n_variables, n_statics)
+        self.ts_tokens = nn.Linear(self.encoder.out_dim, h)
+        self.stats = StatsEncoder(n_features, n_variables, h, c.dropout) if c.use_stats else None
+        self.ts_summary = nn.Linear(h + self.encoder.out_dim + (h if c.use_stats else 0), h)
+        self.entities = EntityEncoder(c.node_dim, c.n_entity_types, h, c.heads, c.set_layers, c.dropout)
+        self.notes = nn.Sequential(nn.Linear(c.note_dim, h), nn.LayerNorm(h))
+        if c.fusion == "cross_attention":
+            self.ts_reads = CrossBlock(h, c.heads, c.dropout)  # time steps -> entities, notes
+            self.ent_reads = CrossBlock(h, c.heads, c.dropout)  # entities -> time steps
+            self.note_reads = CrossBlock(h, c.heads, c.dropout)  # notes -> time steps
+            self.gate = ModalityGate(h, len(MODALITIES))
+        else:
+            self.concat = nn.Sequential(nn.Linear(h * len(MODALITIES), h), nn.GELU())
+        self.pool = nn.ModuleDict({m: AttentionPool(h, c.heads) for m in MODALITIES})
+        self.norm = nn.LayerNorm(h)
+        self.head = MultitaskHead(h, len(self.tasks), c.dropout)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def _sets(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Entity tokens (B, E, H) + mask (B, E); note tokens (B, N, H) + mask (B, N)."""
+        b, c, h = batch["statics"].shape[0], self.config, self.config.hidden
+        empty = batch["statics"].new_zeros(b, 1, h), torch.zeros(b, 1, dtype=torch.bool,
+                                                                   device=batch["statics"].device)
+        ent, ent_mask = empty
+        if c.use_entities:
+            missing = [k for k in ENTITY_KEYS if k not in batch]
+            if missing:
+                raise ConfigError(f"use_entities needs batch keys {missing}: add "
+                                  "realm.models.knowledge.EntityProvider to data.extra_modalities")
+            check_finite(batch, ("entities_vectors", "entities_numbers"))
+            ent_mask = batch["entities_mask"]
+            ent = self.entities(batch["entities_vectors"], batch["entities_type"],
+                                batch["entities_assertion"], batch["entities_numbers"], ent_mask)
+        notes, note_mask = empty
+        if c.use_notes:
+            if any(k not in batch for k in NOTE_KEYS):
+                raise ConfigError("use_notes needs batch keys notes_emb, notes_mask: add "
+                                  "realm.models.note_encoder.NoteEmbeddingProvider to data.extra_modalities")
+            check_finite(batch, ("notes_emb",))
+            note_mask = batch["notes_mask"]
+            notes = self.notes(batch["notes_emb"])  # (B, N, H)
+        if self.training and c.modality_dropout > 0:
+            # hide whole sets for a random fraction of stays, entities and notes independently
+            keep = torch.rand(b, 2, device=ent.device) >= c.modality_dropout  # (B, 2)
+            ent_mask, note_mask = ent_mask & keep[:, :1], note_mask & keep[:, 1:]
+        return ent, ent_mask, notes, note_mask
+
+    # -- the model -------------------------------------------------------------------------
+    def fuse(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Logits (B, K) plus what explains them: ``gate`` (B, 3), ``ts_to_entities``
+        (B, T, E) and ``entity_pool`` (B, E) attention weights, and the entity mask."""
+        c, b = self.config, batch["statics"].shape[0]
+        states, last = self.encoder(batch["values"], batch["masks"], batch["deltas"],
+                                    batch["statics"])  # (B, T, He), (B, He)
+        ts = self.ts_tokens(states)  # (B, T, H)
+        ts_mask = torch.full(ts.shape[:2], c.use_timeseries, dtype=torch.bool, device=ts.device)
+        ent, ent_mask, notes, note_mask = self._sets(batch)
+        ts_to_ent = ent.new_zeros(b, ts.shape[1], ent.shape[1])  # (B, T, E)
+        if c.fusion == "cross_attention":
+            context, context_mask = torch.cat([ent, notes], 1), torch.cat([ent_mask, note_mask], 1)
+            ts_new, weights = self.ts_reads(ts, context, context_mask)  # (B, T, H), (B, T, E + N)
+            ts_to_ent = weights[:, :, : ent.shape[1]]
+            ent, _ = self.ent_reads(ent, ts, ts_mask)  # (B, E, H)
+            notes, _ = self.note_reads(notes, ts, ts_mask)  # (B, N, H)
+            ts = ts_new
+        ts_pooled, _ = self.pool["timeseries"](ts, ts_mask)  # (B, H)
+        parts = [ts_pooled, last] + ([self.stats(batch["values"], batch["masks"])] if c.use_stats else [])
+        s_ts = self.ts_summary(torch.cat(parts, -1)) * float(c.use_timeseries)  # (B, H)
+        s_ent, ent_pool = self.pool["entities"](ent, ent_mask)  # (B, H), (B, E)
+        s_note, _ = self.pool["notes"](notes, note_mask)  # (B, H)
+        summaries = torch.stack([s_ts, s_ent, s_note], 1)  # (B, 3, H)
+        present = torch.stack([ts_mask.any(1), ent_mask.any(1), note_mask.any(1)], 1)  # (B, 3)
+        if c.fusion == "cross_attention":
+            gate = self.gate(summaries, present)  # (B, 3)
+            fused = (gate.unsqueeze(-1) * summaries).sum(1)  # (B, H)
+        else:
+            gate = present.float() / present.float().sum(1, keepdim=True).clamp(min=1)
+            fused = self.concat((summaries * present.unsqueeze(-1)).flatten(1))  # (B, H)
+        logits = self.head(self.norm(fused))  # (B, K)
+        return {"logits": logits, "gate": gate, "ts_to_entities": ts_to_ent,
+                "entity_pool": ent_pool, "entity_mask": ent_mask}
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        return self.fuse(batch)["logits"]  # (B, K)
+
+    # -- explanations ----------------------------------------------------------------------
+    @torch.no_grad()
+    def explain(self, batch: dict[str, Tensor], top_k: int = 5, task: int = 0) -> list[dict[str, Any]]:
+        """Per stay: gate weights, and for the ``top_k`` entities with the most attention
+        (time-step cross-attention averaged over steps, plus the pooling weight) the risk
+        change when that one entity is removed (occlusion: risk with - risk without)."""
+        was_training = self.training
+        self.eval()
+        try:
+            out = self.fuse(batch)
+            risk = torch.sigmoid(out["logits"][:, task])  # (B,)
+            mask = out["entity_mask"]  # (B, E)
+            attention = (out["ts_to_entities"].mean(1) + out["entity_pool"]) * mask  # (B, E)
+            k = min(top_k, mask.shape[1])
+            top = attention.topk(k, dim=1).indices  # (B, k)
+            deltas = torch.zeros_like(top, dtype=risk.dtype)  # (B, k)
+            for j in range(k):
+                occluded = dict(batch)
+                keep = batch["entities_mask"].clone()
+                keep[torch.arange(len(top)), top[:, j]] = False
+                occluded["entities_mask"] = keep
+                deltas[:, j] = risk - torch.sigmoid(self.fuse(occluded)["logits"][:, task])
+        finally:
+            self.train(was_training)
+        nodes = batch.get("entities_node")
+        result = []
+        for i in range(len(risk)):
+            rows = [int(e) for e in top[i] if mask[i, e]]
+            result.append({
+                "stay_id": int(batch["stay_id"][i]) if "stay_id" in batch else i,
+                "risk": float(risk[i]),
+                "gate": dict(zip(MODALITIES, out["gate"][i].tolist())),
+                "entities": [{"index": e, "node": int(nodes[i, e]) if nodes is not None else e,
+                              "attention": float(attention[i, e]),
+                              "occlusion": float(deltas[i, j])}
+                             for j, e in enumerate(int(x) for x in top[i]) if e in rows],
+            })
+        return result
+
+    # -- KG version ------------------------------------------------------------------------
+    def check_kg(self, kg_version: str, node_embedding_id: str) -> None:
+        """Record the KG of the first data seen; refuse any other KG afterwards."""
+        if self.kg_version is None:
+            self.kg_version, self.node_embedding_id = kg_version, node_embedding_id
+            self.hparams["kg_version"], self.hparams["node_embedding_id"] = kg_version, node_embedding_id
+            return
+        if kg_version != self.kg_version:
+            raise KGError(f"{type(self).__name__} was trained with KG version {self.kg_version}, "
+                          f"the data uses KG version {kg_version}; rebuild the entity sets with "
+                          "the training KG or retrain the model")
+        if node_embedding_id != self.node_embedding_id:
+            raise KGError(f"node embeddings {node_embedding_id} differ from those the model was "
+                          f"trained with ({self.node_embedding_id}); use the same EntityProvider settings")
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        for provider in getattr(datamodule, "extra_modalities", []):
+            if hasattr(provider, "node_embedding_id"):
+                datamodule.setup(stage)  # the provider learns its KG version in setup
+                self.check_kg(provider.kg_version, provider.node_embedding_id)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["realm_kg"] = {"kg_version": self.kg_version,
+                                  "node_embedding_id": self.node_embedding_id}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("realm_kg", {})
+        self.kg_version = saved.get("kg_version", self.kg_version)
+        self.node_embedding_id = saved.get("node_embedding_id", self.node_embedding_id)
