@@ -87,6 +87,11 @@ class RealmConfig:
             raise ConfigError(f"modality_dropout must lie in [0, 1), got {self.modality_dropout}")
 
 
+# Checkpoints keep the config in their hyperparameters; torch's weights-only loader (the
+# default for `realm test --ckpt_path ...`) refuses unknown classes unless declared safe.
+torch.serialization.add_safe_globals([RealmConfig])
+
+
 class RealmModel(RealmTask):
     """The REALM LightningModule (equations in the module docstring).
 
