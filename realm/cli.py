@@ -5,7 +5,7 @@ imported only when invoked, so ``realm --help`` answers without importing torch.
 
     realm data synth|prepare          realm.data.commands
     realm kg build|stats|index|query  realm.kg.commands
-    realm extract                     realm.extract.commands
+    realm extract                     realm.commands.extract
     realm fit|validate|test|predict   realm.models.cli (LightningCLI)
     realm evaluate                    realm.eval.commands
     realm bench NAME                  one module per benchmark (BENCHES)
@@ -29,7 +29,7 @@ __all__ = ["main", "GROUPS", "LIGHTNING_VERBS", "BENCHES"]
 GROUPS: dict[str, tuple[str, str]] = {
     "data": ("realm.data.commands", "synthesize a hospital or prepare a cohort"),
     "kg": ("realm.kg.commands", "build, index, inspect and query the knowledge graph"),
-    "extract": ("realm.extract.commands", "extract and link entities from a cohort's notes"),
+    "extract": ("realm.commands.extract", "extract and link entities from a cohort's notes"),
     "evaluate": ("realm.eval.commands", "metrics, CIs, calibration and an HTML report"),
     "harmonize": ("realm.harmonize.commands", "map raw medication strings to concepts"),
     "serialize": ("realm.serialize.commands", "print a stay as text for an embedding model"),

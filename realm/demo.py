@@ -99,7 +99,7 @@ def _hospital(cfg: DemoConfig) -> Path:
 
 
 def _mentions(cfg: DemoConfig, cohort_dir: Path, cohort_key: str, kg_version: str) -> Path:
-    from realm.extract.commands import run_extract
+    from realm.commands.extract import run_extract
 
     key = config_hash("lexicon", cohort_key, kg_version, _code("extract", "kg/linker.py"))
     folder = stage_dir("demo_mentions", key)

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def _extract(cohort_dir: Path, kg: str) -> dict[str, Any]:
-    from realm.extract.commands import run_extract
+    from realm.commands.extract import run_extract
 
     args = argparse.Namespace(cohort=cohort_dir, extractor="lexicon", kg=kg, llm_config=None,
                               no_timeseries=False, lab_findings=None, window_hours=None,

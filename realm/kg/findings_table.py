@@ -14,15 +14,18 @@ default KG adds. Variables must be canonical names from ``realm/resources/variab
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import realm
-from realm.errors import DataError
+from realm.errors import DataError, KGError
+from realm.kg.graph import KnowledgeGraph
 from realm.kg.loaders.tables import read_csv_rows
 
-__all__ = ["LabFindingRule", "load_lab_findings", "lab_findings_path", "kg_resource_dir", "lab_node_id"]
+__all__ = ["LabFindingRule", "load_lab_findings", "resolve_rule_nodes", "lab_findings_path", "kg_resource_dir", "lab_node_id"]
 
 _COLUMNS = ("variable", "direction", "threshold", "unit", "node_id", "node_name")
 _DIRECTIONS = ("high", "low")
@@ -95,3 +98,24 @@ def load_lab_findings(path: str | os.PathLike | None = None) -> list[LabFindingR
             raise DataError("node_id must be a CURIE and node_name non-empty", path=path, row=row_no, field="node_id")
         rules.append(LabFindingRule(variable, direction, threshold, row["unit"].strip(), node_id, node_name))
     return rules
+
+
+def resolve_rule_nodes(rules: list[Any], kg: KnowledgeGraph) -> tuple[list[Any], list[str]]:
+    """Rules whose node is in ``kg`` (by id, alias, or a node's xref), re-pointed at the KG's
+    id; and the node ids no KG node answers to (those rules are dropped: a finding the model
+    cannot embed is noise)."""
+    by_xref: dict[str, str] = {}
+    for node in kg.nodes():
+        for xref in node.xrefs:
+            by_xref.setdefault(xref, node.id)
+    kept, missing = [], []
+    for rule in rules:
+        try:
+            node_id = kg.resolve(rule.node_id)
+        except KGError:
+            node_id = by_xref.get(rule.node_id)
+        if node_id is None:
+            missing.append(rule.node_id)
+        else:
+            kept.append(dataclasses.replace(rule, node_id=node_id) if node_id != rule.node_id else rule)
+    return kept, sorted(set(missing))

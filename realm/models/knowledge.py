@@ -152,7 +152,7 @@ class EntityProvider(ModalityProvider):
     def _mentions(self, cohort_dir: Path, kg) -> pd.DataFrame:
         if self.source == "findings":
             from realm.data.cohort import Cohort
-            from realm.extract.commands import resolve_rule_nodes
+            from realm.kg.findings_table import resolve_rule_nodes
             from realm.extract.findings import timeseries_findings
             from realm.kg.findings_table import load_lab_findings
 

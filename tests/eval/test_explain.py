@@ -56,7 +56,7 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 40-stay synthetic cohort with lexicon mentions linked to the sepsis example KG."""
     from realm.data.prepare import prepare_cohort
     from realm.data.synth import write_synthetic_hospital
-    from realm.extract.commands import run_extract
+    from realm.commands.extract import run_extract
 
     root = tmp_path_factory.mktemp("explain")
     write_synthetic_hospital(root / "raw", n_stays=40, seed=3)

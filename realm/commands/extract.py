@@ -30,6 +30,7 @@ from realm.errors import ConfigError, KGError
 from realm.extract.ensemble import MODES, EnsembleExtractor, extract_all
 from realm.extract.findings import timeseries_findings
 from realm.extract.mentions_table import conform_mentions, mentions_frame
+from realm.kg.findings_table import resolve_rule_nodes
 from realm.records import Mention
 
 __all__ = ["register", "run_extract", "resolve_rule_nodes"]
@@ -38,29 +39,6 @@ log = logging.getLogger(__name__)
 
 MENTIONS_FILE = "mentions.parquet"
 META_FILE = "mentions_meta.json"
-
-
-def resolve_rule_nodes(rules: list[Any], kg: Any) -> tuple[list[Any], list[str]]:
-    """Rules whose node is in ``kg`` (by id, alias, or a node's xref), re-pointed at the KG's
-    id; and the node ids no KG node answers to (those rules are dropped: a finding the model
-    cannot embed is noise)."""
-    import dataclasses
-
-    by_xref: dict[str, str] = {}
-    for node in kg.nodes():
-        for xref in node.xrefs:
-            by_xref.setdefault(xref, node.id)
-    kept, missing = [], []
-    for rule in rules:
-        try:
-            node_id = kg.resolve(rule.node_id)
-        except KGError:
-            node_id = by_xref.get(rule.node_id)
-        if node_id is None:
-            missing.append(rule.node_id)
-        else:
-            kept.append(dataclasses.replace(rule, node_id=node_id) if node_id != rule.node_id else rule)
-    return kept, sorted(set(missing))
 
 
 def _extractor(args: argparse.Namespace, kg: Any) -> tuple[Any, dict[str, Any]]:
