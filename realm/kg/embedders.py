@@ -17,6 +17,8 @@ embeds in length-sorted batches (padding to the longest string in a batch is wha
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -67,14 +69,15 @@ def _normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-class BatchedEmbedder:
+class BatchedEmbedder(ABC):
     """Base: de-duplication, length-sorted batching, normalisation; subclasses embed a batch."""
 
     model_id: str = "abstract"
     dim: int = 0
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        """Embed one batch of distinct strings: (len(texts), dim)."""
 
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Embed ``texts`` into (N, dim) L2-normalised float32 rows, in input order."""

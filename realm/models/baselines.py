@@ -15,6 +15,8 @@ Everything random is seeded by ``seed``; the same seed gives the same prediction
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -62,7 +64,7 @@ def _as_labels(y: object, n_rows: int) -> np.ndarray:
     return labels.astype(int)
 
 
-class _Baseline:
+class _Baseline(ABC):
     """Shared fit/predict plumbing; subclasses build the scikit-learn estimator."""
 
     def __init__(self, seed: int = 0, n_threads: int | None = None) -> None:
@@ -73,8 +75,9 @@ class _Baseline:
         self.model_: Pipeline | HistGradientBoostingClassifier | None = None
         self.columns_: list[str] | None = None
 
+    @abstractmethod
     def _build(self) -> Pipeline | HistGradientBoostingClassifier:
-        raise NotImplementedError
+        """The unfitted estimator."""
 
     def fit(self, features: pd.DataFrame | np.ndarray, y: object) -> _Baseline:
         """Fit on a feature frame (or matrix) and 0/1 labels; returns ``self``."""
