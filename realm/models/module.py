@@ -7,6 +7,8 @@ and ``predict_step``. A concrete model only builds its layers and implements ``f
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 import pytorch_lightning as pl
 from torch import Tensor, nn
@@ -59,7 +61,7 @@ class MultitaskHead(nn.Module):
         return self.linear(self.dropout(x))  # (B, K)
 
 
-class RealmTask(pl.LightningModule):
+class RealmTask(pl.LightningModule, ABC):
     """Base of every realm model: subclasses implement ``forward(batch) -> logits (B, K)``.
 
     Args:
@@ -91,8 +93,9 @@ class RealmTask(pl.LightningModule):
             for stage in STAGES
         })
 
+    @abstractmethod
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement forward(batch)")
+        """Logits (B, K) for the batch's stays, one column per task."""
 
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         check_finite(batch)
