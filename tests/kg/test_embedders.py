@@ -68,3 +68,32 @@ def test_minilm_backends_agree_and_rank_synonyms_first() -> None:
     assert float((onnx * torch_).sum(axis=1).min()) > 0.99  # int8 vs float32: same model
     sims = onnx[1] @ onnx.T
     assert int(np.argmax(np.delete(sims, 1))) == 0  # "high arched palate" nearest "High palate"
+
+
+class _UncasedCounter(HashingEmbedder):
+    uncased = True
+
+    def __init__(self) -> None:
+        super().__init__(dim=32)
+        self.seen: list[str] = []
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        self.seen += texts
+        return super()._embed_batch([t.lower() for t in texts])
+
+
+def test_an_uncased_model_embeds_case_variants_once() -> None:
+    emb = _UncasedCounter()
+    vectors = emb.embed(["Seizure", "seizure", "SEIZURE", "Short stature"])
+    assert len(emb.seen) == 2
+    assert np.allclose(vectors[0], vectors[1]) and np.allclose(vectors[0], vectors[2])
+    assert HashingEmbedder(dim=32).uncased is False  # a cased model keeps every variant
+
+
+def test_onnx_concurrent_batches_match_one_thread() -> None:
+    texts = [f"finding number {i} of the {'left ' * (i % 7)}hand" for i in range(300)]
+    one = get_embedder("onnx", threads=1).embed(texts, batch_size=16)
+    two = get_embedder("onnx", threads=2).embed(texts, batch_size=16)
+    assert np.allclose(one, two, atol=1e-6)  # same rows, same order
+    with pytest.raises(ConfigError, match="threads"):
+        get_embedder("onnx", threads=0)

@@ -155,3 +155,26 @@ def test_chroma_answers_a_large_query_batch(tmp_path: Path) -> None:
     hits = index.query(np.repeat(vectors[:1], 1000, axis=0), k=40, where={"type": "t"})
     assert len(hits) == 1000 and all(len(h.ids) == 40 for h in hits)
     assert hits[-1].ids[0] == "e0"
+
+
+class FailingIndex(NumpyIndex):
+    """An index whose second insertion fails, as a full disk or a dropped server would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.adds = 0
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
+        self.adds += 1
+        if self.adds == 2:
+            raise OSError("disk full")
+        super().add(ids, vectors, metadatas)
+
+
+def test_a_failed_insertion_stops_the_build_and_leaves_it_refused() -> None:
+    kg, index = tiny_kg(), FailingIndex()
+    with pytest.raises(OSError, match="disk full"):
+        build_index(kg, HashingEmbedder(dim=64), index, batch_size=3, progress=False)
+    assert index.count() == 3  # the first chunk only; nothing after the failure was written
+    with pytest.raises(KGError, match="incomplete"):
+        check_index(index, kg, HashingEmbedder(dim=64))
