@@ -109,10 +109,11 @@ def _comparisons(rows: pd.DataFrame, reference: str, others: Sequence[str], n_re
     return out
 
 
-def _subgroups(rows: pd.DataFrame, min_count: int) -> list[dict[str, Any]]:
+def _subgroups(rows: pd.DataFrame, min_count: int, n_resamples: int,
+               seed: int) -> list[dict[str, Any]]:
     columns = [c for c in SUBGROUP_COLUMNS if c in rows.columns and rows[c].notna().any()]
     table = subgroup_table(rows, columns=columns, metrics=("auroc", "auprc", "brier"),
-                           min_count=min_count)
+                           min_count=min_count, n_resamples=n_resamples, seed=seed)
     return [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
              for k, v in rec.items()} for rec in table.to_dict(orient="records")]
 
@@ -147,7 +148,8 @@ def evaluate_predictions(frame: pd.DataFrame, *, reference: str | None = None,
                 entry["models"][model] = _model_record(sub, n_resamples, seed)
         task_models = list(entry["models"])
         if reference in task_models:
-            entry["subgroups"] = _subgroups(rows[rows["model"] == reference], min_subgroup)
+            entry["subgroups"] = _subgroups(rows[rows["model"] == reference], min_subgroup,
+                                            n_resamples, seed)
             entry["comparisons"] = _comparisons(rows, reference,
                                                 [m for m in task_models if m != reference],
                                                 n_resamples, seed)

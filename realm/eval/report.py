@@ -49,6 +49,12 @@ def fmt_ci(rec: Mapping[str, Any] | None, digits: int = 3) -> str:
     return f"{rec['value']:.{digits}f}{ci}"
 
 
+def fmt_subgroup_ci(row: Mapping[str, Any], metric: str, digits: int = 3) -> str:
+    """A subgroup row's metric with its bootstrap bounds (``<metric>_lo``/``_hi``), if any."""
+    bounds = [row.get(f"{metric}_lo"), row.get(f"{metric}_hi")]
+    return fmt_ci({"value": row.get(metric), "ci95": bounds}, digits)
+
+
 def _fmt(x: object, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if _finite(x) else "n/a"
 
@@ -60,6 +66,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
     env.filters["ci"] = fmt_ci
+    env.filters["subgroup_ci"] = fmt_subgroup_ci
     env.filters["num"] = _fmt
     env.filters["pct"] = lambda x: f"{100 * x:.0f}%" if _finite(x) else "n/a"
     return env

@@ -57,3 +57,22 @@ def test_single_class_group_is_flagged(frame: pd.DataFrame) -> None:
 def test_missing_column_is_named(frame: pd.DataFrame) -> None:
     with pytest.raises(DataError, match="insurance"):
         subgroup_table(frame, columns=("insurance",))
+
+
+def test_bootstrap_bounds_bracket_each_groups_estimate() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 2, n)
+    big = pd.DataFrame({"y_true": y, "y_prob": np.clip(0.3 * y + rng.uniform(0, 0.7, n), 0, 1),
+                        "sex": rng.choice(["F", "M"], n), "subject_id": np.arange(n) // 2})
+    table = subgroup_table(big, columns=["sex"], min_count=50, n_resamples=200).set_index("group")
+    for group in ("all", "F", "M"):
+        row = table.loc[group]
+        assert row["auroc_lo"] < row["auroc"] < row["auroc_hi"]
+        assert row["brier_lo"] < row["brier"] < row["brier_hi"]
+    # a group is wider than the whole: fewer stays, more uncertainty
+    width = table["auroc_hi"] - table["auroc_lo"]
+    assert width["F"] > width["all"] and width["M"] > width["all"]
+    small = subgroup_table(big.head(60), columns=["sex"], min_count=50, n_resamples=50)
+    assert small.loc[small["group"] != "all", "auroc_lo"].isna().all()  # no interval when too small
+    assert "auroc_lo" not in subgroup_table(big, columns=["sex"]).columns  # opt-in
