@@ -44,6 +44,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "bc8": ("realm.bench.bc8", "phenotype extraction + HPO normalization (BioCreative VIII)"),
     "linking": ("realm.bench.linking", "entity linking accuracy and index speed"),
     "harmonize": ("realm.bench.harmonize", "medication concept harmonization"),
+    "serialize": ("realm.bench.serialize", "serialized-record and note embeddings: LR and few-shot probes"),
 }
 
 

@@ -1,8 +1,11 @@
-"""``realm extract``: a cohort's notes (and time series) -> linked ``mentions.parquet``.
+"""``realm extract``: a cohort's notes (and time series, and drug orders) -> linked ``mentions.parquet``.
 
 The wiring layer of the extract stage, and the only module of it that imports realm.kg:
 it loads the KG, builds the lexicon from its names, links LLM mentions with the KG's
-linker, and turns the lab-finding table into time-series findings::
+linker, turns the lab-finding table into time-series findings, and, when the cohort has a
+``medications`` table (MIMIC PRESCRIPTIONS, the synthetic hospital's), harmonizes each
+ordered drug to KG drug nodes (realm.harmonize, offline KG backend) as mentions of extractor
+``prescriptions``, type ``drug``, at the hour the order is known (never after the window)::
 
     realm extract --cohort data/cohort --extractor lexicon
     realm extract --cohort data/cohort --extractor llm --llm-config configs/llm/local_vllm.yaml
@@ -33,7 +36,7 @@ from realm.extract.mentions_table import conform_mentions, mentions_frame
 from realm.kg.findings_table import resolve_rule_nodes
 from realm.records import Mention
 
-__all__ = ["register", "run_extract", "resolve_rule_nodes"]
+__all__ = ["register", "run_extract", "extract_args", "resolve_rule_nodes"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,16 @@ def _link(mentions: list[Mention], kg: Any, dense: bool, progress: bool) -> list
     return out
 
 
+def _prescription_mentions(medications: pd.DataFrame, kg: Any, window: float) -> pd.DataFrame:
+    """Drug orders as mentions in the mentions-table columns (one per order and drug node)."""
+    from realm.harmonize.prescriptions import prescriptions_to_mentions
+
+    drugs = prescriptions_to_mentions(medications, kg, window_hours=window).drop(columns="hadm_id")
+    # An order is a structured fact, not a reading of text: its confidence is the name match.
+    drugs["confidence"] = drugs["link_score"]
+    return conform_mentions(drugs)
+
+
 def run_extract(args: argparse.Namespace) -> dict[str, Any]:
     """Run the command; returns the meta it wrote."""
     from realm.data.cohort import Cohort
@@ -93,6 +106,8 @@ def run_extract(args: argparse.Namespace) -> dict[str, Any]:
 
     progress = not args.no_progress
     tables = ("notes",) if args.no_timeseries else ("events", "notes")
+    if not args.no_prescriptions:
+        tables += ("medications",)
     cohort = Cohort.load(args.cohort, tables=tables)
     kg = load_kg(args.kg, progress=progress)
     extractor, config = _extractor(args, kg)
@@ -116,6 +131,10 @@ def run_extract(args: argparse.Namespace) -> dict[str, Any]:
         findings = timeseries_findings(cohort.events, rules, window_hours=window)
         frames.append(findings)
         counts.update(timeseries_findings=len(findings), rules_without_node=missing)
+    if cohort.medications is not None and not args.no_prescriptions:
+        drugs = _prescription_mentions(cohort.medications, kg, window)
+        frames.append(drugs)
+        counts.update(prescription_mentions=len(drugs), prescriptions_linked=int(drugs["node_id"].notna().sum()))
     table = conform_mentions(pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True))
     stats = getattr(extractor, "stats", None) or next(
         (getattr(e, "stats", None) for e in getattr(extractor, "extractors", []) if getattr(e, "stats", None)), None)
@@ -139,10 +158,27 @@ def _run(args: argparse.Namespace) -> int:
     sys.stdout.write(
         f"{counts['note_mentions']} mentions from {counts['notes']} notes ({counts['linked']} linked), "
         f"{counts.get('timeseries_findings', 0)} time-series findings"
+        + (f", {counts['prescription_mentions']} drug orders ({counts['prescriptions_linked']} linked)"
+           if "prescription_mentions" in counts else "")
         + (f", {counts['hallucinations_dropped']} hallucinated entities dropped" if "hallucinations_dropped" in counts else "")
         + f"\n  -> {out_dir / MENTIONS_FILE}\n"
     )
     return 0
+
+
+def extract_args(cohort: str | Path, **options: Any) -> argparse.Namespace:
+    """``realm extract`` arguments for :func:`run_extract` from Python (notebooks, tests): the
+    command's own parser supplies every default, so options added later keep theirs;
+    ``options`` (names as attributes: ``no_timeseries=True``) override them."""
+    parser = argparse.ArgumentParser(prog="realm extract")
+    register(parser)
+    args = parser.parse_args(["--cohort", str(cohort)])
+    unknown = sorted(set(options) - set(vars(args)))
+    if unknown:
+        raise ConfigError(f"unknown realm extract option(s) {unknown}")
+    for name, value in options.items():
+        setattr(args, name, value)
+    return args
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -152,6 +188,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kg", default="default", help="built-in KG name or a KG spec YAML")
     parser.add_argument("--llm-config", type=Path, default=None, help="LLM config YAML (model: + extractor:)")
     parser.add_argument("--no-timeseries", action="store_true", help="skip lab/vital findings")
+    parser.add_argument("--no-prescriptions", action="store_true",
+                        help="skip drug orders (the cohort's medications table)")
     parser.add_argument("--lab-findings", type=Path, default=None, help="lab-finding table (default kg/lab_findings.csv)")
     parser.add_argument("--window-hours", type=float, default=None, help="default: the cohort's window (48 h)")
     parser.add_argument("--linker", choices=("dense", "dictionary"), default="dense",

@@ -7,6 +7,7 @@ A cohort is a folder of Parquet tables plus two JSON files::
     notes.parquet     notes written inside the prediction window (never discharge summaries)
     labels.parquet    one row per stay, one nullable column per task
     oracle.parquet    (synthetic only) the true risk of every stay per task
+    medications.parquet  (optional) drug orders known by the prediction time (PRESCRIPTIONS)
     meta.json         source, reader configuration, input digest, variables, counts
     quality.json      the data-quality report (QualityReport)
 
@@ -24,6 +25,11 @@ events
 notes
     note_id* str, stay_id* int64, hours* float32 (since ICU admission; negative = before),
     category* str, text* str
+medications (only when the source has PRESCRIPTIONS)
+    stay_id* int64, hours* float32 (since ICU admission, when the order is known to have
+    started: the start time, or with only a start date the end of that day, as for notes;
+    negative = ordered before the ICU stay), drug* str (the DRUG string as ordered),
+    route str. Stop times are not kept: an order stopped early can say how the stay ended.
 labels
     stay_id* int64, mortality Int8 (in-hospital death; NA when not defined for the stay),
     readmission_30d Int8 (NA when not defined, e.g. died in hospital or source lacks it)
@@ -37,7 +43,8 @@ Label definitions (``realm.data.labels`` implements them):
   this admission's discharge time, or death within 30 days after discharge. Measured from
   discharge, not admission. Not defined for admissions that end in death.
 
-The prediction-time cut: nothing recorded after ``window_hours`` reaches events or notes.
+The prediction-time cut: nothing recorded after ``window_hours`` reaches events, notes or
+medications.
 """
 
 from __future__ import annotations
@@ -53,7 +60,8 @@ from realm.cache import atomic_dir
 from realm.data.quality import QualityReport
 from realm.errors import DataError
 
-__all__ = ["Cohort", "STAY_COLUMNS", "EVENT_COLUMNS", "NOTE_COLUMNS", "LABEL_COLUMNS", "TASKS"]
+__all__ = ["Cohort", "STAY_COLUMNS", "EVENT_COLUMNS", "NOTE_COLUMNS", "LABEL_COLUMNS",
+           "MEDICATION_COLUMNS", "TASKS"]
 
 TASKS: tuple[str, ...] = ("mortality", "readmission_30d")
 
@@ -92,13 +100,16 @@ NOTE_COLUMNS: dict[str, str] = {
     "text": "string",
 }
 LABEL_COLUMNS: dict[str, str] = {"stay_id": "int64", "mortality": "Int8", "readmission_30d": "Int8"}
+MEDICATION_COLUMNS: dict[str, str] = {"stay_id": "int64", "hours": "float32", "drug": "string", "route": "string"}
 REQUIRED = {
     "stays": ("stay_id", "subject_id", "source"),
     "events": ("stay_id", "hours", "variable", "value"),
     "notes": ("note_id", "stay_id", "hours", "category", "text"),
     "labels": ("stay_id",),
+    "medications": ("stay_id", "hours", "drug"),
 }
-SCHEMAS = {"stays": STAY_COLUMNS, "events": EVENT_COLUMNS, "notes": NOTE_COLUMNS, "labels": LABEL_COLUMNS}
+SCHEMAS = {"stays": STAY_COLUMNS, "events": EVENT_COLUMNS, "notes": NOTE_COLUMNS, "labels": LABEL_COLUMNS,
+           "medications": MEDICATION_COLUMNS}
 
 
 #: Columns a reader may hand over as categoricals of strings: event names repeat millions of
@@ -133,7 +144,8 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
 @dataclass
 class Cohort:
-    """The four tables of a cohort, its metadata and its data-quality report."""
+    """The four tables of a cohort, its metadata and its data-quality report; ``oracle``
+    and ``medications`` when the source has them (None otherwise)."""
 
     stays: pd.DataFrame
     events: pd.DataFrame
@@ -142,12 +154,18 @@ class Cohort:
     meta: dict[str, Any] = field(default_factory=dict)
     quality: QualityReport = field(default_factory=QualityReport)
     oracle: pd.DataFrame | None = None
+    medications: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         self.stays = conform(self.stays, "stays")
         self.events = conform(self.events, "events")
         self.notes = conform(self.notes, "notes")
         self.labels = conform(self.labels, "labels")
+        if self.medications is not None:
+            self.medications = conform(self.medications, "medications")
+
+    def _timed_tables(self) -> list[str]:
+        return ["events", "notes"] + (["medications"] if self.medications is not None else [])
 
     # -- checks ---------------------------------------------------------------------------
     def validate(self, window_hours: float | None = None) -> None:
@@ -156,7 +174,7 @@ class Cohort:
         if ids.has_duplicates:
             dup = ids[ids.duplicated()][0]
             raise DataError(f"duplicate stay_id {dup}", field="stays.stay_id")
-        for name in ("events", "notes", "labels"):
+        for name in [*self._timed_tables(), "labels"]:
             unknown = ~getattr(self, name)["stay_id"].isin(ids)
             if unknown.any():
                 bad = getattr(self, name).loc[unknown, "stay_id"].iloc[0]
@@ -166,7 +184,7 @@ class Cohort:
             raise DataError("more than one label row per stay", field="labels.stay_id")
         window = window_hours if window_hours is not None else self.meta.get("window_hours")
         if window is not None:
-            for name in ("events", "notes"):
+            for name in self._timed_tables():
                 late = getattr(self, name)["hours"] > float(window)
                 if late.any():
                     raise DataError(
@@ -191,6 +209,8 @@ class Cohort:
                 getattr(self, name).to_parquet(tmp / f"{name}.parquet", index=False)
             if self.oracle is not None:
                 self.oracle.to_parquet(tmp / "oracle.parquet", index=False)
+            if self.medications is not None:
+                self.medications.to_parquet(tmp / "medications.parquet", index=False)
             meta = dict(self.meta)
             meta["counts"] = self.counts()
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -199,7 +219,8 @@ class Cohort:
 
     @classmethod
     def load(cls, directory: str | Path, tables: tuple[str, ...] = ("events", "notes")) -> Cohort:
-        """Read a cohort folder. Leave large tables out of ``tables`` to skip reading them."""
+        """Read a cohort folder. Leave large tables out of ``tables`` to skip reading them;
+        ``medications`` is read when named in ``tables`` and present (else None)."""
         directory = Path(directory)
         meta_file = directory / "meta.json"
         if not meta_file.is_file():
@@ -220,7 +241,9 @@ class Cohort:
                    if quality_file.is_file() else QualityReport())
         oracle_file = directory / "oracle.parquet"
         oracle = pd.read_parquet(oracle_file) if oracle_file.is_file() else None
-        return cls(meta=meta, quality=quality, oracle=oracle, **frames)
+        meds_file = directory / "medications.parquet"
+        medications = pd.read_parquet(meds_file) if "medications" in tables and meds_file.is_file() else None
+        return cls(meta=meta, quality=quality, oracle=oracle, medications=medications, **frames)
 
     # -- views ----------------------------------------------------------------------------
     def counts(self) -> dict[str, Any]:
@@ -231,6 +254,8 @@ class Cohort:
             "events": int(len(self.events)),
             "notes": int(len(self.notes)),
         }
+        if self.medications is not None:
+            out["medications"] = int(len(self.medications))
         for task in TASKS:
             col = self.labels[task].dropna()
             out[task] = {"defined": int(len(col)), "positive": int(col.sum())}

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 SOURCES: tuple[str, ...] = ("mimic3", "mimic4", "physionet2012", "synthetic")
 #: Bump when the reader output or the split logic changes, so old caches are not reused.
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2
 ORACLE_FILE = "TRUE_RISK.csv"
 ORACLE_COLUMNS = ("ICUSTAY_ID", "SUBJECT_ID", "RISK_MORTALITY", "RISK_READMISSION", "SPLIT")
 

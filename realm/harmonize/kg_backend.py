@@ -3,10 +3,12 @@
 - generic name: the string is matched against KG ``drug`` node names and variants, first
   whole, then with strength/form words removed, then as a combination ("A-B", "A/B"),
   then by its longest leading words; common IV-fluid abbreviations (NS, D5W, LR) come
-  from ``realm/resources/harmonize_fluids.csv``.
+  from ``realm/resources/harmonize_fluids.csv`` (their ingredients are then looked up as KG
+  drug nodes, so an order of "NS" still names the sodium chloride node).
 - route: ``realm/resources/route_classes.csv`` (exact, after case/space normalisation).
 - binary classes: a drug is "yes" when it, or an ``is_a`` ancestor, is an anchor of the
-  task in ``realm/resources/harmonize_class_anchors.csv`` (MeSH classes), "no" when it has
+  task in ``realm/resources/harmonize_class_anchors.csv`` (MeSH classes of the DrugNER
+  dictionaries and WHO ATC classes of ``kg/drug_classes.csv``), "no" when it has
   ancestors and none is an anchor, and "unsure" when the KG gives it no class at all.
 
 Anything not found is :data:`UNSURE`, never a silent guess.
@@ -95,7 +97,10 @@ class KGBackend:
         for row in read_table(Path(anchors) if anchors else _resource("harmonize_class_anchors.csv"), ("task", "node_id")):
             if row["task"] not in BINARY_TASKS:
                 raise ConfigError(f"class anchors: unknown task {row['task']!r}")
-            self.anchors[row["task"]].add(row["node_id"])
+            # An anchor the KG lacks cannot be an ancestor; dropping it keeps "no" honest: a KG
+            # holding no class of a task answers "unsure" for it, never "no".
+            if row["node_id"] in kg:
+                self.anchors[row["task"]].add(row["node_id"])
         # Name/variant -> drug node ids; a string naming two different drugs is ambiguous.
         self._names: dict[str, set[str]] = defaultdict(set)
         for node in kg.nodes("drug"):
@@ -133,7 +138,9 @@ class KGBackend:
         """The KG drug(s) a DRUG string names, or ``None`` when not confidently found."""
         fluid = self.fluids.get(" ".join(text.upper().split()))
         if fluid is not None:
-            return DrugMatch((), normalize_generic(fluid["generic_name"]), 1.0, fluid)
+            parts = [self._lookup(p) for p in fluid["generic_name"].split(" / ")]
+            nodes = tuple(dict.fromkeys(p for p in parts if p))
+            return DrugMatch(nodes, normalize_generic(fluid["generic_name"]), 1.0, fluid)
         single = self._single(text)
         if single is not None:
             node, score = single

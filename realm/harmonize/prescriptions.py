@@ -1,13 +1,16 @@
 """PRESCRIPTIONS rows -> drug mentions, so ordered drugs join a stay's KG entity set.
 
     mentions = prescriptions_to_mentions(prescriptions, kg, stays=stays)
+    mentions = prescriptions_to_mentions(cohort.medications, kg, window_hours=48)
 
-Needs a ``DRUG`` column (MIMIC-III upper-case or MIMIC-IV lower-case ``drug`` both work)
+Takes a raw PRESCRIPTIONS table or a cohort's ``medications`` table (``stay_id``, ``hours``,
+``drug``: hours already relative to ICU admission, see realm.data.cohort). A raw table needs a ``DRUG`` column (MIMIC-III upper-case or MIMIC-IV lower-case ``drug`` both work)
 and at least one of ``ICUSTAY_ID``/``stay_id`` or ``HADM_ID``/``hadm_id``. With ``stays``
 (the cohort's stays table: ``stay_id``, ``hadm_id``, ``intime``) orders are attached to
 stays by hospital admission when no ICU stay id is given, and ``hours`` is ``STARTDATE``
 minus ICU ``intime`` (negative = ordered before the ICU stay). Without ``stays``, hours
-are missing. Each distinct DRUG string is matched once by the KG backend; strings it
+are missing. With ``window_hours`` only orders known at or before it are kept (orders of
+unknown time are dropped: they cannot be shown to precede the prediction time). Each distinct DRUG string is matched once by the KG backend; strings it
 cannot match keep a null ``node_id`` (the row stays, so a later linker can try); a
 combination product gives one row per ingredient node.
 
@@ -57,6 +60,7 @@ def prescriptions_to_mentions(
     kg: KnowledgeGraph | KGBackend,
     *,
     stays: pd.DataFrame | None = None,
+    window_hours: float | None = None,
 ) -> pd.DataFrame:
     """One drug mention per prescription row (see the module notes for inputs and columns)."""
     drug = _column(prescriptions, "DRUG", "drug")
@@ -67,6 +71,8 @@ def prescriptions_to_mentions(
     if stay_col is None and hadm_col is None:
         raise DataError("prescriptions table needs ICUSTAY_ID/stay_id or HADM_ID/hadm_id", field="HADM_ID")
     start_col = _column(prescriptions, "STARTDATE", "starttime", "startdate")
+    # A cohort medications table carries its hours (relative to ICU admission) already.
+    timed = "hours" in prescriptions.columns and stay_col == "stay_id"
     backend = kg if isinstance(kg, KGBackend) else KGBackend(kg)
 
     texts = prescriptions[drug].astype("string")
@@ -77,6 +83,8 @@ def prescriptions_to_mentions(
         else pd.Series(pd.NA, index=prescriptions.index, dtype="Int64"),
         "text": texts,
     })
+    if timed:
+        out["hours"] = pd.to_numeric(prescriptions["hours"], errors="coerce").astype("float32")
     out["_start"] = pd.to_datetime(prescriptions[start_col], errors="coerce", format="mixed") if start_col else pd.NaT
     out = out[out["text"].notna() & (out["text"].str.strip() != "")].copy()
     matches = {t: backend.match_drug(t) for t in out["text"].unique()}
@@ -90,9 +98,13 @@ def prescriptions_to_mentions(
     out = out.explode("node_id")
     out["node_id"] = out["node_id"].astype("string")
     out["link_score"] = out["text"].map(score).astype("float64")
-    if stays is not None:
+    if timed:
+        out = out.drop(columns="_start")
+    elif stays is not None:
         out = _attach_stays(out, stays)
     else:
         out = out.drop(columns="_start")
         out["hours"] = pd.Series(float("nan"), index=out.index, dtype="float32")
+    if window_hours is not None:
+        out = out[out["hours"].astype("float64") <= float(window_hours)]  # NaN compares False: dropped
     return out[list(MENTION_COLUMNS)].reset_index(drop=True)

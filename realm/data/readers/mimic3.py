@@ -15,6 +15,10 @@ Prediction-time cut: events with CHARTTIME in [INTIME, INTIME + window_hours]; n
 admission whose CHARTTIME (or, with only a CHARTDATE, the end of that day, so that a note
 written later that day cannot leak) is at or before INTIME + window_hours. Notes with
 ISERROR = 1 and discharge summaries are excluded and counted.
+
+PRESCRIPTIONS (optional): the admission's orders become the cohort's ``medications`` table
+(DRUG, ROUTE). STARTDATE is a date, so an order is known at the end of its start day and
+kept when that is at or before INTIME + window_hours; ENDDATE is never read.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from realm.data.quality import QualityReport
 from realm.data.readers.mimic_common import (
     apply_cohort_rules,
     build_cohort,
+    collect_medications,
     collect_notes,
     register_stays,
 )
@@ -62,6 +67,8 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "D_LABITEMS": ("ITEMID", "LABEL"),
 }
 OPTIONAL_TABLES = ("DIAGNOSES_ICD", "PRESCRIPTIONS")
+#: The PRESCRIPTIONS columns read when the table is present.
+PRESCRIPTION_COLUMNS = ("HADM_ID", "STARTDATE", "DRUG")
 
 
 def _small_tables(con, t: dict[str, TableFile]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -158,8 +165,9 @@ def read_mimic3(
     items, lab_names, map_version = load_itemids("mimic3", labs)
     tables = {name: find_table(root, name, cols) for name, cols in REQUIRED_COLUMNS.items()}
     optional = [n for n in OPTIONAL_TABLES if find_table(root, n, (), optional=True)]
+    prescriptions = find_table(root, "PRESCRIPTIONS", PRESCRIPTION_COLUMNS, optional=True)
     quality = QualityReport()
-    steps = ["patients, admissions, ICU stays", "CHARTEVENTS", "LABEVENTS", "NOTEEVENTS"]
+    steps = ["patients, admissions, ICU stays", "CHARTEVENTS", "LABEVENTS", "NOTEEVENTS", "PRESCRIPTIONS"]
     with duck(memory_limit) as con, tqdm(total=len(steps), desc="MIMIC-III", unit="table",
                                          disable=not progress) as bar:
         bar.set_postfix_str(steps[0])
@@ -183,6 +191,12 @@ def read_mimic3(
         bar.set_postfix_str(steps[3])
         notes, late_notes = _notes(con, tables["NOTEEVENTS"], quality)
         bar.update()
+        bar.set_postfix_str(steps[4])
+        medications, late_orders = None, {}
+        if prescriptions is not None:
+            medications, late_orders = collect_medications(con, prescriptions, quality,
+                                                           start="STARTDATE", date_only=True)
+        bar.update()
     if unknown:
         log.warning("MIMIC-III: %d mapped itemids absent from D_ITEMS/D_LABITEMS (e.g. %s)",
                     len(unknown), unknown[:10])
@@ -190,14 +204,17 @@ def read_mimic3(
         "labs": lab_names,
         "itemid_table": f"mimic3_itemids.csv@{map_version}",
         "memory_limit": memory_limit,
-        "input_digest": inputs_digest([t.path for t in tables.values()]),
+        "input_digest": inputs_digest([t.path for t in tables.values()]
+                                      + ([prescriptions.path] if prescriptions is not None else [])),
         "optional_tables_present": optional,
         "itemids_not_in_dictionary": unknown,
         "notes_after_window": late_notes,
+        "orders_after_window": late_orders.get("after", 0),
     }
     return build_cohort(
         stays, events.frame(), notes,
         admissions[["subject_id", "hadm_id", "admittime", "deathtime"]],
         patients[["subject_id", "dod"]],
         source="mimic3", window_hours=window_hours, quality=quality, meta=meta,
+        medications=medications,
     )

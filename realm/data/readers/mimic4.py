@@ -11,7 +11,10 @@ reader, through the shared ``mimic_*`` modules beside this one. Differences:
 - notes: radiology reports of the admission charted at or before INTIME + window_hours.
   Discharge notes are written at discharge, after any prediction time, so they are never
   read as features; the cohort's are counted in the quality report. Radiology reports
-  without an hadm_id are not attributed to a stay.
+  without an hadm_id are not attributed to a stay;
+- ``hosp/prescriptions`` (optional) becomes the ``medications`` table: orders of the
+  admission whose ``starttime`` is at or before INTIME + window_hours (``stoptime`` is
+  never read).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from realm.data.quality import QualityReport
 from realm.data.readers.mimic_common import (
     apply_cohort_rules,
     build_cohort,
+    collect_medications,
     collect_notes,
     register_stays,
 )
@@ -55,6 +59,8 @@ REQUIRED_COLUMNS: dict[tuple[str, str], tuple[str, ...]] = {
     ("hosp", "d_labitems"): ("itemid", "label"),
 }
 NOTE_COLUMNS = ("note_id", "subject_id", "hadm_id", "charttime", "text")
+#: The hosp/prescriptions columns read when the table is present.
+PRESCRIPTION_COLUMNS = ("hadm_id", "starttime", "drug")
 
 
 def _small_tables(con, t: dict[str, TableFile]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -137,8 +143,9 @@ def read_mimic4(
     items, lab_names, map_version = load_itemids("mimic4", labs)
     tables = {name: find_table(root / module, name, cols)
               for (module, name), cols in REQUIRED_COLUMNS.items()}
+    prescriptions = find_table(root / "hosp", "prescriptions", PRESCRIPTION_COLUMNS, optional=True)
     quality = QualityReport()
-    steps = ["patients, admissions, ICU stays", "chartevents", "labevents", "notes"]
+    steps = ["patients, admissions, ICU stays", "chartevents", "labevents", "notes", "prescriptions"]
     with duck(memory_limit) as con, tqdm(total=len(steps), desc="MIMIC-IV", unit="table",
                                          disable=not progress) as bar:
         bar.set_postfix_str(steps[0])
@@ -159,11 +166,19 @@ def read_mimic4(
         bar.set_postfix_str(steps[3])
         notes, note_info = _notes(con, root, quality)
         bar.update()
+        bar.set_postfix_str(steps[4])
+        medications, late_orders = None, {}
+        if prescriptions is not None:
+            medications, late_orders = collect_medications(con, prescriptions, quality,
+                                                           start="starttime", date_only=False)
+        bar.update()
     meta = {
         "labs": lab_names,
         "itemid_table": f"mimic4_itemids.csv@{map_version}",
         "memory_limit": memory_limit,
-        "input_digest": inputs_digest([t.path for t in tables.values()]),
+        "input_digest": inputs_digest([t.path for t in tables.values()]
+                                      + ([prescriptions.path] if prescriptions is not None else [])),
+        "orders_after_window": late_orders.get("after", 0),
         **note_info,
     }
     return build_cohort(
@@ -171,4 +186,5 @@ def read_mimic4(
         admissions[["subject_id", "hadm_id", "admittime", "deathtime"]],
         patients[["subject_id", "dod"]],
         source="mimic4", window_hours=window_hours, quality=quality, meta=meta,
+        medications=medications,
     )

@@ -15,7 +15,7 @@ import pandas as pd
 from realm.data.cohort import STAY_COLUMNS, Cohort
 from realm.data.labels import mortality_labels, readmission_labels
 from realm.data.quality import QualityReport
-from realm.data.readers.mimic_tables import TableFile, query
+from realm.data.readers.mimic_tables import TableFile, csv_scan, query
 
 __all__ = [
     "apply_cohort_rules",
@@ -25,6 +25,7 @@ __all__ = [
     "register_stays",
     "build_cohort",
     "collect_notes",
+    "collect_medications",
 ]
 
 
@@ -103,6 +104,7 @@ def build_cohort(
     window_hours: float,
     quality: QualityReport,
     meta: dict,
+    medications: pd.DataFrame | None = None,
 ) -> Cohort:
     """Add height, weight, length of stay and labels to ``stays`` and build the Cohort.
 
@@ -110,7 +112,8 @@ def build_cohort(
     :meth:`~realm.data.readers.mimic_events.EventCollector.frame` returns them): sorting
     again here would copy every column of the largest table once more. ``admissions``
     (subject_id, hadm_id, admittime, deathtime) and ``patients`` (subject_id, dod) hold
-    the whole source, so readmissions outside the cohort count.
+    the whole source, so readmissions outside the cohort count. ``medications`` (from
+    :func:`collect_medications`) is None when the source has no PRESCRIPTIONS table.
     """
     stays = stays.copy()
     stays["los_hours"] = hours_between(stays["intime"], stays["outtime"])
@@ -126,7 +129,7 @@ def build_cohort(
     keep = [c for c in STAY_COLUMNS if c in stays.columns]
     meta = {"source": source, "window_hours": float(window_hours), **meta}
     return Cohort(stays=stays[keep], events=events, notes=notes, labels=labels,
-                  meta=meta, quality=quality)
+                  meta=meta, quality=quality, medications=medications)
 
 
 def collect_notes(
@@ -148,3 +151,46 @@ def collect_notes(
                           WHERE reason = 'ok' ORDER BY stay_id, hours, note_id""", table)
     query(con, "DROP TABLE scanned_notes", table)
     return notes, {str(r): int(n) for r, n in zip(counts["reason"], counts["n"])}
+
+
+def collect_medications(
+    con: duckdb.DuckDBPyConnection,
+    table: TableFile,
+    quality: QualityReport,
+    *,
+    start: str,
+    date_only: bool,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drug orders (PRESCRIPTIONS) of the cohort's admissions known by the prediction time.
+
+    Orders join stays by ``hadm_id`` (each cohort admission has one ICU stay), so orders
+    written on the ward before the ICU stay come with negative hours. ``start`` names the
+    start column; with ``date_only`` (MIMIC-III's STARTDATE holds a date) an order counts as
+    known at the end of its start day, so an order written later that day cannot leak.
+    Orders without a start or a drug name are counted under ``table`` in ``quality``;
+    those known after the prediction time are counted in the returned reasons. Stop times
+    are never read: when an order stopped can tell how the stay ended.
+    """
+    def c(name: str) -> str:
+        return "p." + table.col(name)
+
+    when = f"(CAST(CAST({c(start)} AS DATE) AS TIMESTAMP) + INTERVAL 1 DAY)" if date_only else c(start)
+    route = f"trim({c('ROUTE')})" if table.has("ROUTE") else "NULL"
+    scan = csv_scan(table, {"HADM_ID": "BIGINT", start: "TIMESTAMP"})
+    query(con, "DROP TABLE IF EXISTS scanned_meds", table)
+    query(con, f"""
+        CREATE TEMP TABLE scanned_meds AS
+        SELECT s.stay_id, CAST(date_diff('microsecond', s.intime, {when}) / 3.6e9 AS FLOAT) AS hours,
+               trim({c('DRUG')}) AS drug, {route} AS route,
+               CASE WHEN {c('DRUG')} IS NULL OR trim({c('DRUG')}) = '' THEN 'nodrug'
+                    WHEN {c(start)} IS NULL THEN 'nostart'
+                    WHEN {when} > s.window_end THEN 'after' ELSE 'ok' END AS reason
+        FROM {scan} p JOIN cohort_stays s ON {c('HADM_ID')} = s.hadm_id""", table)
+    counts = query(con, "SELECT reason, count(*) AS n FROM scanned_meds GROUP BY reason", table)
+    meds = query(con, """SELECT stay_id, hours, drug, route FROM scanned_meds WHERE reason = 'ok'
+                         ORDER BY stay_id, hours, drug""", table)
+    query(con, "DROP TABLE scanned_meds", table)
+    reasons = {str(r): int(n) for r, n in zip(counts["reason"], counts["n"])}
+    quality.add(table.name, "DRUG", "order without a drug name", reasons.get("nodrug", 0))
+    quality.add(table.name, start, "order without a start time", reasons.get("nostart", 0))
+    return meds, reasons
