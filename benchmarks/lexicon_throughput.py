@@ -1,11 +1,12 @@
 """Lexicon extractor throughput (notes/s, assertions included) on synthetic ICU-style notes.
 
-    python benchmarks/lexicon_throughput.py [--notes 2000] [--seed 0] [--obo PATH] [--workers 2] [--fuzzy]
+    python benchmarks/lexicon_throughput.py [--notes 2000] [--seed 0] [--obo PATH] [--workers 2] [--fuzzy] [--bags]
 
 The lexicon is built over the HPO KG (``realm.kg.spec.load_kg("hpo")``, or an OBO file read
 with obonet via ``--obo``); notes are generated here from HPO names, ConText cues and
 section templates, so the matcher sees realistic density of findings, negations and headers.
-``--fuzzy`` adds typo correction towards the lexicon's words. ``--workers N`` extracts with N forked processes (the extractor is built once, before the
+``--fuzzy`` adds typo correction towards the lexicon's words; ``--bags`` adds the
+bag-of-words matcher of the BC8 default (:mod:`realm.extract.bag`) over the whole lexicon. ``--workers N`` extracts with N forked processes (the extractor is built once, before the
 fork). Besides wall-clock notes/s the result holds ``cpu_notes_per_s`` (notes per CPU-second
 of the extracting processes), which is what a shared, loaded machine can still measure.
 """
@@ -22,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from realm.extract.bag import BagMatcher
 from realm.extract.fuzzy import Speller
 from realm.extract.lexicon import Lexicon, load_abbreviations
 from realm.extract.lexicon_extractor import LexiconExtractor
@@ -96,13 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--obo", type=Path, default=None)
     parser.add_argument("--fuzzy", action="store_true", help="correct typos (realm.extract.fuzzy.Speller)")
+    parser.add_argument("--bags", action="store_true", help="add bag-of-words matches (realm.extract.bag)")
     parser.add_argument("--workers", type=int, default=1, help="processes to extract with (fork)")
     parser.add_argument("--out", type=Path, default=None, help="optional JSON result file")
     args = parser.parse_args(argv)
     nodes = _nodes(args)
     t0 = time.perf_counter()
     lexicon = Lexicon.from_nodes(nodes, abbreviations=load_abbreviations())
-    extractor = LexiconExtractor(lexicon, speller=Speller(lexicon.vocabulary()) if args.fuzzy else None)
+    extractor = LexiconExtractor(
+        lexicon,
+        speller=Speller(lexicon.vocabulary()) if args.fuzzy else None,
+        bags=BagMatcher(lexicon) if args.bags else None,
+    )
     build_s = time.perf_counter() - t0
     notes = make_notes([n.name for n in nodes], args.notes, args.seed)
     t0 = time.perf_counter()
@@ -119,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "build_s": round(build_s, 2),
         "workers": args.workers,
         "fuzzy": args.fuzzy,
+        "bags": args.bags,
         "notes_per_s": round(len(notes) / elapsed, 1),
         "cpu_notes_per_s": round(len(notes) / cpu_s, 1),
         "load_average_1m": round(os.getloadavg()[0], 2),

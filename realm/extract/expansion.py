@@ -12,6 +12,12 @@ Two things are learned from gold findings (:class:`~realm.extract.bc8.Observatio
    (surface, id) pair that is usually wrong there (precision below a threshold over at
    least ``min_count`` matches) is dropped from the lexicon.
 
+On top of these, :func:`train_lexicon_extractor` adds what generalizes to unseen notes: term
+variants from word substitutions learned on the training annotations and from compounds
+(:mod:`realm.extract.substitution`), bag-of-words matches (:mod:`realm.extract.bag`) kept
+only where they are usually right on the training texts, and, where one surface names several
+ids, the learned choice of the id annotators code (:mod:`realm.extract.preference`).
+
 Typo correction (:class:`~realm.extract.fuzzy.Speller`) aims at the trained lexicon's words
 and never touches a word of the training texts.
 """
@@ -19,17 +25,19 @@ and never touches a word of the training texts.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from realm.errors import RealmError
+from realm.extract.bag import BagMatcher
 from realm.extract.bc8 import Observation
 from realm.extract.context import ConText
 from realm.extract.fuzzy import Speller
 from realm.extract.lexicon import Lexicon, Term, norm_key
 from realm.extract.lexicon_extractor import NORMAL_ONLY, LexiconExtractor, normal_finding_terms, organ_scoped_terms
+from realm.extract.preference import TermPreference, pair_stats
 from realm.extract.sections import SectionDetector
+from realm.extract.substitution import compound_terms, learn_substitutions, substituted_terms
 from realm.records import Assertion
 
 __all__ = ["ExpansionReport", "learned_terms", "precision_filter", "train_lexicon_extractor"]
@@ -46,6 +54,8 @@ class ExpansionReport:
 
     learned_terms: int = 0
     dropped_pairs: int = 0
+    dropped_bags: int = 0
+    substituted_terms: int = 0
     lexicon_size: int = 0
     dropped: set[tuple[str, str]] = field(default_factory=set)
 
@@ -119,24 +129,11 @@ def precision_filter(
     resolve: Resolver,
     min_precision: float = 0.3,
     min_count: int = 2,
+    via: tuple[str, ...] = ("lexicon", "coordination"),
 ) -> set[tuple[str, str]]:
-    """(normalized surface, node id) pairs whose precision on ``observations`` is too low."""
-    hits: Counter[tuple[str, str]] = Counter()
-    right: Counter[tuple[str, str]] = Counter()
-    for obs in observations:
-        gold = set()
-        for f in obs.findings:
-            try:
-                gold.add(resolve(f.term))
-            except RealmError:  # unknown gold id: it can never be matched
-                continue
-        for ann in extractor.annotate(obs.text):
-            if ann.term is None:
-                continue
-            key = (norm_key(ann.term.text), ann.term.node_id)
-            hits[key] += 1
-            right[key] += ann.term.node_id in gold
-    return {k for k, n in hits.items() if n >= min_count and right[k] / n < min_precision}
+    """(normalized surface, node id) pairs whose precision on ``observations`` is too low,
+    counting only the annotations made ``via`` those steps (see :func:`pair_stats`)."""
+    return pair_stats(extractor, observations, resolve=resolve, via=via).low_precision(min_precision, min_count)
 
 
 def train_lexicon_extractor(
@@ -150,10 +147,18 @@ def train_lexicon_extractor(
     filter_precision: float | None = 0.5,
     min_count: int = 1,
     fuzzy: bool = True,
+    bags: bool = True,
+    bag_precision: float = 0.5,
+    substitutions: bool = True,
+    prefer: bool = True,
+    compounds: bool = True,
 ) -> tuple[LexiconExtractor, ExpansionReport]:
     """The default extractor trained on ``train``: organ-scoped forms, learned surfaces,
-    then the precision filter. ``expand=False`` and ``filter_precision=None`` switch the
-    two learned parts off (for ablations)."""
+    substituted and compound variants, then the precision filter and the learned id choice;
+    with ``bags``, bag-of-words matches of the trained lexicon whose (surface, id) pairs are
+    right at least ``bag_precision`` of the time on ``train``. ``expand``,
+    ``filter_precision=None``, ``substitutions``, ``compounds``, ``prefer`` and ``bags``
+    switch the parts off (for ablations)."""
     context = context or ConText.default()
     sections = sections or SectionDetector.default()
     report = ExpansionReport()
@@ -163,17 +168,59 @@ def train_lexicon_extractor(
         learned = learned_terms(train, resolve=resolve, sections=sections, context=context)
         report.learned_terms = len(learned)
         extra += learned
+    if substitutions:
+        subs = learn_substitutions(train, base_terms, resolve=resolve)
+        variants = substituted_terms(base_terms, subs)
+        report.substituted_terms = len(variants)
+        extra += variants
+    if compounds:
+        extra += compound_terms(base_terms)
     lexicon = base.extended(extra)
+    surfaces = [norm_key(t.text) for t in lexicon.terms()]
     # words of the training texts are right by definition: only unseen words are corrected
     known = {word for obs in train for word in norm_key(obs.text).split()}
     speller = Speller(lexicon.vocabulary(), known=known) if fuzzy else None
     extractor = LexiconExtractor(lexicon, context=context, sections=sections, organ_variants=False, speller=speller)
-    if filter_precision is not None:
-        drop = precision_filter(extractor, train, resolve=resolve, min_precision=filter_precision, min_count=min_count)
-        report.dropped, report.dropped_pairs = drop, len(drop)
+    preference = None
+    if filter_precision is not None or prefer:
+        stats = pair_stats(extractor, train, resolve=resolve)
+        preference = TermPreference(stats) if prefer else None
+        if filter_precision is not None:
+            drop = stats.low_precision(filter_precision, min_count)
+            report.dropped, report.dropped_pairs = drop, len(drop)
+            lexicon = lexicon.without(drop)
+    extractor = LexiconExtractor(
+        lexicon, context=context, sections=sections, organ_variants=False, speller=speller, preference=preference
+    )
+    if bags:
+        matcher = BagMatcher(lexicon, known=surfaces)
+        with_bags = LexiconExtractor(
+            lexicon,
+            context=context,
+            sections=sections,
+            organ_variants=False,
+            speller=speller,
+            bags=matcher,
+            preference=preference,
+        )
+        drop_bags = pair_stats(with_bags, train, resolve=resolve, via=("bag",)).low_precision(bag_precision, min_count)
+        report.dropped_bags = len(drop_bags)
         extractor = LexiconExtractor(
-            lexicon.without(drop), context=context, sections=sections, organ_variants=False, speller=speller
+            lexicon,
+            context=context,
+            sections=sections,
+            organ_variants=False,
+            speller=speller,
+            bags=matcher.without(drop_bags),
+            preference=preference,
         )
     report.lexicon_size = len(extractor.lexicon)
-    log.info("lexicon trained: %d learned terms, %d pairs dropped, %d terms", report.learned_terms, report.dropped_pairs, report.lexicon_size)
+    log.info(
+        "lexicon trained: %d learned + %d substituted terms, %d pairs and %d bags dropped, %d terms",
+        report.learned_terms,
+        report.substituted_terms,
+        report.dropped_pairs,
+        report.dropped_bags,
+        report.lexicon_size,
+    )
     return extractor, report

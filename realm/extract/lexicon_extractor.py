@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from realm.extract.bag import BagMatcher
 from realm.extract.base import check_mentions
 from realm.extract.context import ConText
 from realm.extract.coordination import coordinated_matches
@@ -66,11 +67,13 @@ def _modifies_next_word(text: str, end: int, organ_words: tuple[str, ...]) -> bo
 
 @dataclass(frozen=True)
 class Annotation:
-    """A mention plus what produced it: the ConText trigger span, when one applied."""
+    """A mention plus what produced it: the ConText trigger span when one applied, the term,
+    and ``via``: ``"lexicon"`` (a contiguous match), ``"coordination"`` or ``"bag"``."""
 
     mention: Mention
     cue: tuple[int, int] | None = None
     term: Term | None = None
+    via: str = "lexicon"
 
 
 def organ_scoped_terms(terms: Iterable[Term], rules: Iterable[SectionRule]) -> list[Term]:
@@ -149,6 +152,8 @@ class LexiconExtractor:
         assertions: bool = True,
         speller: Speller | None = None,
         coordination: bool = True,
+        bags: BagMatcher | None = None,
+        preference: Callable[[Term], float] | None = None,
     ) -> None:
         self.sections = sections if sections is not None else SectionDetector.default()
         if organ_variants:
@@ -157,11 +162,13 @@ class LexiconExtractor:
         self.lexicon = lexicon
         self.speller = speller
         self.coordination = coordination
+        self.bags = bags
+        self.preference = preference
         self.context = (context if context is not None else ConText.default()) if assertions else None
 
     def annotate(self, text: str, *, note_id: str | None = None, stay_id: int | None = None) -> list[Annotation]:
         """Mentions with their trigger spans, in text order."""
-        found: list[tuple[tuple[tuple[int, int], ...], tuple[int, int], Term, Section]] = []
+        found: list[tuple[tuple[tuple[int, int], ...], tuple[int, int], Term, Section, str]] = []
         sections = self.sections.sections(text)
         regions = [(s.body[0], s.body[1], s.name) for s in sections]
         normalized = NormalizedText.of(text, correct=self.speller.correct if self.speller else None)
@@ -169,26 +176,42 @@ class LexiconExtractor:
         starts = [r[0] for r in regions]
         for index, match in matched:
             section = sections[index]
-            seen: set[str] = set()
+            chosen: dict[str, Term] = {}
             for term in match.terms:
-                if term.node_id in seen:
+                if term.node_id in chosen:
                     continue
                 if term.source == "organ" and _modifies_next_word(text, match.end, section.organ_words):
                     continue
-                seen.add(term.node_id)
+                chosen[term.node_id] = term
+            if len(chosen) > 1 and self.preference is not None:
+                # one surface, several ids: annotators code one of them, the one preferred
+                scores = {node_id: self.preference(term) for node_id, term in chosen.items()}
+                best = max(scores.values())
+                chosen = {node_id: term for node_id, term in chosen.items() if scores[node_id] >= best}
+            for term in chosen.values():
                 core = (match.start, match.end)
                 spans = (section.header, core) if term.source == "organ" and section.header else (core,)
-                found.append((spans, core, term, section))
+                found.append((spans, core, term, section, "lexicon"))
         if self.coordination:
             located = [(m.start, m.end, sections[i].name) for i, m in matched]
             for extra in coordinated_matches(text, normalized, located, self.lexicon):
                 section = sections[bisect_right(starts, extra.spans[0][0]) - 1]
                 core = (extra.spans[0][0], extra.spans[-1][1])
                 for term in {t.node_id: t for t in extra.terms if t.source != "organ"}.values():
-                    found.append((extra.spans, core, term, section))
+                    found.append((extra.spans, core, term, section, "coordination"))
+        if self.bags is not None:
+            # a bag only adds a finding no contiguous match of the note already names
+            named = {f[2].node_id for f in found}
+            for bag in self.bags.match(text, normalized, regions):
+                if bag.term.node_id not in named:
+                    named.add(bag.term.node_id)
+                    # ConText reads the last word group: a cue may sit between the words
+                    # ("thumbs are not broad")
+                    core = bag.spans[-1]
+                    found.append((bag.spans, core, bag.term, sections[bag.section_index], "bag"))
         hits = self.context.assert_spans(text, [f[1] for f in found]) if self.context else [None] * len(found)
         out = []
-        for (spans, core, term, section), hit in zip(found, hits):
+        for (spans, core, term, section, via), hit in zip(found, hits):
             if term.source == NORMAL_ONLY:
                 if hit is None or hit.assertion is not Assertion.NEGATED or self.context is None:
                     continue
@@ -213,7 +236,7 @@ class LexiconExtractor:
                 node_id=term.node_id,
                 link_score=1.0,
             )
-            out.append(Annotation(mention, cue, term))
+            out.append(Annotation(mention, cue, term, via))
         return out
 
     def extract(self, text: str, *, note_id: str | None = None, stay_id: int | None = None) -> list[Mention]:

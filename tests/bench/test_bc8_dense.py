@@ -121,7 +121,7 @@ def test_lexicon_dense_system_adds_a_paraphrase_the_lexicon_misses(
     test.write_text(HEADER + "s1\t1\tNEURO: unable to elicit leg reflexes, ptosis\tHP:0001284\tNA\t7-36\n")
     out = tmp_path / "r.json"
     args = ["bench", "bc8", "--train", str(train), "--test", str(test), "--out", str(out)]
-    assert main([*args, "--systems", "lexicon_hpo,lexicon_dense"]) == 0
+    assert main([*args, "--systems", "lexicon,lexicon_dense"]) == 0
     systems = json.loads(out.read_text())["systems"]
-    assert systems["lexicon_hpo"]["norm"]["tp"] == 0  # no dictionary surface for the paraphrase
+    assert systems["lexicon"]["norm"]["tp"] == 0  # no dictionary surface for the paraphrase
     assert systems["lexicon_dense"]["norm"]["tp"] == 1

@@ -112,3 +112,42 @@ def test_extract_with_a_scripted_llm_links_and_counts_hallucinations(tiny: tuple
 def test_llm_extractor_without_config_is_a_clean_error(tiny: tuple[Path, Path, Path]) -> None:
     cohort_dir, spec, _ = tiny
     assert main(["extract", "--cohort", str(cohort_dir), "--extractor", "llm", "--kg", str(spec), "--no-progress"]) == 1
+
+
+def test_extract_with_the_ensemble_votes_lexicon_and_a_scripted_llm(
+    tiny: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cohort_dir, spec, _ = tiny
+    # the LLM response cache keys on model id and text, not on the scripted answers
+    monkeypatch.setenv("REALM_CACHE", str(tmp_path / "cache"))
+    # the LLM agrees on sepsis (n1, n2) and acute kidney injury, misses levophed and pneumonia,
+    # and names one entity the lexicon does not know
+    answers = {
+        "levophed": {"entities": [{"text": "sepsis", "type": "condition"}, {"text": "heart failure", "type": "condition"}]},
+        "Family": {"entities": [{"text": "Sepsis", "type": "condition"},
+                                {"text": "acute kidney injury", "type": "condition", "assertion": "family"}]},
+        "Creatinine": {"entities": []},
+    }
+    config = tmp_path / "llm.yaml"
+    config.write_text(json.dumps({
+        "model": {"class_path": "realm.extract.fake_chat.ScriptedToolChatModel", "kwargs": {"by_substring": answers}},
+        "extractor": {"max_concurrency": 1, "backoff": 0.0},
+    }))
+    common = ["extract", "--cohort", str(cohort_dir), "--extractor", "ensemble", "--kg", str(spec),
+              "--llm-config", str(config), "--linker", "dictionary", "--no-timeseries", "--no-progress"]
+    assert main([*common, "--ensemble-mode", "vote", "--min-votes", "2", "--out", str(tmp_path / "vote")]) == 0
+    vote = pd.read_parquet(tmp_path / "vote" / "mentions.parquet")
+    got = {(r.note_id, r.node_id, r.assertion, r.extractor) for r in vote.itertuples()}
+    assert got == {("n1", "T:sepsis", "present", "ensemble:lexicon+llm"),
+                   ("n2", "T:sepsis", "present", "ensemble:lexicon+llm"),
+                   ("n2", "T:aki", "family", "ensemble:lexicon+llm")}
+    meta = json.loads((tmp_path / "vote" / "mentions_meta.json").read_text())
+    assert meta["config"]["ensemble"] == {"mode": "vote", "min_votes": 2, "min_confidence": 0.5}
+
+    assert main([*common, "--ensemble-mode", "union", "--out", str(tmp_path / "union")]) == 0
+    union = pd.read_parquet(tmp_path / "union" / "mentions.parquet")
+    by_note = {(r.note_id, r.node_id): r.extractor for r in union.itertuples()}
+    # lexicon-only findings survive a union, under the lexicon's name alone
+    assert by_note[("n1", "T:norepi")] == "ensemble:lexicon"
+    assert by_note[("n1", "T:sepsis")] == "ensemble:lexicon+llm"
+    assert ("n1", "T:pneumonia") in by_note and ("n3", "T:aki") in by_note
