@@ -28,7 +28,8 @@ from realm.cache import atomic_dir, config_hash, inputs_digest, stage_dir
 from realm.data.cohort import TASKS
 from realm.errors import ConfigError
 
-__all__ = ["DemoConfig", "run_demo", "register"]
+__all__ = ["DemoConfig", "run_demo", "register", "cached_hospital", "cached_mentions",
+           "lexicon_extract_args"]
 
 log = logging.getLogger(__name__)
 
@@ -86,30 +87,46 @@ class _Steps:
         return time.perf_counter() - self.started
 
 
-def _hospital(cfg: DemoConfig) -> Path:
+def cached_hospital(n_stays: int, seed: int) -> Path:
+    """The synthetic hospital of ``n_stays`` stays and ``seed``, written once into the cache."""
     from realm.data.synth import write_synthetic_hospital
 
-    key = config_hash("synth", cfg.n_stays, cfg.seed, _code("data/synth.py", "data/synth_cohort.py",
-                      "data/synth_notes.py", "data/synth_series.py", "data/synth_tables.py",
-                      "data/synth_vocab.py", "resources"))
+    # Only the synthetic hospital's own code and resource files: an edit to another resource
+    # (a harmonizer table) must not re-synthesize it.
+    synth = sorted(str(p.relative_to(_PACKAGE)) for p in _PACKAGE.glob("data/synth*.py"))
+    synth += sorted(str(p.relative_to(_PACKAGE)) for p in _PACKAGE.glob("resources/synth_*"))
+    key = config_hash("synth", n_stays, seed, _code(*synth))
     folder = stage_dir("demo_hospital", key)
     if not (folder / "TRUE_RISK.csv").is_file():
-        write_synthetic_hospital(folder, n_stays=cfg.n_stays, seed=cfg.seed)
+        write_synthetic_hospital(folder, n_stays=n_stays, seed=seed)
     return folder
 
 
-def _mentions(cfg: DemoConfig, cohort_dir: Path, cohort_key: str, kg_version: str) -> Path:
+def lexicon_extract_args(cohort_dir: Path, kg: str, out: Path, progress: bool) -> argparse.Namespace:
+    """``realm extract`` arguments for the offline lexicon extractor with dictionary linking,
+    parsed by the command's own parser so every option it adds keeps its default."""
+    from realm.commands.extract import register
+
+    parser = argparse.ArgumentParser(prog="realm extract")
+    register(parser)
+    argv = ["--cohort", str(cohort_dir), "--extractor", "lexicon", "--kg", str(kg),
+            "--linker", "dictionary", "--out", str(out)]
+    return parser.parse_args(argv + ([] if progress else ["--no-progress"]))
+
+
+def cached_mentions(cohort_dir: Path, cohort_key: str, kg: str, kg_version: str,
+                    progress: bool) -> Path:
+    """``mentions.parquet`` of the cohort (lexicon + dictionary links + findings), extracted
+    once per (cohort, KG version, extraction code) into the cache."""
     from realm.commands.extract import run_extract
 
-    key = config_hash("lexicon", cohort_key, kg_version, _code("extract", "kg/linker.py"))
+    key = config_hash("lexicon", cohort_key, kg_version,
+                      _code("extract", "commands/extract.py", "kg/linker.py", "kg/findings_table.py",
+                            "harmonize"))
     folder = stage_dir("demo_mentions", key)
     if not (folder / "mentions.parquet").is_file():
         with atomic_dir(folder) as tmp:
-            run_extract(argparse.Namespace(
-                cohort=cohort_dir, extractor="lexicon", kg=cfg.kg, llm_config=None,
-                no_timeseries=False, lab_findings=None, window_hours=None, linker="dictionary",
-                ensemble_mode="union", min_votes=2, min_confidence=0.5, out=tmp,
-                no_progress=not cfg.progress))
+            run_extract(lexicon_extract_args(cohort_dir, kg, tmp, progress))
     return folder / "mentions.parquet"
 
 
@@ -153,7 +170,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     steps = _Steps(["hospital", "cohort", "KG", "entities", "REALM", "GRU", "GBM/LR",
                     "evaluate"], cfg.progress)
     steps.start(f"synthetic hospital ({cfg.n_stays} stays)")
-    raw = _hospital(cfg)
+    raw = cached_hospital(cfg.n_stays, cfg.seed)
     steps.done()
     steps.start("cohort")
     cohort, cohort_dir = prepare_cohort("synthetic", raw, progress=cfg.progress)
@@ -163,7 +180,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     kg = load_kg(cfg.kg, progress=cfg.progress)
     steps.done()
     steps.start("entity extraction and linking")
-    mentions = _mentions(cfg, cohort_dir, cohort_key, kg.version)
+    mentions = cached_mentions(cohort_dir, cohort_key, cfg.kg, kg.version, cfg.progress)
     steps.done()
     specs = [NeuralSpec("REALM", entities=True, kg=cfg.kg, embedder=cfg.embedder),
              NeuralSpec("GRU", entities=False)]

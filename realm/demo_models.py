@@ -119,8 +119,9 @@ def train_neural(spec: NeuralSpec, cohort_dir: Path, tasks: list[str], *, mentio
     return predictions, explanations
 
 
-def tabular_predictions(cohort_dir: Path, tasks: list[str], seed: int) -> list[pd.DataFrame]:
-    """GBM and LR on summary statistics: fit on train stays, predict the test split."""
+def tabular_predictions(cohort_dir: Path, tasks: list[str], seed: int,
+                        splits: tuple[str, ...] = ("test",)) -> list[pd.DataFrame]:
+    """GBM and LR on summary statistics: fit on train stays, predict the stays of ``splits``."""
     from realm.data.cohort import Cohort
     from realm.eval.predictions import predictions_frame
     from realm.models.baselines import fit_predict_baseline
@@ -132,7 +133,7 @@ def tabular_predictions(cohort_dir: Path, tasks: list[str], seed: int) -> list[p
     features = summary_features(cohort.events, stays, icu_types=icu_types)
     labels = cohort.labels.set_index("stay_id").reindex(features.index)
     split = stays.set_index("stay_id")["split"].reindex(features.index)
-    test = features.index[split == "test"]
+    test = features.index[split.isin(list(splits))]
     frames = []
     for name, key in (("GBM", "gbm"), ("LR", "logistic")):
         probs = {}

@@ -20,12 +20,39 @@ def test_bench_synthetic_reports_oracle_and_models(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr("realm.models.knowledge.load_kg", lambda spec, progress=False: kg)
     monkeypatch.setattr("realm.kg.spec.load_kg", lambda spec, progress=False, rebuild=False: kg)
     out = tmp_path / "syn.json"
-    code = main(["bench", "synthetic", "--out", str(out), "--n-stays", "120", "--epochs", "1",
-                 "--hidden", "8", "--node-dim", "8", "--embedder", "hashing"])
-    assert code == 0
+    argv = ["bench", "synthetic", "--out", str(out), "--n-stays", "120", "--epochs", "1",
+            "--hidden", "8", "--node-dim", "8", "--embedder", "hashing", "--n-resamples", "20"]
+    assert main(argv) == 0
     result = json.loads(out.read_text())
     for task in ("mortality", "readmission_30d"):
         r = result["auroc"][task]
-        assert 0 <= r["oracle"] <= 1 and 0 <= r["realm"] <= 1 and 0 <= r["timeseries"] <= 1
-        assert r["realm_gap_to_oracle"] == pytest.approx(r["oracle"] - r["realm"])
+        assert set(r["test"]) == {"oracle", "realm", "timeseries", "gbm", "lr"}
+        for s in r["test"].values():
+            assert 0 <= s["value"] <= 1 and s["ci95"][0] <= s["value"] <= s["ci95"][1]
+        assert set(r["val_auroc"]) == set(r["test"])  # settings are chosen on val, not test
+        gap = r["oracle_minus_realm"]
+        assert gap["value"] == pytest.approx(r["test"]["oracle"]["value"] - r["test"]["realm"]["value"])
+        assert r["n_test"] > r["positive"] >= 0
     assert result["extract_counts"]["linked"] > 0
+    assert result["entities"]["nodes"] > 0
+
+    # A second run reuses the hospital and its mentions (both cached by content).
+    import realm.commands.extract
+    import realm.data.synth
+
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached benchmark step ran again")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(realm.data.synth, "write_synthetic_hospital", must_not_run)
+        mp.setattr(realm.commands.extract, "run_extract", must_not_run)
+        assert main(argv + ["--models", "timeseries,lr"]) == 0
+    again = json.loads(out.read_text())["auroc"]["mortality"]
+    assert set(again["test"]) == {"oracle", "timeseries", "lr"}
+    assert again["test"]["lr"] == result["auroc"]["mortality"]["test"]["lr"]  # same seed, same fit
+
+
+def test_bench_synthetic_rejects_unknown_model(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "x.json"
+    assert main(["bench", "synthetic", "--out", str(out), "--models", "realm,bert"]) == 1
+    assert "unknown ['bert']" in caplog.text and not out.exists()
