@@ -5,8 +5,13 @@
 DIR holds ``set-X.tar.gz`` (or ``set-X/``) and ``Outcomes-X.txt``. The train sets are split
 by subject (seeded) into train and validation (early stopping only); the test set is scored
 once. REALM's entities are the time-series findings (``kg/lab_findings.csv`` rules over the
-48 h window, nodes of the default KG): PhysioNet 2012 has no notes. Every model is scored
-with the patient-level bootstrap (1000 resamples), plus paired differences REALM - GBM.
+48 h window, nodes of the default KG, each with its worst value, fraction abnormal and last
+value): PhysioNet 2012 has no notes. REALM anneals its learning rate (cosine, weight decay
+0.01), keeps the epoch of best validation AUROC and averages the probabilities of
+``--realm-seeds`` models trained with consecutive seeds; ``--realm-summary`` adds the
+summary modality (realm.models.summary). The baselines are trained exactly as before.
+Every model is scored with the patient-level bootstrap (1000 resamples), plus paired
+differences REALM - GBM.
 """
 
 from __future__ import annotations
@@ -49,12 +54,64 @@ def prepare_split_cohort(data: Path, train_sets: list[str], test_set: str, out: 
     return folder
 
 
+def _fit_realm(model, data, workdir: Path, *, max_epochs: int, patience: int, seed: int) -> Any:
+    """Fit one REALM; early stopping and the checkpoint kept on the validation AUROC (the
+    reported metric; the loss keeps falling while the ranking has stopped improving), then
+    P(task) per test stay from the best weights."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    from realm.bench.common import TrainResult
+
+    monitor = f"val/{TASK}_auroc"
+    pl.seed_everything(seed, workers=True)
+    checkpoint = ModelCheckpoint(dirpath=workdir, monitor=monitor, mode="max", save_top_k=1, filename="best")
+    trainer = pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, deterministic=True, logger=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=workdir,
+                         callbacks=[EarlyStopping(monitor, mode="max", patience=patience), checkpoint],
+                         num_sanity_val_steps=0)
+    started = time.perf_counter()
+    trainer.fit(model, datamodule=data)
+    seconds = time.perf_counter() - started
+    if checkpoint.best_model_path:
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["state_dict"])
+    model.eval()
+    parts = []
+    with torch.no_grad():
+        for batch in data.test_dataloader():
+            out = model.predict_step(batch, 0)
+            parts.append(pd.DataFrame({TASK: out[TASK].numpy()}, index=out["stay_id"].numpy()))
+    return TrainResult(pd.concat(parts), trainer.current_epoch, seconds)
+
+
+def _realm(args: argparse.Namespace, data, workdir: Path, gru) -> Any:
+    """REALM, ``--realm-seeds`` times with seeds seed, seed + 1, ...: the mean probability,
+    and the summed training cost."""
+    from realm.bench.common import TrainResult
+    from realm.models.realm_model import RealmConfig, RealmModel
+
+    config = RealmConfig(hidden=args.hidden, node_dim=args.node_dim, modality_dropout=0.2,
+                         use_summary=args.realm_summary)
+    runs = []
+    for k in range(args.realm_seeds):
+        seed = args.seed + k
+        torch.manual_seed(seed)
+        model = RealmModel([TASK], data.n_features, data.n_variables, data.n_statics, encoder=gru,
+                           config=config, lr=args.realm_lr, weight_decay=args.realm_weight_decay,
+                           lr_schedule=args.realm_schedule)
+        runs.append(_fit_realm(model, data, workdir / "realm" / f"seed{seed}", max_epochs=args.realm_epochs,
+                               patience=args.realm_patience, seed=seed))
+        log.info("realm seed %d: %d epochs, %.1f s/epoch", seed, runs[-1].epochs, runs[-1].seconds_per_epoch)
+    probs = sum(r.probs for r in runs) / len(runs)
+    return TrainResult(probs, sum(r.epochs for r in runs), sum(r.seconds for r in runs))
+
+
 def _models(args: argparse.Namespace, data, workdir: Path) -> dict[str, Any]:
     """Train the three networks; returns name -> TrainResult."""
     from realm.bench.common import train_and_predict
     from realm.models.encoders import GRUEncoder, TransformerEncoder
     from realm.models.module import TimeSeriesModel
-    from realm.models.realm_model import RealmConfig, RealmModel
 
     h = args.hidden
     sizes = (data.n_features, data.n_variables, data.n_statics)
@@ -66,12 +123,12 @@ def _models(args: argparse.Namespace, data, workdir: Path) -> dict[str, Any]:
         return TransformerEncoder(f, v, s, hidden=h, layers=2, heads=4, dropout=0.1)
 
     builders = {
-        "realm": lambda: RealmModel([TASK], *sizes, encoder=gru, lr=1e-3,
-                                    config=RealmConfig(hidden=h, node_dim=args.node_dim, modality_dropout=0.2)),
         "gru": lambda: TimeSeriesModel([TASK], *sizes, encoder=gru, head_dropout=0.2),
         "transformer": lambda: TimeSeriesModel([TASK], *sizes, encoder=transformer, lr=5e-4),
     }
-    results = {}
+    results = {"realm": _realm(args, data, workdir, gru)}
+    log.info("realm: %d epochs over %d seeds, %.1f s/epoch", results["realm"].epochs, args.realm_seeds,
+             results["realm"].seconds_per_epoch)
     for name, build in builders.items():
         torch.manual_seed(args.seed)
         results[name] = train_and_predict(build(), data, workdir / name, max_epochs=args.epochs,
@@ -108,6 +165,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from realm.bench.common import compare, peak_rss_mb, print_table, score, write_json
     from realm.data.datamodule import RealmDataModule
     from realm.models.knowledge import EntityProvider
+    from realm.models.summary import SummaryProvider
 
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
@@ -119,7 +177,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     provider = EntityProvider(source="findings", kg=args.kg, embedder=args.embedder,
                               node_dim=args.node_dim, max_entities=args.max_entities)
     data = RealmDataModule(str(cohort_dir), tasks=[TASK], batch_size=args.batch_size,
-                           seed=args.seed, extra_modalities=[provider])
+                           seed=args.seed,
+                           extra_modalities=[provider] + ([SummaryProvider()] if args.realm_summary else []))
     data.setup()
     trained = _models(args, data, workdir)
     test_ids = trained["realm"].probs.index.to_numpy()
@@ -141,6 +200,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                         n_resamples=args.n_resamples, seed=args.seed)},
         "training": {name: {"epochs": r.epochs, "seconds": r.seconds, "seconds_per_epoch": r.seconds_per_epoch}
                      for name, r in trained.items()},
+        "realm_seeds": args.realm_seeds,
         "entities": {"nodes": len(provider.node_ids), "kg_version": provider.kg_version,
                      "node_embedding_id": provider.node_embedding_id},
         "settings": {k: v for k, v in vars(args).items() if k not in ("func", "_module")},
@@ -174,4 +234,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-resamples", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--realm-seeds", type=int, default=3, help="REALM models averaged (seeds seed, seed+1, ...)")
+    parser.add_argument("--realm-summary", action=argparse.BooleanOptionalAction, default=False,
+                        help="REALM also reads the per-variable summary statistics (off: it lowered "
+                             "the validation AUROC, see BENCHMARKS.md)")
+    parser.add_argument("--realm-epochs", type=int, default=16, help="REALM's max epochs (the cosine period)")
+    parser.add_argument("--realm-patience", type=int, default=6, help="REALM's early-stopping patience (val AUROC)")
+    parser.add_argument("--realm-schedule", choices=("constant", "cosine", "onecycle"), default="cosine")
+    parser.add_argument("--realm-lr", type=float, default=1e-3)
+    parser.add_argument("--realm-weight-decay", type=float, default=1e-2)
     parser.set_defaults(func=lambda a: (run(a), 0)[1])

@@ -5,7 +5,9 @@ rules table (``kg/lab_findings.csv``, loaded by the wiring layer) says which nod
 For every stay and rule that fires within the window, one row in the mentions-table format
 (realm.extract.mentions_table) with ``extractor="timeseries"``, assertion present,
 ``link_score`` 1.0 and no note, plus what a clinician would ask: the first abnormal hour
-(``hours``), the worst value, and how many measurements were abnormal out of how many.
+(``hours``), the worst value, how many measurements were abnormal out of how many, the
+last abnormal hour, and the last measured value of the variable (abnormal or not: has the
+finding resolved by the prediction time?).
 
 Rules arrive as data (any objects with variable, direction, threshold, unit, node_id,
 node_name), because extraction comes before the KG stage.
@@ -26,7 +28,8 @@ from realm.extract.mentions_table import conform_mentions
 __all__ = ["FindingRule", "LabRule", "timeseries_findings", "FINDING_COLUMNS"]
 
 #: Columns added after the mention columns.
-FINDING_COLUMNS = ("variable", "direction", "threshold", "unit", "worst_value", "n_abnormal", "n_measured")
+FINDING_COLUMNS = ("variable", "direction", "threshold", "unit", "worst_value", "n_abnormal", "n_measured",
+                   "last_hour", "last_value")
 
 
 class FindingRule(Protocol):
@@ -55,7 +58,7 @@ class LabRule:
 def _empty() -> pd.DataFrame:
     frame = conform_mentions(pd.DataFrame())
     for col in FINDING_COLUMNS:
-        frame[col] = pd.Series(dtype="float64" if col in ("threshold", "worst_value") else
+        frame[col] = pd.Series(dtype="float64" if col in ("threshold", "worst_value", "last_hour", "last_value") else
                                "int64" if col.startswith("n_") else "string")
     return frame
 
@@ -79,6 +82,8 @@ def timeseries_findings(
     # a cohort holds only the window already; the cut here keeps the contract for any table
     window = events[(events["hours"].astype("float64") <= window_hours) & events["value"].notna()]
     window = window.assign(hours=window["hours"].astype("float64"), value=window["value"].astype("float64"))
+    # stable sort by time: "last" is the latest measurement (file order breaks ties)
+    window = window.sort_values(["stay_id", "hours"], kind="stable")
     by_variable = {str(k): g for k, g in window.groupby("variable", sort=False)}
     parts = []
     for rule in rules:
@@ -86,13 +91,16 @@ def timeseries_findings(
         if rows is None:
             continue
         abnormal = rows["value"] > rule.threshold if rule.direction == "high" else rows["value"] < rule.threshold
-        measured = rows.groupby("stay_id").size().rename("n_measured")
+        per_stay = rows.groupby("stay_id")
+        measured = per_stay.size().rename("n_measured")
+        last = per_stay["value"].last().rename("last_value")
         hits = rows[abnormal]
         if hits.empty:
             continue
         worst = "max" if rule.direction == "high" else "min"
-        agg = hits.groupby("stay_id").agg(hours=("hours", "min"), worst_value=("value", worst), n_abnormal=("value", "size"))
-        agg = agg.join(measured).reset_index()
+        agg = hits.groupby("stay_id").agg(hours=("hours", "min"), worst_value=("value", worst),
+                                          n_abnormal=("value", "size"), last_hour=("hours", "max"))
+        agg = agg.join(measured).join(last).reset_index()
         agg = agg.assign(
             note_id=None, text=rule.node_name, spans=json.dumps([]), type="lab_finding", assertion="present",
             section=None, extractor="timeseries", confidence=1.0, node_id=rule.node_id, link_score=1.0,

@@ -10,6 +10,8 @@ entities (or no notes) gets a zero context vector, never NaN. In dependency orde
 - :class:`EntityEncoder`: entity tokens from node vectors, type, assertion and numbers, then
   a small set transformer (self-attention blocks over the set).
 - :class:`StatsEncoder`: per-feature statistics of the binned series -> one vector.
+- :class:`SummaryEncoder`: per-variable statistics of the raw measurements (the summary
+  modality, realm.models.summary), presence flags and statics -> one vector.
 - :class:`ModalityGate`: softmax over the *present* modalities' summaries.
 """
 
@@ -23,12 +25,13 @@ from torch import Tensor, nn
 from realm.errors import ConfigError
 
 __all__ = ["MaskedAttention", "CrossBlock", "AttentionPool", "EntityEncoder", "StatsEncoder",
-           "ModalityGate", "N_ASSERTIONS", "N_ENTITY_NUMBERS"]
+           "SummaryEncoder", "ModalityGate", "N_ASSERTIONS", "N_ENTITY_NUMBERS"]
 
 #: Assertion codes of the entity provider: 0 = padding, then realm.records.Assertion order.
 N_ASSERTIONS = 6
-#: Numbers per entity: log1p(count), first hour / window, link score.
-N_ENTITY_NUMBERS = 3
+#: Numbers per entity: log1p(count), first hour / window, link score, then the values of a
+#: time-series finding (realm.models.knowledge.finding_numbers; 0 for note mentions).
+N_ENTITY_NUMBERS = 7
 
 
 class MaskedAttention(nn.Module):
@@ -137,6 +140,28 @@ class StatsEncoder(nn.Module):
         stats = torch.cat([values.mean(1), values.amin(1), values.amax(1), values[:, -1],
                            torch.log1p(masks.sum(1))], dim=-1)  # (B, 4F + V)
         return self.net(stats)  # (B, H)
+
+
+class SummaryEncoder(nn.Module):
+    """``MLP([values ; present ; statics])``: (B, V, S), (B, V), (B, S') -> (B, H).
+
+    A wide path: every statistic reaches the summary through one hidden layer, as in the
+    tabular baselines' input, instead of through the recurrent state.
+    """
+
+    def __init__(self, n_variables: int, n_stats: int, n_statics: int, hidden: int,
+                 dropout: float) -> None:
+        super().__init__()
+        self.in_dim = n_variables * (n_stats + 1) + n_statics
+        self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.in_dim, hidden), nn.GELU(),
+                                 nn.Dropout(dropout), nn.Linear(hidden, hidden))
+
+    def forward(self, values: Tensor, present: Tensor, statics: Tensor) -> Tensor:
+        x = torch.cat([values.flatten(1), present, statics], dim=-1)  # (B, V(S+1) + S')
+        if x.shape[-1] != self.in_dim:
+            raise ConfigError(f"summary inputs have {x.shape[-1]} columns, the model expects "
+                              f"{self.in_dim}; use realm.models.summary.SummaryProvider")
+        return self.net(x)  # (B, H)
 
 
 class ModalityGate(nn.Module):

@@ -10,7 +10,10 @@ adds to each batch (E = most entities in the batch, at least 1)::
     entities_vectors (B, E, node_dim)  [text ; struct] vectors of the nodes
     entities_type (B, E) long          0 = padding, 1.. = realm.records.NODE_TYPES, then other
     entities_assertion (B, E) long     0 = padding, 1.. = realm.records.Assertion order
-    entities_numbers (B, E, 3)         log1p(count), first hour / window, link score
+    entities_numbers (B, E, 7)         log1p(count), first hour / window, link score, then
+                                       for time-series findings (0 for note mentions):
+                                       log1p(severity), fraction of measurements abnormal,
+                                       last abnormal hour / window, tanh(last excess)
     entities_mask (B, E) bool          entities_node (B, E) long: row in ``node_ids``, -1 pad
 
 Node vectors are unsupervised functions of the KG (no label ever shapes them): ``text``
@@ -22,6 +25,13 @@ category share most of their vector; ``transe`` takes the KG's TransE vectors
 ``node_dim``; wider vectors are reduced by a fixed seeded Gaussian projection. They are
 cached per (KG version, nodes, settings); that key is the ``node_embedding_id`` the model
 stores.
+
+Finding values are scaled per lab-finding rule so one number means the same for every
+node: the *excess* of a value beyond the rule's threshold (in the abnormal direction)
+is divided by the median excess of the worst values among the train-split stays with that
+finding. ``severity`` is the worst value's scaled excess (1 = a typical worst value of the
+train stays; rules mapping to one node take the most severe); ``last excess`` is the last
+measured value's, negative once the value is back in range (the finding has resolved).
 """
 
 from __future__ import annotations
@@ -41,10 +51,11 @@ from realm.cache import atomic_dir, config_hash, stage_dir
 from realm.data.dataset import ModalityProvider, pad_sets
 from realm.errors import ConfigError, DataError, KGError
 from realm.extract.mentions_table import entity_sets
+from realm.models.fusion import N_ENTITY_NUMBERS
 from realm.kg.spec import load_kg
 from realm.records import Assertion, EntitySet, NODE_TYPES
 
-__all__ = ["EntityProvider", "select_entities", "ancestor_vectors", "EMBEDDING_KINDS"]
+__all__ = ["EntityProvider", "select_entities", "ancestor_vectors", "finding_numbers", "EMBEDDING_KINDS"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +74,45 @@ def select_entities(entities: EntitySet, max_entities: int, present_only: bool) 
     rows.sort(key=lambda i: (-entities.counts[i], -entities.link_scores[i], hour[i],
                              entities.node_ids[i], entities.assertions[i].value))
     return sorted(rows[:max_entities], key=lambda i: (hour[i], entities.node_ids[i]))
+
+
+_FINDING_VALUES = ("direction", "threshold", "worst_value", "n_abnormal", "n_measured", "last_hour", "last_value")
+
+
+def finding_numbers(mentions: pd.DataFrame, train_stays: set[int],
+                    window_hours: float) -> dict[tuple[int, str], tuple[float, float, float, float]]:
+    """(stay, node) -> (log1p(severity), fraction abnormal, last abnormal hour / window,
+    tanh(last excess)) for the time-series findings in ``mentions`` (see the module
+    docstring); empty when the table has no finding values (note mentions only)."""
+    if any(c not in mentions.columns for c in _FINDING_VALUES):
+        return {}
+    f = mentions[mentions["extractor"].astype("string").eq("timeseries").fillna(False)
+                 & mentions["node_id"].notna() & mentions["worst_value"].notna()]
+    if f.empty:
+        return {}
+    f = f.assign(threshold=f["threshold"].astype("float64"), worst=f["worst_value"].astype("float64"),
+                 last=f["last_value"].astype("float64"), stay=f["stay_id"].astype("int64"))
+    sign = np.where(f["direction"].astype("string").eq("high"), 1.0, -1.0)
+    worst_excess = sign * (f["worst"] - f["threshold"])  # > 0 by construction
+    last_excess = sign * (f["last"] - f["threshold"])  # <= 0 once back in range
+    rule = f["variable"].astype(str) + ":" + f["direction"].astype(str)
+    in_train = f["stay"].isin(train_stays)
+    scale = worst_excess[in_train].groupby(rule[in_train]).median()
+    # a rule never seen in train (or with zero excess) keeps raw units: nothing to scale by
+    scale = rule.map(scale).astype("float64").where(lambda x: x > 0, 1.0).fillna(1.0)
+    frame = pd.DataFrame({
+        "stay": f["stay"], "node": f["node_id"].astype(str), "severity": worst_excess / scale,
+        "last_excess": last_excess / scale, "n_abnormal": f["n_abnormal"].astype("float64"),
+        "n_measured": f["n_measured"].astype("float64"), "last_hour": f["last_hour"].astype("float64"),
+    })
+    grouped = frame.groupby(["stay", "node"]).agg(
+        severity=("severity", "max"), last_excess=("last_excess", "max"), n_abnormal=("n_abnormal", "sum"),
+        n_measured=("n_measured", "sum"), last_hour=("last_hour", "max"))
+    fraction = grouped["n_abnormal"] / grouped["n_measured"].clip(lower=1.0)
+    hour = grouped["last_hour"].fillna(0.0).clip(0.0, window_hours) / window_hours
+    return {(int(k[0]), k[1]): (float(np.log1p(sev)), float(fr), float(h), float(np.tanh(le)))
+            for k, sev, fr, h, le in zip(grouped.index, grouped["severity"], fraction, hour,
+                                         grouped["last_excess"])}
 
 
 def _bucket(text: str, dim: int) -> tuple[int, float]:
@@ -212,7 +262,12 @@ class EntityProvider(ModalityProvider):
             return
         kg = load_kg(self.kg_spec, progress=False)
         self.kg_version = kg.version
-        sets = entity_sets(self._mentions(Path(cohort_dir), kg))
+        mentions = self._mentions(Path(cohort_dir), kg)
+        sets = entity_sets(mentions)
+        stays = pd.read_parquet(Path(cohort_dir) / "stays.parquet", columns=["stay_id", "split"])
+        train = set(stays.loc[stays["split"].astype("string").eq("train").fillna(False), "stay_id"].astype(int))
+        values = finding_numbers(mentions, train, self.window_hours)
+        no_values = (0.0,) * (N_ENTITY_NUMBERS - 3)
         kept = {int(s): select_entities(sets[int(s)], self.max_entities, not self.include_assertions)
                 for s in stay_ids if int(s) in sets}
         resolved: dict[str, str] = {}
@@ -232,14 +287,15 @@ class EntityProvider(ModalityProvider):
         for stay in (int(s) for s in stay_ids):
             es, rows = sets.get(stay), kept.get(stay, [])
             if es is None or not rows:
-                self._sets[stay] = (torch.zeros(0, dtype=torch.long),) * 3 + (torch.zeros(0, 3),)
+                self._sets[stay] = (torch.zeros(0, dtype=torch.long),) * 3 + (torch.zeros(0, N_ENTITY_NUMBERS),)
                 continue
             nodes = torch.tensor([row_of[resolved[es.node_ids[i]]] for i in rows])
             types = torch.tensor([_TYPE_CODE.get(es.types[i], _OTHER_TYPE) for i in rows])
             assertions = torch.tensor([_ASSERTION_CODE[es.assertions[i]] for i in rows])
             hours = [es.first_hours[i] if np.isfinite(es.first_hours[i]) else 0.0 for i in rows]
             numbers = torch.tensor([[np.log1p(es.counts[i]), min(h, self.window_hours) / self.window_hours,
-                                     es.link_scores[i]] for i, h in zip(rows, hours)], dtype=torch.float32)
+                                     es.link_scores[i], *values.get((stay, es.node_ids[i]), no_values)]
+                                    for i, h in zip(rows, hours)], dtype=torch.float32)
             self._sets[stay] = (nodes, types, assertions, numbers)
         log.info("entities: %d nodes over %d stays (%d with none), KG %s", len(self.node_ids),
                  len(self._sets), sum(len(v[0]) == 0 for v in self._sets.values()), kg.version)
@@ -253,7 +309,7 @@ class EntityProvider(ModalityProvider):
         nodes, mask = pad_sets([i[0] for i in items], pad_value=-1)  # (B, E), (B, E)
         types, _ = pad_sets([i[1] for i in items])  # (B, E)
         assertions, _ = pad_sets([i[2] for i in items])  # (B, E)
-        numbers, _ = pad_sets([i[3] for i in items])  # (B, E, 3)
+        numbers, _ = pad_sets([i[3] for i in items])  # (B, E, 7)
         vectors = self._table[nodes.clamp(min=0)] * mask.unsqueeze(-1) if len(self._table) \
             else torch.zeros(*nodes.shape, self.node_dim)  # (B, E, node_dim)
         return {"vectors": vectors, "type": types, "assertion": assertions, "numbers": numbers,

@@ -8,6 +8,7 @@ and ``predict_step``. A concrete model only builds its layers and implements ``f
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any, Literal
 
 import torch
 import pytorch_lightning as pl
@@ -19,10 +20,12 @@ from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision
 from realm.errors import ConfigError, DataError
 from realm.models.encoders import EncoderFactory, GRUEncoder
 
-__all__ = ["RealmTask", "TimeSeriesModel", "MultitaskHead", "masked_bce", "check_finite"]
+__all__ = ["RealmTask", "TimeSeriesModel", "MultitaskHead", "masked_bce", "check_finite", "LRSchedule"]
 
 STAGES = ("train", "val", "test")
 CHECKED_INPUTS = ("values", "masks", "deltas", "statics")
+#: Learning-rate schedules over the ``max_epochs`` of the run (per optimizer step).
+LRSchedule = Literal["constant", "cosine", "onecycle"]
 
 
 def masked_bce(logits: Tensor, labels: Tensor, label_mask: Tensor,
@@ -69,13 +72,19 @@ class RealmTask(pl.LightningModule, ABC):
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         pos_weight: per-task positive-class weight of the BCE loss (for rare outcomes).
+        lr_schedule: ``constant`` (``lr`` throughout), ``cosine`` (from ``lr`` to 0 over
+            the trainer's ``max_epochs``) or ``onecycle`` (warm up for 30% of the steps to
+            ``lr``, then anneal).
     """
 
     def __init__(self, tasks: list[str], lr: float = 1e-3, weight_decay: float = 1e-4,
-                 pos_weight: list[float] | None = None) -> None:
+                 pos_weight: list[float] | None = None, lr_schedule: LRSchedule = "constant") -> None:
         super().__init__()
         if not tasks:
             raise ConfigError(f"{type(self).__name__}: tasks is empty")
+        if lr_schedule not in ("constant", "cosine", "onecycle"):
+            raise ConfigError(f"lr_schedule must be constant, cosine or onecycle, not {lr_schedule!r}")
+        self.lr_schedule = lr_schedule
         if pos_weight is not None and len(pos_weight) != len(tasks):
             raise ConfigError(f"pos_weight has {len(pos_weight)} values for {len(tasks)} tasks")
         self.tasks = list(tasks)
@@ -133,8 +142,17 @@ class RealmTask(pl.LightningModule, ABC):
         probs = torch.sigmoid(self(batch))  # (B, K)
         return {"stay_id": batch["stay_id"], **{t: probs[:, k] for k, t in enumerate(self.tasks)}}
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.lr_schedule == "constant":
+            return optimizer
+        steps = max(int(self.trainer.estimated_stepping_batches), 1)
+        if self.lr_schedule == "cosine":
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        else:
+            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.lr, total_steps=steps,
+                                                           pct_start=0.3)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 class TimeSeriesModel(RealmTask):

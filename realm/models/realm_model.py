@@ -1,17 +1,22 @@
 """REALM: time series, KG entities and notes, fused adaptively, predicting every task.
 
 Inputs per stay (keys of the batch; see realm.models.knowledge and realm.models.note_encoder):
-the binned series, the entity set ``entities_*`` (E linked KG nodes) and optionally note
-embeddings ``notes_emb`` (N chunks). With H the model width:
+the binned series, the entity set ``entities_*`` (E linked KG nodes), optionally note
+embeddings ``notes_emb`` (N chunks) and optionally the per-variable summary statistics
+``summary_*`` (realm.models.summary). With H the model width:
 
     X = W_ts enc(series)                                  (B, T, H)  time-step tokens
-    Z = SetTransformer(W_n [text; struct] + E_type + E_assert + MLP(log n, t/48, score))
+    Z = SetTransformer(W_n [text; struct] + E_type + E_assert + MLP(numbers))
                                                           (B, E, H)  entity tokens
+        numbers = log n, t/48, link score, and a finding's log severity, fraction abnormal,
+        last abnormal hour/48, tanh(last excess) (realm.models.knowledge)
     U = W_u notes                                         (B, N, H)  note tokens
     cross-attention, every key set masked (an empty set gives a zero context):
     X' = LN(X + MHA(X, [Z; U]))   Z' = LN(Z + MHA(Z, X))   U' = LN(U + MHA(U, X))
     (each followed by LN(. + FFN(.)))
-    s_ts = W [pool(X') ; h_T ; stats(series)],  s_ent = pool(Z'),  s_note = pool(U')
+    s_ts = W [pool(X') ; h_T ; stats(series) ; MLP(summary ; present ; statics)]
+                     (the last two parts with use_stats, use_summary)
+    s_ent = pool(Z'),  s_note = pool(U')
     g = softmax over present modalities of W_g [s_ts; s_ent; s_note]     (B, 3)
     logits = heads(LN(sum_m g_m s_m))                                      (B, K)
 
@@ -34,16 +39,19 @@ from torch import Tensor, nn
 
 from realm.errors import ConfigError, KGError
 from realm.models.encoders import EncoderFactory, GRUEncoder
-from realm.models.fusion import AttentionPool, CrossBlock, EntityEncoder, ModalityGate, StatsEncoder
-from realm.models.module import MultitaskHead, RealmTask, check_finite
+from realm.models.fusion import (AttentionPool, CrossBlock, EntityEncoder, ModalityGate,
+                                 StatsEncoder, SummaryEncoder)
+from realm.models.module import LRSchedule, MultitaskHead, RealmTask, check_finite
+from realm.models.summary import summary_shape
 from realm.records import NODE_TYPES
 
-__all__ = ["RealmConfig", "RealmModel", "MODALITIES", "ENTITY_KEYS", "NOTE_KEYS"]
+__all__ = ["RealmConfig", "RealmModel", "MODALITIES", "ENTITY_KEYS", "NOTE_KEYS", "SUMMARY_KEYS"]
 
 MODALITIES = ("timeseries", "entities", "notes")
 ENTITY_KEYS = ("entities_vectors", "entities_type", "entities_assertion", "entities_numbers",
                "entities_mask")
 NOTE_KEYS = ("notes_emb", "notes_mask")
+SUMMARY_KEYS = ("summary_values", "summary_present")
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,9 @@ class RealmConfig:
         set_layers: self-attention blocks of the entity-set encoder.
         fusion: ``cross_attention`` (REALM) or ``concat`` (ablation).
         use_timeseries, use_entities, use_notes: which modalities the model reads.
-        use_stats: add per-feature statistics of the series to its summary.
+        use_stats: add per-feature statistics of the binned series to its summary.
+        use_summary: add the summary modality (per-variable statistics of the raw
+            measurements, realm.models.summary.SummaryProvider) and the statics to it.
         node_dim: width of an entity's node vector (EntityProvider.node_dim).
         note_dim: width of a note embedding (the note encoder's dim).
         n_entity_types: entity type codes (0 = padding, then realm.records.NODE_TYPES, other).
@@ -72,6 +82,7 @@ class RealmConfig:
     use_entities: bool = True
     use_notes: bool = False
     use_stats: bool = True
+    use_summary: bool = False
     node_dim: int = 128
     note_dim: int = 384
     n_entity_types: int = len(NODE_TYPES) + 2
@@ -99,6 +110,7 @@ class RealmModel(RealmTask):
         n_features, n_variables, n_statics: series sizes (linked from the DataModule).
         encoder: time-series encoder class with its hyperparameters.
         config: the architecture (:class:`RealmConfig`).
+        lr, weight_decay, pos_weight, lr_schedule: optimisation (see RealmTask).
         kg_version, node_embedding_id: filled in from the EntityProvider when training
             starts; a model loaded with them refuses data built on another KG version.
     """
@@ -108,8 +120,10 @@ class RealmModel(RealmTask):
         encoder: EncoderFactory = GRUEncoder, config: RealmConfig = RealmConfig(),
         kg_version: str | None = None, node_embedding_id: str | None = None,
         lr: float = 1e-3, weight_decay: float = 1e-4, pos_weight: list[float] | None = None,
+        lr_schedule: LRSchedule = "constant",
     ) -> None:
-        super().__init__(tasks, lr=lr, weight_decay=weight_decay, pos_weight=pos_weight)
+        super().__init__(tasks, lr=lr, weight_decay=weight_decay, pos_weight=pos_weight,
+                         lr_schedule=lr_schedule)
         config.check()
         self.save_hyperparameters(ignore=["encoder"])
         self.config = config
@@ -118,7 +132,8 @@ class RealmModel(RealmTask):
         self.encoder = encoder(n_features, n_variables, n_statics)
         self.ts_tokens = nn.Linear(self.encoder.out_dim, h)
         self.stats = StatsEncoder(n_features, n_variables, h, c.dropout) if c.use_stats else None
-        self.ts_summary = nn.Linear(h + self.encoder.out_dim + (h if c.use_stats else 0), h)
+        self.summary = SummaryEncoder(*summary_shape(), n_statics, h, c.dropout) if c.use_summary else None
+        self.ts_summary = nn.Linear(h + self.encoder.out_dim + h * (int(c.use_stats) + int(c.use_summary)), h)
         self.entities = EntityEncoder(c.node_dim, c.n_entity_types, h, c.heads, c.set_layers, c.dropout)
         self.notes = nn.Sequential(nn.Linear(c.note_dim, h), nn.LayerNorm(h))
         if c.fusion == "cross_attention":
@@ -182,6 +197,12 @@ class RealmModel(RealmTask):
             ts = ts_new
         ts_pooled, _ = self.pool["timeseries"](ts, ts_mask)  # (B, H)
         parts = [ts_pooled, last] + ([self.stats(batch["values"], batch["masks"])] if c.use_stats else [])
+        if c.use_summary:
+            if any(k not in batch for k in SUMMARY_KEYS):
+                raise ConfigError("use_summary needs batch keys summary_values, summary_present: add "
+                                  "realm.models.summary.SummaryProvider to data.extra_modalities")
+            check_finite(batch, SUMMARY_KEYS)
+            parts.append(self.summary(batch["summary_values"], batch["summary_present"], batch["statics"]))
         s_ts = self.ts_summary(torch.cat(parts, -1)) * float(c.use_timeseries)  # (B, H)
         s_ent, ent_pool = self.pool["entities"](ent, ent_mask)  # (B, H), (B, E)
         s_note, _ = self.pool["notes"](notes, note_mask)  # (B, H)

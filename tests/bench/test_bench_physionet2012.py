@@ -39,7 +39,8 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
     out = tmp_path / "result.json"
     code = main(["bench", "physionet2012", "--data", str(tmp_path / "data"), "--train-sets", "a",
                  "--test-set", "b", "--out", str(out), "--epochs", "2", "--hidden", "8",
-                 "--node-dim", "8", "--n-resamples", "50", "--embedder", "hashing", "--val-fraction", "0.25"])
+                 "--node-dim", "8", "--n-resamples", "50", "--embedder", "hashing", "--val-fraction", "0.25",
+                 "--realm-epochs", "2", "--realm-seeds", "2", "--realm-summary"])
     assert code == 0
     result = json.loads(out.read_text())
     assert result["n_test"] == 40 and result["entities"]["nodes"] == 2
@@ -50,3 +51,5 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
     assert set(result["paired"]["realm-gbm"]) == {"auroc", "auprc", "min_se_ppv", "brier"}
     assert result["models"]["gbm"]["auroc"]["value"] > 0.9  # the label is in the heart rate
     assert result["wall_seconds"] > 0 and result["peak_rss_mb"] > 0
+    assert result["realm_seeds"] == 2 and result["settings"]["realm_summary"] is True
+    assert (tmp_path / "result" / "realm" / "seed1" / "best.ckpt").is_file()  # one model per seed

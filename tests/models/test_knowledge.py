@@ -15,7 +15,8 @@ from realm.data.cohort import Cohort
 from realm.errors import DataError, KGError
 from realm.extract.mentions_table import conform_mentions
 from realm.kg.graph import KnowledgeGraph
-from realm.models.knowledge import EntityProvider, ancestor_vectors
+from realm.extract.findings import LabRule, timeseries_findings
+from realm.models.knowledge import EntityProvider, ancestor_vectors, finding_numbers
 from realm.records import Node
 
 
@@ -62,7 +63,8 @@ def test_padded_entity_tensors(cohort: Path) -> None:
     p = _provider()
     p.setup(cohort, np.array([1, 2, 3]))
     out = p.get([1, 2, 3])
-    assert out["vectors"].shape == (3, 3, 32) and out["numbers"].shape == (3, 3, 3)
+    assert out["vectors"].shape == (3, 3, 32) and out["numbers"].shape == (3, 3, 7)
+    assert (out["numbers"][..., 3:] == 0).all()  # note mentions carry no finding values
     assert out["mask"].tolist() == [[True] * 3, [False] * 3, [False] * 3]  # stay 2: after 48 h
     assert (out["vectors"][1:] == 0).all() and (out["node"][1:] == -1).all()
     # negated and present pneumonia stay separate, with different assertion codes
@@ -89,6 +91,29 @@ def test_findings_source_uses_lab_rules(cohort: Path) -> None:
     assert p.node_ids == ["HP:0001649"]  # heart rate > 100 in stay 1 only
     assert out["mask"].tolist() == [[True], [False]]
     assert out["numbers"][0, 0, 0] == pytest.approx(np.log1p(2))  # two abnormal values
+    # worst 130 is the train median excess (scale 30): severity 1; both values abnormal;
+    # last abnormal at hour 2; last value 125 still 25 beyond the threshold
+    expected = [np.log1p(1.0), 1.0, 2.0 / 48, np.tanh(25 / 30)]
+    assert out["numbers"][0, 0, 3:].tolist() == pytest.approx(expected, rel=1e-5)
+
+
+def test_finding_numbers_scale_by_train_stays_and_see_resolution() -> None:
+    rules = [LabRule("potassium", "high", 5.5, "mmol/L", "HP:0002153", "Hyperkalemia"),
+             LabRule("heart_rate", "high", 100.0, "bpm", "HP:0001649", "Tachycardia"),
+             LabRule("heart_rate", "low", 60.0, "bpm", "HP:0001662", "Bradycardia")]
+    events = pd.DataFrame({
+        "stay_id": [1, 1, 2, 2, 3, 3, 3], "hours": [1.0, 5.0, 2.0, 3.0, 1.0, 2.0, 4.0],
+        "variable": ["potassium", "potassium", "potassium", "potassium", "heart_rate", "heart_rate", "heart_rate"],
+        "value": [6.5, 4.0, 7.5, 7.0, 140.0, 50.0, 90.0]})
+    numbers = finding_numbers(timeseries_findings(events, rules), train_stays={1, 3}, window_hours=48.0)
+    sev, frac, hour, last = numbers[(1, "HP:0002153")]
+    assert (sev, frac, hour) == pytest.approx((np.log1p(1.0), 0.5, 1 / 48))  # the train stay sets the scale
+    assert last < 0  # back in range at hour 5: resolved
+    sev2, frac2, _, last2 = numbers[(2, "HP:0002153")]  # a val stay: twice the train excess
+    assert sev2 == pytest.approx(np.log1p(2.0)) and frac2 == 1.0 and last2 == pytest.approx(np.tanh(1.5))
+    assert numbers[(3, "HP:0001649")][1] == pytest.approx(1 / 3)  # one of three heart rates high
+    assert numbers[(3, "HP:0001662")][3] < 0  # bradycardia resolved by the last value
+    assert finding_numbers(pd.DataFrame({"stay_id": [1], "node_id": ["x"]}), {1}, 48.0) == {}
 
 
 def test_missing_table_and_kg_mismatch_are_refused(cohort: Path, tmp_path: Path) -> None:

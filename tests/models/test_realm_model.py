@@ -7,7 +7,7 @@ import torch
 
 from realm.errors import ConfigError, DataError, KGError
 from realm.models.encoders import GRUEncoder, TransformerEncoder
-from realm.models.fusion import MaskedAttention
+from realm.models.fusion import N_ENTITY_NUMBERS, MaskedAttention
 from realm.models.realm_model import RealmConfig, RealmModel
 
 B, T, F, V, S, E, D = 6, 8, 5, 4, 3, 7, 16
@@ -26,7 +26,7 @@ def _batch(b: int = B, e: int = E, seed: int = 0, notes: bool = False) -> dict[s
         "label_mask": torch.ones(b, 1, dtype=torch.bool),
         "entities_vectors": torch.randn(b, e, D, generator=g), "entities_type": torch.ones(b, e, dtype=torch.long),
         "entities_assertion": torch.ones(b, e, dtype=torch.long),
-        "entities_numbers": torch.rand(b, e, 3, generator=g), "entities_mask": mask,
+        "entities_numbers": torch.rand(b, e, N_ENTITY_NUMBERS, generator=g), "entities_mask": mask,
         "entities_node": torch.arange(e).repeat(b, 1),
     }
     if notes:
