@@ -55,17 +55,19 @@ class _EpochCounter(pl.Callback):
 
 
 def train_and_predict(model: RealmTask, data: RealmDataModule, workdir: Path, *, max_epochs: int,
-                      patience: int = 4, seed: int = 0) -> TrainResult:
-    """Fit ``model`` on the train split (early stopping on val loss), predict the test split
-    with the best weights; returns P(task) per test stay for every task of the model."""
+                      patience: int = 4, seed: int = 0, monitor: str = "val/loss",
+                      mode: str = "min") -> TrainResult:
+    """Fit ``model`` on the train split (early stopping and the kept checkpoint on ``monitor``,
+    the validation loss by default), predict the test split with the best weights; returns
+    P(task) per test stay for every task of the model."""
     pl.seed_everything(seed, workers=True)
-    checkpoint = ModelCheckpoint(dirpath=workdir, monitor="val/loss", mode="min", save_top_k=1,
+    checkpoint = ModelCheckpoint(dirpath=workdir, monitor=monitor, mode=mode, save_top_k=1,
                                  filename="best")
     counter = _EpochCounter()
     trainer = pl.Trainer(
         max_epochs=max_epochs, accelerator="cpu", devices=1, deterministic=True, logger=False,
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=workdir,
-        callbacks=[EarlyStopping("val/loss", mode="min", patience=patience), checkpoint, counter],
+        callbacks=[EarlyStopping(monitor, mode=mode, patience=patience), checkpoint, counter],
         num_sanity_val_steps=0,
     )
     started = time.perf_counter()

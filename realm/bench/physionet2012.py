@@ -54,41 +54,10 @@ def prepare_split_cohort(data: Path, train_sets: list[str], test_set: str, out: 
     return folder
 
 
-def _fit_realm(model, data, workdir: Path, *, max_epochs: int, patience: int, seed: int) -> Any:
-    """Fit one REALM; early stopping and the checkpoint kept on the validation AUROC (the
-    reported metric; the loss keeps falling while the ranking has stopped improving), then
-    P(task) per test stay from the best weights."""
-    import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-
-    from realm.bench.common import TrainResult
-
-    monitor = f"val/{TASK}_auroc"
-    pl.seed_everything(seed, workers=True)
-    checkpoint = ModelCheckpoint(dirpath=workdir, monitor=monitor, mode="max", save_top_k=1, filename="best")
-    trainer = pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, deterministic=True, logger=False,
-                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=workdir,
-                         callbacks=[EarlyStopping(monitor, mode="max", patience=patience), checkpoint],
-                         num_sanity_val_steps=0)
-    started = time.perf_counter()
-    trainer.fit(model, datamodule=data)
-    seconds = time.perf_counter() - started
-    if checkpoint.best_model_path:
-        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["state_dict"])
-    model.eval()
-    parts = []
-    with torch.no_grad():
-        for batch in data.test_dataloader():
-            out = model.predict_step(batch, 0)
-            parts.append(pd.DataFrame({TASK: out[TASK].numpy()}, index=out["stay_id"].numpy()))
-    return TrainResult(pd.concat(parts), trainer.current_epoch, seconds)
-
-
 def _realm(args: argparse.Namespace, data, workdir: Path, gru) -> Any:
     """REALM, ``--realm-seeds`` times with seeds seed, seed + 1, ...: the mean probability,
     and the summed training cost."""
-    from realm.bench.common import TrainResult
+    from realm.bench.common import TrainResult, train_and_predict
     from realm.models.realm_model import RealmConfig, RealmModel
 
     config = RealmConfig(hidden=args.hidden, node_dim=args.node_dim, modality_dropout=0.2,
@@ -100,8 +69,11 @@ def _realm(args: argparse.Namespace, data, workdir: Path, gru) -> Any:
         model = RealmModel([TASK], data.n_features, data.n_variables, data.n_statics, encoder=gru,
                            config=config, lr=args.realm_lr, weight_decay=args.realm_weight_decay,
                            lr_schedule=args.realm_schedule)
-        runs.append(_fit_realm(model, data, workdir / "realm" / f"seed{seed}", max_epochs=args.realm_epochs,
-                               patience=args.realm_patience, seed=seed))
+        # Early stopping and the kept checkpoint on the validation AUROC (the reported metric:
+        # the loss keeps falling after the ranking has stopped improving).
+        runs.append(train_and_predict(model, data, workdir / "realm" / f"seed{seed}",
+                                      max_epochs=args.realm_epochs, patience=args.realm_patience,
+                                      seed=seed, monitor=f"val/{TASK}_auroc", mode="max"))
         log.info("realm seed %d: %d epochs, %.1f s/epoch", seed, runs[-1].epochs, runs[-1].seconds_per_epoch)
     probs = sum(r.probs for r in runs) / len(runs)
     return TrainResult(probs, sum(r.epochs for r in runs), sum(r.seconds for r in runs))
