@@ -36,9 +36,11 @@ def _tiny_cohort(directory: Path, n: int = 20) -> Path:
     rows += [(sid, 2.0, "sodium", 140.0) for sid in ids] + [(sid, 3.0, "gcs_eye", 4.0) for sid in ids]
     labels = pd.DataFrame({"stay_id": ids, "mortality": pd.array(dead, dtype="Int8"),
                            "readmission_30d": pd.array(1 - dead, dtype="Int8")})
-    notes = pd.DataFrame({c: [] for c in ("note_id", "stay_id", "hours", "category", "text")})
+    # notes for every other stay: the notes modality sees stays with and without notes
+    notes = pd.DataFrame({"note_id": [f"n{s}" for s in ids[::2]], "stay_id": ids[::2], "hours": 5.0,
+                          "category": "Nursing", "text": "Tachycardic overnight, no hyperkalemia."})
     Cohort(stays=stays, events=pd.DataFrame(rows, columns=["stay_id", "hours", "variable", "value"]),
-           notes=notes, labels=labels, meta={"source": "test"}).save(directory)
+           notes=notes, labels=labels, meta={"source": "test", "window_hours": 48.0}).save(directory)
     # linked entities for the REALM configs: every stay has a present and a negated one
     mentions = pd.DataFrame({"stay_id": np.repeat(ids, 2), "node_id": ["HP:0001649", "HP:0002153"] * n,
                              "type": "phenotype", "assertion": ["present", "negated"] * n, "hours": 1.0,
