@@ -30,10 +30,18 @@ from realm.extract.lexicon import Lexicon, NormalizedText, Term, norm_key
 from realm.extract.sections import Section, SectionDetector, SectionRule
 from realm.records import Assertion, Mention
 
-__all__ = ["Annotation", "LexiconExtractor", "organ_scoped_terms", "normal_finding_terms", "NORMAL_ONLY"]
+__all__ = ["Annotation", "LexiconExtractor", "organ_scoped_terms", "normal_finding_terms", "NORMAL_ONLY", "NORMAL_ANATOMY"]
 
-#: Term source of anatomical cores that name a finding only when negated (see below).
+#: Term source of learned cores that name a finding only when negated (``telangiectases``
+#: of ``no telangiectases``).
 NORMAL_ONLY = "normal_only"
+#: Term source of anatomical cores (``palate`` of *Abnormal palate morphology*) that name a
+#: finding only when a cue calls the part normal (see :func:`normal_finding_terms`).
+NORMAL_ANATOMY = "normal_anatomy"
+#: A cue that calls a part normal (``normal``, ``grossly normal``, ``within normal limits``).
+#: Other negation cues before a bare part name something else: ``no anus`` is an absent
+#: anus, ``no telangiectases on ... fingers`` negates the telangiectases, not the fingers.
+_NORMALCY = re.compile(r"\bnormal", re.IGNORECASE)
 
 #: Words left after removing the organ that say nothing on their own ("abnormality of the").
 _GENERIC = frozenset(
@@ -50,6 +58,11 @@ _ORGAN_FOLLOWERS = frozenset(
     "appearance appear appears noted seen mildly slightly very".split()
 )
 _NEXT_WORD = re.compile(r"[ \t]*([A-Za-z]+)")
+#: ``<subject> is|are|appears [adverb]`` right before an organ-scoped form: the form says
+#: something of that subject ("HEAD: anterior fontanelle is large" is no *Macrocephaly*).
+_SUBJECT_COPULA = re.compile(
+    r"([A-Za-z]+)[ \t]+(?:is|are|was|were|appears?|looks?|seems?)[ \t]+(?:[A-Za-z]+ly[ \t]+)?$", re.IGNORECASE
+)
 
 
 def _modifies_next_word(text: str, end: int, organ_words: tuple[str, ...]) -> bool:
@@ -63,6 +76,24 @@ def _modifies_next_word(text: str, end: int, organ_words: tuple[str, ...]) -> bo
     if word in organ_words:
         return _modifies_next_word(text, m.end(), ())
     return word not in _ORGAN_FOLLOWERS
+
+
+def _predicates_other_subject(text: str, start: int, organ_words: tuple[str, ...]) -> bool:
+    """True when the organ-scoped form at ``start`` follows ``<subject> is`` and the subject
+    is not one of the section's organ words (``Both ears are low set`` keeps its reading)."""
+    m = _SUBJECT_COPULA.search(text, max(0, start - 60), start)
+    if m is None:
+        return False
+    subject = m.group(1).lower()
+    return not any(subject == w or subject == w + "s" or subject.rstrip("s") == w for w in organ_words)
+
+
+def _word_taken(spans: tuple[tuple[int, int], ...], phrases: list[tuple[int, int]]) -> bool:
+    """True when a bag word modifies a later word of a contiguous match: it already belongs
+    to another finding (``wide`` of ``wide nasal bridge and bulbous tip`` is no *Broad nasal
+    tip*). A match ending on a bag word shares only its noun (``small cupped ears`` is still
+    *Microtia*), and a match within the bag is a more general reading of it."""
+    return any(s < end and start < e and end > e for s, e in spans for start, end in phrases)
 
 
 @dataclass(frozen=True)
@@ -123,17 +154,18 @@ _ABNORMAL_OF = re.compile(r"^abnormal(?:ity)?\s+(?:of\s+)?(?:the\s+)?(.+?)(?:\s+
 
 
 def normal_finding_terms(terms: Iterable[Term]) -> list[Term]:
-    """``Abnormal palate morphology`` -> ``palate``, usable only when negated.
+    """``Abnormal palate morphology`` -> ``palate``, usable only when called normal.
 
-    Exam notes state normal findings as ``Normal palate`` or ``palate intact``: BC8 codes
-    these as the negated abnormality. The anatomical core is emitted only when ConText
-    negates it, so a bare ``palate`` never becomes a finding.
+    Exam notes state normal findings as ``Normal palate`` or ``palate appears normal``: BC8
+    codes these as the negated abnormality. The anatomical core is emitted only when ConText
+    negates it with a normalcy cue, so a bare ``palate`` or ``no palate`` never becomes
+    this finding.
     """
     out = []
     for term in terms:
         m = _ABNORMAL_OF.match(term.text.strip())
         if m and term.section is None and len(m.group(1)) >= 4:
-            out.append(Term(m.group(1), term.node_id, term.type, NORMAL_ONLY))
+            out.append(Term(m.group(1), term.node_id, term.type, NORMAL_ANATOMY))
     return out
 
 
@@ -180,7 +212,10 @@ class LexiconExtractor:
             for term in match.terms:
                 if term.node_id in chosen:
                     continue
-                if term.source == "organ" and _modifies_next_word(text, match.end, section.organ_words):
+                if term.source == "organ" and (
+                    _modifies_next_word(text, match.end, section.organ_words)
+                    or _predicates_other_subject(text, match.start, section.organ_words)
+                ):
                     continue
                 chosen[term.node_id] = term
             if len(chosen) > 1 and self.preference is not None:
@@ -202,8 +237,9 @@ class LexiconExtractor:
         if self.bags is not None:
             # a bag only adds a finding no contiguous match of the note already names
             named = {f[2].node_id for f in found}
+            phrases = [f[1] for f in found if f[4] == "lexicon" and f[2].source not in (NORMAL_ONLY, NORMAL_ANATOMY)]
             for bag in self.bags.match(text, normalized, regions):
-                if bag.term.node_id not in named:
+                if bag.term.node_id not in named and not _word_taken(bag.spans, phrases):
                     named.add(bag.term.node_id)
                     # ConText reads the last word group: a cue may sit between the words
                     # ("thumbs are not broad")
@@ -212,8 +248,10 @@ class LexiconExtractor:
         hits = self.context.assert_spans(text, [f[1] for f in found]) if self.context else [None] * len(found)
         out = []
         for (spans, core, term, section, via), hit in zip(found, hits):
-            if term.source == NORMAL_ONLY:
+            if term.source in (NORMAL_ONLY, NORMAL_ANATOMY):
                 if hit is None or hit.assertion is not Assertion.NEGATED or self.context is None:
+                    continue
+                if term.source == NORMAL_ANATOMY and not _NORMALCY.search(text, hit.trigger[0], hit.trigger[1]):
                     continue
                 assertion, cue = hit.assertion, hit.trigger
             elif term.assertion is not None:

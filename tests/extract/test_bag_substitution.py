@@ -59,6 +59,22 @@ def test_extractor_adds_bags_for_new_ids_only_and_asserts_them() -> None:
     assert [a.via for a in extractor.annotate(text)] == ["lexicon"]
 
 
+def test_bag_word_that_modifies_another_finding_is_not_reused() -> None:
+    lexicon = _lexicon(
+        ("Broad nasal tip", "HP:0000455"), ("Broad nasal bridge", "HP:0000431"), ("Small ear", "HP:0008551"), ("Cupped ear", "HP:0000378")
+    )
+    extractor = LexiconExtractor(lexicon, organ_variants=False, bags=BagMatcher(lexicon))
+
+    def found(text: str) -> set[tuple[str | None, str]]:
+        return {(a.mention.node_id, a.via) for a in extractor.annotate(text)}
+
+    # "broad" belongs to "broad nasal bridge": the tip is not broad
+    assert found("NOSE: broad nasal bridge and bulbous tip") == {("HP:0000431", "lexicon")}
+    assert found("NOSE: nasal tip is broad") == {("HP:0000455", "bag")}
+    # a shared noun may carry several findings: small, cupped ears
+    assert found("EARS: small cupped ears") == {("HP:0000378", "lexicon"), ("HP:0008551", "bag")}
+
+
 def _obs(sid: str, text: str, *findings: tuple[str, str]) -> Observation:
     return Observation(sid, text, tuple(Finding(term, ((text.index(s), text.index(s) + len(s)),)) for term, s in findings))
 

@@ -81,6 +81,36 @@ def test_organ_form_is_dropped_when_it_modifies_the_next_word() -> None:
     assert [f[0] for f in _found(extractor, "NAILS HAIR SKIN: sparse hair")] == ["HP:0008070"]
 
 
+def test_organ_form_is_dropped_when_it_says_something_of_another_subject() -> None:
+    extractor = _extractor(("large head", "HP:0000256"), ("low set ears", "HP:0000369"), organ=True)
+    assert _found(extractor, "HEAD: anterior fontanelle is large") == []
+    assert _found(extractor, "HEAD: fontanelle appears slightly large") == []
+    # the subject is the section's own organ: the organ reading stands
+    assert [f[0] for f in _found(extractor, "HEAD: head is large")] == ["HP:0000256"]
+    assert [f[0] for f in _found(extractor, "EARS: both ears are low set")] == ["HP:0000369"]
+    assert [f[0] for f in _found(extractor, "HEAD: large")] == ["HP:0000256"]
+
+
+def test_anatomical_core_needs_a_normalcy_cue_but_a_learned_core_any_negation() -> None:
+    lexicon = Lexicon(
+        [
+            Term("Abnormal anus morphology", "HP:0034915", "phenotype"),
+            Term("telangiectases", "HP:0001009", "phenotype", "normal_only"),
+        ]
+    )
+    extractor = LexiconExtractor(lexicon)
+    def found(text: str) -> list[tuple[str, Assertion]]:
+        return [(m.node_id, m.assertion) for m in extractor.extract(text)]
+
+    assert found("GENITALIA: normal anus") == [("HP:0034915", Assertion.NEGATED)]
+    assert found("GENITALIA: anus appears normal") == [("HP:0034915", Assertion.NEGATED)]
+    # "no anus" is an absent anus, not a normal one; a bare part is never a finding
+    assert found("GENITALIA: no anus present") == []
+    assert found("GENITALIA: anus") == []
+    assert found("SKIN: no telangiectases") == [("HP:0001009", Assertion.NEGATED)]
+    assert found("SKIN: telangiectases") == []
+
+
 def test_backward_negation_stops_at_a_comma_but_forward_negation_runs_through_a_list() -> None:
     context = ConText.default()
     text = "Hypotonia, normal cry"
