@@ -2,15 +2,17 @@
 
 Inputs per stay (keys of the batch; see realm.models.knowledge and realm.models.note_encoder):
 the binned series, the entity set ``entities_*`` (E linked KG nodes), optionally note
-embeddings ``notes_emb`` (N chunks) and optionally the per-variable summary statistics
-``summary_*`` (realm.models.summary). With H the model width:
+embeddings ``notes_emb`` (N chunks), optionally the serialized-record embedding
+``record_vector`` (realm.models.record_encoder) and optionally the per-variable summary
+statistics ``summary_*`` (realm.models.summary). With H the model width:
 
     X = W_ts enc(series)                                  (B, T, H)  time-step tokens
     Z = SetTransformer(W_n [text; struct] + E_type + E_assert + MLP(numbers))
                                                           (B, E, H)  entity tokens
         numbers = log n, t/48, link score, and a finding's log severity, fraction abnormal,
         last abnormal hour/48, tanh(last excess) (realm.models.knowledge)
-    U = W_u notes                                         (B, N, H)  note tokens
+    U = [W_u notes ; W_r record]                          (B, N(+1), H)  text tokens
+        (the record vector, with use_record, is one more always-present text token)
     cross-attention, every key set masked (an empty set gives a zero context):
     X' = LN(X + MHA(X, [Z; U]))   Z' = LN(Z + MHA(Z, X))   U' = LN(U + MHA(U, X))
     (each followed by LN(. + FFN(.)))
@@ -45,12 +47,14 @@ from realm.models.module import LRSchedule, MultitaskHead, RealmTask, check_fini
 from realm.models.summary import summary_shape
 from realm.records import NODE_TYPES
 
-__all__ = ["RealmConfig", "RealmModel", "MODALITIES", "ENTITY_KEYS", "NOTE_KEYS", "SUMMARY_KEYS"]
+__all__ = ["RealmConfig", "RealmModel", "MODALITIES", "ENTITY_KEYS", "NOTE_KEYS", "RECORD_KEY",
+           "SUMMARY_KEYS"]
 
 MODALITIES = ("timeseries", "entities", "notes")
 ENTITY_KEYS = ("entities_vectors", "entities_type", "entities_assertion", "entities_numbers",
                "entities_mask")
 NOTE_KEYS = ("notes_emb", "notes_mask")
+RECORD_KEY = "record_vector"
 SUMMARY_KEYS = ("summary_values", "summary_present")
 
 
@@ -64,11 +68,14 @@ class RealmConfig:
         set_layers: self-attention blocks of the entity-set encoder.
         fusion: ``cross_attention`` (REALM) or ``concat`` (ablation).
         use_timeseries, use_entities, use_notes: which modalities the model reads.
+        use_record: read the serialized-record embedding (RecordVectorProvider) as one more
+            text token beside the notes.
         use_stats: add per-feature statistics of the binned series to its summary.
         use_summary: add the summary modality (per-variable statistics of the raw
             measurements, realm.models.summary.SummaryProvider) and the statics to it.
         node_dim: width of an entity's node vector (EntityProvider.node_dim).
         note_dim: width of a note embedding (the note encoder's dim).
+        record_dim: width of a record embedding (the record embedder's dim).
         n_entity_types: entity type codes (0 = padding, then realm.records.NODE_TYPES, other).
         modality_dropout: fraction of training stays whose entities (notes) are hidden.
         dropout: dropout inside blocks and before the heads.
@@ -81,10 +88,12 @@ class RealmConfig:
     use_timeseries: bool = True
     use_entities: bool = True
     use_notes: bool = False
+    use_record: bool = False
     use_stats: bool = True
     use_summary: bool = False
     node_dim: int = 128
     note_dim: int = 384
+    record_dim: int = 384
     n_entity_types: int = len(NODE_TYPES) + 2
     modality_dropout: float = 0.2
     dropout: float = 0.1
@@ -92,8 +101,9 @@ class RealmConfig:
     def check(self) -> None:
         if self.fusion not in ("cross_attention", "concat"):
             raise ConfigError(f"fusion must be 'cross_attention' or 'concat', not {self.fusion!r}")
-        if not (self.use_timeseries or self.use_entities or self.use_notes):
-            raise ConfigError("RealmConfig: enable at least one of use_timeseries, use_entities, use_notes")
+        if not (self.use_timeseries or self.use_entities or self.use_notes or self.use_record):
+            raise ConfigError("RealmConfig: enable at least one of use_timeseries, use_entities, "
+                              "use_notes, use_record")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ConfigError(f"modality_dropout must lie in [0, 1), got {self.modality_dropout}")
 
@@ -136,6 +146,7 @@ class RealmModel(RealmTask):
         self.ts_summary = nn.Linear(h + self.encoder.out_dim + h * (int(c.use_stats) + int(c.use_summary)), h)
         self.entities = EntityEncoder(c.node_dim, c.n_entity_types, h, c.heads, c.set_layers, c.dropout)
         self.notes = nn.Sequential(nn.Linear(c.note_dim, h), nn.LayerNorm(h))
+        self.record = nn.Sequential(nn.Linear(c.record_dim, h), nn.LayerNorm(h)) if c.use_record else None
         if c.fusion == "cross_attention":
             self.ts_reads = CrossBlock(h, c.heads, c.dropout)  # time steps -> entities, notes
             self.ent_reads = CrossBlock(h, c.heads, c.dropout)  # entities -> time steps
@@ -171,6 +182,15 @@ class RealmModel(RealmTask):
             check_finite(batch, ("notes_emb",))
             note_mask = batch["notes_mask"]
             notes = self.notes(batch["notes_emb"])  # (B, N, H)
+        if self.record is not None:
+            if RECORD_KEY not in batch:
+                raise ConfigError("use_record needs batch key record_vector: add "
+                                  "realm.models.record_encoder.RecordVectorProvider to data.extra_modalities")
+            check_finite(batch, (RECORD_KEY,))
+            token = self.record(batch[RECORD_KEY])[:, None]  # (B, 1, H)
+            present = torch.ones(b, 1, dtype=torch.bool, device=token.device)
+            notes, note_mask = ((torch.cat([notes, token], 1), torch.cat([note_mask, present], 1))
+                                if c.use_notes else (token, present))
         if self.training and c.modality_dropout > 0:
             # hide whole sets for a random fraction of stays, entities and notes independently
             keep = torch.rand(b, 2, device=ent.device) >= c.modality_dropout  # (B, 2)

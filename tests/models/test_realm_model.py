@@ -168,3 +168,19 @@ def test_entities_only_and_no_event_stays() -> None:
     out = model.fuse(batch)
     assert torch.isfinite(out["logits"]).all()
     assert (out["gate"][:, 0] == 0).all()
+
+
+def test_record_vector_is_a_text_token_beside_the_notes() -> None:
+    batch = _batch(notes=True)
+    batch["record_vector"] = torch.randn(B, 10)
+    both = _model(use_notes=True, use_record=True, record_dim=10).eval()
+    gate = both.fuse(batch)["gate"]
+    assert (gate[:, 2] > 0).all()  # the last stay has no notes, but its record is text too
+    alone = _model(use_record=True, record_dim=10).eval()
+    changed = dict(batch, record_vector=batch["record_vector"] + 1.0)
+    assert (alone(batch) - alone(changed)).abs().max() > 1e-5  # the record reaches the logits
+    with pytest.raises(ConfigError, match="RecordVectorProvider"):
+        alone(_batch())
+    bad = dict(batch, record_vector=torch.full((B, 10), float("nan")))
+    with pytest.raises(DataError):
+        alone(bad)
