@@ -204,7 +204,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--n-resamples", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=2)
+    # One thread by default: these models' matrices are small, and on a shared 2-core machine
+    # a second torch thread cost ~4x the CPU per epoch (measured); the reported run used 1.
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads and GBM threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--realm-seeds", type=int, default=3, help="REALM models averaged (seeds seed, seed+1, ...)")
     parser.add_argument("--realm-summary", action=argparse.BooleanOptionalAction, default=False,
