@@ -78,6 +78,8 @@ class RealmConfig:
         record_dim: width of a record embedding (the record embedder's dim).
         n_entity_types: entity type codes (0 = padding, then realm.records.NODE_TYPES, other).
         modality_dropout: fraction of training stays whose entities (notes) are hidden.
+        entity_dropout: fraction of entity tokens hidden, each independently, in training
+            (a stay's set is never emptied by it): the model cannot lean on a few nodes.
         dropout: dropout inside blocks and before the heads.
     """
 
@@ -96,6 +98,7 @@ class RealmConfig:
     record_dim: int = 384
     n_entity_types: int = len(NODE_TYPES) + 2
     modality_dropout: float = 0.2
+    entity_dropout: float = 0.0
     dropout: float = 0.1
 
     def check(self) -> None:
@@ -106,6 +109,8 @@ class RealmConfig:
                               "use_notes, use_record")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ConfigError(f"modality_dropout must lie in [0, 1), got {self.modality_dropout}")
+        if not 0.0 <= self.entity_dropout < 1.0:
+            raise ConfigError(f"entity_dropout must lie in [0, 1), got {self.entity_dropout}")
 
 
 # Checkpoints keep the config in their hyperparameters; torch's weights-only loader (the
@@ -191,6 +196,10 @@ class RealmModel(RealmTask):
             present = torch.ones(b, 1, dtype=torch.bool, device=token.device)
             notes, note_mask = ((torch.cat([notes, token], 1), torch.cat([note_mask, present], 1))
                                 if c.use_notes else (token, present))
+        if self.training and c.entity_dropout > 0 and c.use_entities:
+            kept = ent_mask & (torch.rand(ent_mask.shape, device=ent.device) >= c.entity_dropout)
+            # a stay whose every token fell keeps its set: emptying sets is modality dropout's job
+            ent_mask = torch.where(kept.any(1, keepdim=True), kept, ent_mask)
         if self.training and c.modality_dropout > 0:
             # hide whole sets for a random fraction of stays, entities and notes independently
             keep = torch.rand(b, 2, device=ent.device) >= c.modality_dropout  # (B, 2)

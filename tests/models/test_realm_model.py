@@ -128,6 +128,22 @@ def test_modality_dropout_hides_entities_in_training_only() -> None:
     assert (model.fuse(_batch())["gate"][1:, 1] > 0).all()
 
 
+def test_entity_dropout_hides_tokens_but_never_a_whole_set() -> None:
+    model = _model(entity_dropout=0.5, modality_dropout=0.0)
+    torch.manual_seed(2)
+    batch = _batch()
+    model.train()
+    kept = model.fuse(batch)["entity_mask"]
+    given = batch["entities_mask"]
+    assert not (kept & ~given).any()  # nothing absent appears
+    assert kept.sum() < given.sum()  # tokens were hidden
+    assert (kept.any(1) == given.any(1)).all()  # no stay lost its whole set
+    model.eval()
+    assert torch.equal(model.fuse(batch)["entity_mask"], given)
+    with pytest.raises(ConfigError, match="entity_dropout"):
+        _model(entity_dropout=1.0)
+
+
 def test_explain_gives_attention_and_occlusion() -> None:
     model = _model().eval()
     out = model.explain(_batch(), top_k=3)
