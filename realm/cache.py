@@ -93,7 +93,9 @@ def inputs_digest(paths: list[str | os.PathLike], length: int = 16) -> str:
     entries: list[tuple[str, str]] = []
     for p in paths:
         p = Path(p)
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        # compiled bytecode carries source mtimes: it would change the digest on every clone
+        files = (sorted(f for f in p.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+                 if p.is_dir() else [p])
         for f in files:
             rel = str(f.relative_to(p)) if p.is_dir() else f.name
             entries.append((rel, file_digest(f)))

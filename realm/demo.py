@@ -120,9 +120,11 @@ def cached_mentions(cohort_dir: Path, cohort_key: str, kg: str, kg_version: str,
     once per (cohort, KG version, extraction code) into the cache."""
     from realm.commands.extract import run_extract
 
+    # The extractor's rule tables (realm/resources) are inputs too: a new abbreviation row
+    # must re-extract. The whole folder, so a table added later cannot be forgotten here.
     key = config_hash("lexicon", cohort_key, kg_version,
                       _code("extract", "commands/extract.py", "kg/linker.py", "kg/findings_table.py",
-                            "harmonize"))
+                            "harmonize", "resources"))
     folder = stage_dir("demo_mentions", key)
     if not (folder / "mentions.parquet").is_file():
         with atomic_dir(folder) as tmp:

@@ -26,6 +26,15 @@ category share most of their vector; ``transe`` takes the KG's TransE vectors
 cached per (KG version, nodes, settings); that key is the ``node_embedding_id`` the model
 stores.
 
+With ``ancestor_depth`` > 0 every linked note mention also counts as a mention of its
+linked node's ``is_a`` ancestors up to that depth (link score ``ancestor_decay ** depth`` times
+the mention's; a mention counts once per node): a held-out code that only ever appears in test
+notes (``bronchopneumonia``) then also brings the parent its training siblings share, whose
+token the model has learnt, instead of only a node vector it has never been trained on.
+With ``ancestor_backoff`` (``realm bench synthetic``'s setting) only nodes that no training
+stay mentions get ancestors, and only ancestors some training stay mentions: training sets
+stay as they were, and the entity count barely grows (60.8 -> 60.9 per synthetic stay).
+
 Finding values are scaled per lab-finding rule so one number means the same for every
 node: the *excess* of a value beyond the rule's threshold (in the abnormal direction)
 is divided by the median excess of the worst values among the train-split stays with that
@@ -55,7 +64,8 @@ from realm.models.fusion import N_ENTITY_NUMBERS
 from realm.kg.spec import load_kg
 from realm.records import Assertion, EntitySet, NODE_TYPES
 
-__all__ = ["EntityProvider", "select_entities", "ancestor_vectors", "finding_numbers", "EMBEDDING_KINDS"]
+__all__ = ["EntityProvider", "select_entities", "ancestor_vectors", "finding_numbers", "with_ancestors",
+           "EMBEDDING_KINDS"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +125,60 @@ def finding_numbers(mentions: pd.DataFrame, train_stays: set[int],
                                          grouped["last_excess"])}
 
 
+def _is_a_ancestors(kg, node_id: str, depth: int) -> dict[str, int]:
+    """``is_a`` ancestors of ``node_id`` within ``depth`` steps -> their nearest depth."""
+    found: dict[str, int] = {}
+    frontier, seen = {node_id}, {node_id}
+    for d in range(1, depth + 1):
+        frontier = {o for n in frontier for _, o in kg.neighbors(n, "is_a")} - seen
+        seen |= frontier
+        found.update({a: d for a in frontier})
+    return found
+
+
+def with_ancestors(mentions: pd.DataFrame, kg, depth: int, decay: float = 0.5,
+                   types: tuple[str, ...] | None = ("disease",),
+                   known: set[str] | None = None) -> pd.DataFrame:
+    """``mentions`` plus, for every linked note mention, one row per ``is_a`` ancestor of its
+    node within ``depth`` steps (``link_score * decay ** d``, the ancestor's KG type). A mention
+    keeps one row per node: a parent it also links to directly keeps the direct, higher score,
+    so ancestors never inflate a node's mention count. Only mentions whose type is in ``types``
+    (None: all) get ancestors: disease hierarchies (ICD-10 chapters, MeSH trees) group codes
+    by condition, while phenotype and drug trees would add many generic nodes per stay.
+    Time-series findings and other rows without a note span are left as they are (their
+    numbers belong to the node they name).
+
+    With ``known`` (the nodes of the training stays) it is a back-off instead: only mentions
+    of nodes outside ``known`` get ancestors, and only ancestors inside it, so the training
+    sets are unchanged and a node never trained on also brings the trained nodes above it."""
+    if depth < 1 or mentions.empty or not {"note_id", "spans"} <= set(mentions.columns):
+        return mentions  # off, or findings derived from the series (no note mentions)
+    is_note = mentions["node_id"].notna() & mentions["note_id"].notna() & mentions["spans"].notna()
+    notes = mentions[is_note]
+    expand = notes if types is None else notes[notes["type"].astype("string").isin(types).fillna(False)]
+    if known is not None:
+        expand = expand[~expand["node_id"].astype(str).isin(known)]
+    pairs = []
+    for node in sorted(set(expand["node_id"].astype(str))):
+        try:
+            resolved = kg.resolve(node)
+        except KGError:
+            continue  # EntityProvider.setup names the unknown node; nothing to add here
+        pairs += [(node, anc, d, kg.node(anc).type) for anc, d in _is_a_ancestors(kg, resolved, depth).items()
+                  if known is None or anc in known]
+    if not pairs:
+        return mentions
+    table = pd.DataFrame(pairs, columns=["node_id", "_ancestor", "_depth", "_type"])
+    added = expand.assign(node_id=expand["node_id"].astype(str)).merge(table, on="node_id")
+    added = added.assign(node_id=added["_ancestor"], type=added["_type"],
+                         link_score=added["link_score"].astype("float64").fillna(1.0) * decay ** added["_depth"])
+    added = added.drop(columns=["_ancestor", "_depth", "_type"]).astype(notes.dtypes.to_dict())
+    key = ["stay_id", "note_id", "spans", "assertion", "node_id"]
+    merged = (pd.concat([notes, added], ignore_index=True)
+              .sort_values("link_score", ascending=False, kind="stable").drop_duplicates(key))
+    return pd.concat([mentions[~is_note], merged], ignore_index=True)
+
+
 def _bucket(text: str, dim: int) -> tuple[int, float]:
     h = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
     return h % dim, 1.0 if (h >> 63) & 1 else -1.0
@@ -162,6 +226,12 @@ class EntityProvider(ModalityProvider):
         include_assertions: False keeps only present entities (ablation).
         window_hours: prediction window; findings after it are never used.
         seed: seed of the fixed random projections.
+        ancestor_depth: also count each linked note mention as a mention of its node's
+            ``is_a`` ancestors up to this depth (0: off; see the module docstring).
+        ancestor_decay: an ancestor's link score is the mention's times ``decay ** depth``.
+        ancestor_types: mention types whose nodes get ancestor mentions (None: all).
+        ancestor_backoff: only nodes no training stay mentions get ancestors, and only
+            ancestors some training stay mentions (see :func:`with_ancestors`).
     """
 
     name = "entities"
@@ -179,6 +249,10 @@ class EntityProvider(ModalityProvider):
         include_assertions: bool = True,
         window_hours: float = 48.0,
         seed: int = 0,
+        ancestor_depth: int = 0,
+        ancestor_decay: float = 0.5,
+        ancestor_types: tuple[str, ...] | None = ("disease",),
+        ancestor_backoff: bool = False,
     ) -> None:
         if source not in ("mentions", "findings"):
             raise ConfigError(f"EntityProvider source must be 'mentions' or 'findings', not {source!r}")
@@ -187,11 +261,17 @@ class EntityProvider(ModalityProvider):
             raise ConfigError(f"embedding_kinds must be a non-empty subset of {EMBEDDING_KINDS}; got {embedding_kinds}")
         if max_entities < 1 or node_dim < len(embedding_kinds):
             raise ConfigError(f"need max_entities >= 1 and node_dim >= {len(embedding_kinds)}")
+        if ancestor_depth < 0 or not 0.0 < ancestor_decay <= 1.0:
+            raise ConfigError(f"need ancestor_depth >= 0 and 0 < ancestor_decay <= 1; got "
+                              f"{ancestor_depth}, {ancestor_decay}")
         self.source, self.mentions_file, self.kg_spec = source, mentions_file, kg
         self.lab_findings = lab_findings
         self.embedding_kinds, self.embedder = list(embedding_kinds), embedder
         self.node_dim, self.max_entities = node_dim, max_entities
         self.include_assertions, self.window_hours, self.seed = include_assertions, window_hours, seed
+        self.ancestor_depth, self.ancestor_decay = ancestor_depth, ancestor_decay
+        self.ancestor_types = None if ancestor_types is None else tuple(ancestor_types)
+        self.ancestor_backoff = ancestor_backoff
         self.kg_version: str | None = None
         self.node_embedding_id: str | None = None
         self.node_ids: list[str] = []
@@ -263,9 +343,13 @@ class EntityProvider(ModalityProvider):
         kg = load_kg(self.kg_spec, progress=False)
         self.kg_version = kg.version
         mentions = self._mentions(Path(cohort_dir), kg)
-        sets = entity_sets(mentions)
         stays = pd.read_parquet(Path(cohort_dir) / "stays.parquet", columns=["stay_id", "split"])
         train = set(stays.loc[stays["split"].astype("string").eq("train").fillna(False), "stay_id"].astype(int))
+        # The back-off's known nodes come from the training stays' mentions only (no labels).
+        known = (set(mentions.loc[mentions["stay_id"].isin(train) & mentions["node_id"].notna(), "node_id"].astype(str))
+                 if self.ancestor_backoff else None)
+        mentions = with_ancestors(mentions, kg, self.ancestor_depth, self.ancestor_decay, self.ancestor_types, known)
+        sets = entity_sets(mentions)
         values = finding_numbers(mentions, train, self.window_hours)
         no_values = (0.0,) * (N_ENTITY_NUMBERS - 3)
         kept = {int(s): select_entities(sets[int(s)], self.max_entities, not self.include_assertions)

@@ -21,7 +21,8 @@ def test_bench_synthetic_reports_oracle_and_models(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr("realm.kg.spec.load_kg", lambda spec, progress=False, rebuild=False: kg)
     out = tmp_path / "syn.json"
     argv = ["bench", "synthetic", "--out", str(out), "--n-stays", "120", "--epochs", "1",
-            "--hidden", "8", "--node-dim", "8", "--embedder", "hashing", "--n-resamples", "20"]
+            "--hidden", "8", "--node-dim", "8", "--embedder", "hashing", "--n-resamples", "20",
+            "--ancestor-depth", "2", "--ancestor-backoff", "--entity-dropout", "0.1"]
     assert main(argv) == 0
     result = json.loads(out.read_text())
     for task in ("mortality", "readmission_30d"):
@@ -46,8 +47,10 @@ def test_bench_synthetic_reports_oracle_and_models(tmp_path: Path, monkeypatch: 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(realm.data.synth, "write_synthetic_hospital", must_not_run)
         mp.setattr(realm.commands.extract, "run_extract", must_not_run)
-        assert main(argv + ["--models", "timeseries,lr"]) == 0
-    again = json.loads(out.read_text())["auroc"]["mortality"]
+        assert main(argv + ["--models", "timeseries,lr", "--neural-seeds", "2", "--monitor", "loss"]) == 0
+    second = json.loads(out.read_text())
+    assert [t["seed"] for t in second["training"]["timeseries"]] == [0, 1]  # two seeds, averaged
+    again = second["auroc"]["mortality"]
     assert set(again["test"]) == {"oracle", "timeseries", "lr"}
     assert again["test"]["lr"] == result["auroc"]["mortality"]["test"]["lr"]  # same seed, same fit
 
