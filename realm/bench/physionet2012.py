@@ -7,9 +7,13 @@ by subject (seeded) into train and validation (early stopping only); the test se
 once. REALM's entities are the time-series findings (``kg/lab_findings.csv`` rules over the
 48 h window, nodes of the default KG, each with its worst value, fraction abnormal and last
 value): PhysioNet 2012 has no notes. REALM anneals its learning rate (cosine, weight decay
-0.01), keeps the epoch of best validation AUROC and averages the probabilities of
-``--realm-seeds`` models trained with consecutive seeds; ``--realm-summary`` adds the
-summary modality (realm.models.summary). The baselines are trained exactly as before.
+0.01), hides 20 % of a stay's entity tokens in training (``--realm-entity-dropout``) and
+uses dropout 0.2 in its blocks (``--realm-dropout``; both chosen on the validation split),
+keeps the epoch of best validation AUROC and averages the probabilities of ``--realm-seeds``
+(4) models trained with consecutive seeds, ``--realm-jobs`` (2) processes side by side.
+``--realm-summary`` adds the summary modality (realm.models.summary; ``--realm-summary-mode``
+deep, wide or wide_deep), off because it lowered the validation AUROC. The baselines are
+trained exactly as before.
 Every model is scored with the patient-level bootstrap (1000 resamples), plus paired
 differences REALM - GBM.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -54,33 +59,61 @@ def prepare_split_cohort(data: Path, train_sets: list[str], test_set: str, out: 
     return folder
 
 
-def _realm(args: argparse.Namespace, data, workdir: Path, gru) -> Any:
-    """REALM, ``--realm-seeds`` times with seeds seed, seed + 1, ...: the mean probability,
-    and the summed training cost."""
-    from realm.bench.common import TrainResult, train_and_predict
+#: What the forked seed workers of ``--realm-jobs`` inherit (set just before forking).
+_SHARED: dict[str, Any] = {}
+
+
+def _realm_seed(seed: int) -> Any:
+    """Train and score one REALM seed (in this process, or a forked worker)."""
+    from realm.bench.common import train_and_predict
     from realm.models.realm_model import RealmConfig, RealmModel
 
+    args, data, workdir, gru = (_SHARED[k] for k in ("args", "data", "workdir", "gru"))
+    torch.set_num_threads(args.threads)
     config = RealmConfig(hidden=args.hidden, node_dim=args.node_dim, modality_dropout=0.2,
-                         use_summary=args.realm_summary)
-    runs = []
-    for k in range(args.realm_seeds):
-        seed = args.seed + k
-        torch.manual_seed(seed)
-        model = RealmModel([TASK], data.n_features, data.n_variables, data.n_statics, encoder=gru,
-                           config=config, lr=args.realm_lr, weight_decay=args.realm_weight_decay,
-                           lr_schedule=args.realm_schedule)
-        # Early stopping and the kept checkpoint on the validation AUROC (the reported metric:
-        # the loss keeps falling after the ranking has stopped improving).
-        runs.append(train_and_predict(model, data, workdir / "realm" / f"seed{seed}",
-                                      max_epochs=args.realm_epochs, patience=args.realm_patience,
-                                      seed=seed, monitor=f"val/{TASK}_auroc", mode="max"))
-        log.info("realm seed %d: %d epochs, %.1f s/epoch", seed, runs[-1].epochs, runs[-1].seconds_per_epoch)
+                         entity_dropout=args.realm_entity_dropout, dropout=args.realm_dropout,
+                         use_summary=args.realm_summary,
+                         summary_mode=args.realm_summary_mode, summary_dropout=args.realm_summary_dropout)
+    torch.manual_seed(seed)
+    model = RealmModel([TASK], data.n_features, data.n_variables, data.n_statics, encoder=gru,
+                       config=config, lr=args.realm_lr, weight_decay=args.realm_weight_decay,
+                       lr_schedule=args.realm_schedule)
+    # Early stopping and the kept checkpoint on the validation AUROC (the reported metric:
+    # the loss keeps falling after the ranking has stopped improving).
+    result = train_and_predict(model, data, workdir / "realm" / f"seed{seed}",
+                               max_epochs=args.realm_epochs, patience=args.realm_patience,
+                               seed=seed, monitor=f"val/{TASK}_auroc", mode="max")
+    log.info("realm seed %d: %d epochs, %.1f s/epoch", seed, result.epochs, result.seconds_per_epoch)
+    return result
+
+
+def _realm(args: argparse.Namespace, data, workdir: Path, gru) -> Any:
+    """REALM, ``--realm-seeds`` times with seeds seed, seed + 1, ...: the mean probability,
+    and the summed training cost. With ``--realm-jobs`` > 1 the seeds train in that many
+    forked processes (each with ``--threads`` torch threads); every seed's model is the
+    same as in one process (each seeds everything itself)."""
+    from realm.bench.common import TrainResult
+
+    seeds = [args.seed + k for k in range(args.realm_seeds)]
+    _SHARED.update(args=args, data=data, workdir=workdir, gru=gru)
+    jobs = min(max(args.realm_jobs, 1), len(seeds))
+    try:
+        if jobs == 1:
+            runs = [_realm_seed(seed) for seed in seeds]
+        else:
+            import multiprocessing
+
+            # fork: the workers inherit the prepared data (and the encoder closure) as is
+            with multiprocessing.get_context("fork").Pool(jobs, maxtasksperchild=1) as pool:
+                runs = pool.map(_realm_seed, seeds, chunksize=1)
+    finally:
+        _SHARED.clear()
     probs = sum(r.probs for r in runs) / len(runs)
     return TrainResult(probs, sum(r.epochs for r in runs), sum(r.seconds for r in runs))
 
 
-def _models(args: argparse.Namespace, data, workdir: Path) -> dict[str, Any]:
-    """Train the three networks; returns name -> TrainResult."""
+def _models(args: argparse.Namespace, data, workdir: Path) -> tuple[dict[str, Any], float]:
+    """Train the three networks; returns name -> TrainResult, and REALM's wall seconds."""
     from realm.bench.common import train_and_predict
     from realm.models.encoders import GRUEncoder, TransformerEncoder
     from realm.models.module import TimeSeriesModel
@@ -98,7 +131,9 @@ def _models(args: argparse.Namespace, data, workdir: Path) -> dict[str, Any]:
         "gru": lambda: TimeSeriesModel([TASK], *sizes, encoder=gru, head_dropout=0.2),
         "transformer": lambda: TimeSeriesModel([TASK], *sizes, encoder=transformer, lr=5e-4),
     }
+    started = time.perf_counter()
     results = {"realm": _realm(args, data, workdir, gru)}
+    realm_wall = time.perf_counter() - started  # below the summed seconds with --realm-jobs > 1
     log.info("realm: %d epochs over %d seeds, %.1f s/epoch", results["realm"].epochs, args.realm_seeds,
              results["realm"].seconds_per_epoch)
     for name, build in builders.items():
@@ -106,7 +141,7 @@ def _models(args: argparse.Namespace, data, workdir: Path) -> dict[str, Any]:
         results[name] = train_and_predict(build(), data, workdir / name, max_epochs=args.epochs,
                                           patience=args.patience, seed=args.seed)
         log.info("%s: %d epochs, %.1f s/epoch", name, results[name].epochs, results[name].seconds_per_epoch)
-    return results
+    return results, realm_wall
 
 
 def _baselines(cohort_dir: Path, test_ids: np.ndarray, seed: int, threads: int) -> dict[str, pd.Series]:
@@ -152,7 +187,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            seed=args.seed,
                            extra_modalities=[provider] + ([SummaryProvider()] if args.realm_summary else []))
     data.setup()
-    trained = _models(args, data, workdir)
+    trained, realm_wall = _models(args, data, workdir)
     test_ids = trained["realm"].probs.index.to_numpy()
     probs = {name: r.probs[TASK].to_numpy() for name, r in trained.items()}
     probs.update({k: v.to_numpy() for k, v in _baselines(cohort_dir, test_ids, args.seed, args.threads).items()})
@@ -177,7 +212,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "node_embedding_id": provider.node_embedding_id},
         "settings": {k: v for k, v in vars(args).items() if k not in ("func", "_module")},
         "threads": args.threads, "prepare_seconds": t_prep,
+        "realm_wall_seconds": realm_wall,
         "wall_seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb(),
+        # the largest forked REALM worker (--realm-jobs > 1; Linux KiB, counting what it shares
+        # with this process from the fork); the workers run side by side, this one waits
+        "peak_rss_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
     write_json(Path(args.out), payload)
     print_table(models, {"paired realm-gbm": {m: f"{d['value']:+.3f} p={d['p_value']:.3f}"
@@ -209,10 +248,21 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads and GBM threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--realm-seeds", type=int, default=3, help="REALM models averaged (seeds seed, seed+1, ...)")
+    parser.add_argument("--realm-seeds", type=int, default=4, help="REALM models averaged (seeds seed, seed+1, ...)")
+    parser.add_argument("--realm-jobs", type=int, default=2,
+                        help="processes training the REALM seeds side by side (each with --threads)")
     parser.add_argument("--realm-summary", action=argparse.BooleanOptionalAction, default=False,
                         help="REALM also reads the per-variable summary statistics (off: it lowered "
                              "the validation AUROC, see BENCHMARKS.md)")
+    parser.add_argument("--realm-summary-mode", choices=("deep", "wide", "wide_deep"), default="deep",
+                        help="with --realm-summary: an MLP into the series summary, a linear logit "
+                             "term, or both (RealmConfig.summary_mode)")
+    parser.add_argument("--realm-summary-dropout", type=float, default=0.1,
+                        help="dropout on the summary inputs (RealmConfig.summary_dropout)")
+    parser.add_argument("--realm-dropout", type=float, default=0.2,
+                        help="dropout inside REALM's blocks and before its head (RealmConfig.dropout)")
+    parser.add_argument("--realm-entity-dropout", type=float, default=0.2,
+                        help="fraction of entity tokens hidden in training (RealmConfig.entity_dropout)")
     parser.add_argument("--realm-epochs", type=int, default=16, help="REALM's max epochs (the cosine period)")
     parser.add_argument("--realm-patience", type=int, default=6, help="REALM's early-stopping patience (val AUROC)")
     parser.add_argument("--realm-schedule", choices=("constant", "cosine", "onecycle"), default="cosine")

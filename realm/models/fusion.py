@@ -12,6 +12,7 @@ entities (or no notes) gets a zero context vector, never NaN. In dependency orde
 - :class:`StatsEncoder`: per-feature statistics of the binned series -> one vector.
 - :class:`SummaryEncoder`: per-variable statistics of the raw measurements (the summary
   modality, realm.models.summary), presence flags and statics -> one vector.
+- :class:`WideSummary`: the same inputs -> one logit per task through a linear map.
 - :class:`ModalityGate`: softmax over the *present* modalities' summaries.
 """
 
@@ -25,7 +26,7 @@ from torch import Tensor, nn
 from realm.errors import ConfigError
 
 __all__ = ["MaskedAttention", "CrossBlock", "AttentionPool", "EntityEncoder", "StatsEncoder",
-           "SummaryEncoder", "ModalityGate", "N_ASSERTIONS", "N_ENTITY_NUMBERS"]
+           "SummaryEncoder", "WideSummary", "ModalityGate", "N_ASSERTIONS", "N_ENTITY_NUMBERS"]
 
 #: Assertion codes of the entity provider: 0 = padding, then realm.records.Assertion order.
 N_ASSERTIONS = 6
@@ -142,26 +143,53 @@ class StatsEncoder(nn.Module):
         return self.net(stats)  # (B, H)
 
 
+def _summary_inputs(values: Tensor, present: Tensor, statics: Tensor, in_dim: int) -> Tensor:
+    x = torch.cat([values.flatten(1), present, statics], dim=-1)  # (B, V(S+1) + S')
+    if x.shape[-1] != in_dim:
+        raise ConfigError(f"summary inputs have {x.shape[-1]} columns, the model expects "
+                          f"{in_dim}; use realm.models.summary.SummaryProvider")
+    return x
+
+
 class SummaryEncoder(nn.Module):
-    """``MLP([values ; present ; statics])``: (B, V, S), (B, V), (B, S') -> (B, H).
+    """``MLP(drop([values ; present ; statics]))``: (B, V, S), (B, V), (B, S') -> (B, H).
 
     A wide path: every statistic reaches the summary through one hidden layer, as in the
-    tabular baselines' input, instead of through the recurrent state.
+    tabular baselines' input, instead of through the recurrent state. ``input_dropout``
+    hides single statistics in training (default: ``dropout``).
     """
 
     def __init__(self, n_variables: int, n_stats: int, n_statics: int, hidden: int,
-                 dropout: float) -> None:
+                 dropout: float, input_dropout: float | None = None) -> None:
         super().__init__()
         self.in_dim = n_variables * (n_stats + 1) + n_statics
-        self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.in_dim, hidden), nn.GELU(),
+        self.net = nn.Sequential(nn.Dropout(dropout if input_dropout is None else input_dropout),
+                                 nn.Linear(self.in_dim, hidden), nn.GELU(),
                                  nn.Dropout(dropout), nn.Linear(hidden, hidden))
 
     def forward(self, values: Tensor, present: Tensor, statics: Tensor) -> Tensor:
-        x = torch.cat([values.flatten(1), present, statics], dim=-1)  # (B, V(S+1) + S')
-        if x.shape[-1] != self.in_dim:
-            raise ConfigError(f"summary inputs have {x.shape[-1]} columns, the model expects "
-                              f"{self.in_dim}; use realm.models.summary.SummaryProvider")
-        return self.net(x)  # (B, H)
+        return self.net(_summary_inputs(values, present, statics, self.in_dim))  # (B, H)
+
+
+class WideSummary(nn.Module):
+    """``W drop([values ; present ; statics]) + b``: (B, V, S), (B, V), (B, S') -> (B, K).
+
+    The wide half of a wide-and-deep model: a logistic regression on the summary statistics,
+    trained jointly with the network and added to its logits. Zero-initialised, so training
+    starts from the network alone.
+    """
+
+    def __init__(self, n_variables: int, n_stats: int, n_statics: int, n_tasks: int,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.in_dim = n_variables * (n_stats + 1) + n_statics
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(self.in_dim, n_tasks)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, values: Tensor, present: Tensor, statics: Tensor) -> Tensor:
+        return self.linear(self.dropout(_summary_inputs(values, present, statics, self.in_dim)))  # (B, K)
 
 
 class ModalityGate(nn.Module):

@@ -17,15 +17,17 @@ statistics ``summary_*`` (realm.models.summary). With H the model width:
     X' = LN(X + MHA(X, [Z; U]))   Z' = LN(Z + MHA(Z, X))   U' = LN(U + MHA(U, X))
     (each followed by LN(. + FFN(.)))
     s_ts = W [pool(X') ; h_T ; stats(series) ; MLP(summary ; present ; statics)]
-                     (the last two parts with use_stats, use_summary)
+                     (the last two parts with use_stats, use_summary and a "deep" summary_mode)
     s_ent = pool(Z'),  s_note = pool(U')
     g = softmax over present modalities of W_g [s_ts; s_ent; s_note]     (B, 3)
-    logits = heads(LN(sum_m g_m s_m))                                      (B, K)
+    logits = heads(LN(sum_m g_m s_m)) [+ W_w drop(summary ; present ; statics)]   (B, K)
+                     (the last term with use_summary and a "wide" summary_mode)
 
 ``fusion="concat"`` (ablation) skips the cross-attention and the gate: the pooled
 summaries (zeros for an absent modality) are concatenated and projected. During training a
 random ``modality_dropout`` fraction of stays loses its entity set (and, independently, its
-notes), so a stay without notes or entities is predicted well too.
+notes), so a stay without notes or entities is predicted well too; ``entity_dropout`` hides
+single entity tokens (never a whole set) and ``summary_dropout`` single summary statistics.
 
 The model records the KG version and node-embedding id it was trained with (hparams and
 checkpoint) and refuses data from another KG version (:class:`KGError`).
@@ -42,7 +44,7 @@ from torch import Tensor, nn
 from realm.errors import ConfigError, KGError
 from realm.models.encoders import EncoderFactory, GRUEncoder
 from realm.models.fusion import (AttentionPool, CrossBlock, EntityEncoder, ModalityGate,
-                                 StatsEncoder, SummaryEncoder)
+                                 StatsEncoder, SummaryEncoder, WideSummary)
 from realm.models.module import LRSchedule, MultitaskHead, RealmTask, check_finite
 from realm.models.summary import summary_shape
 from realm.records import NODE_TYPES
@@ -73,6 +75,11 @@ class RealmConfig:
         use_stats: add per-feature statistics of the binned series to its summary.
         use_summary: add the summary modality (per-variable statistics of the raw
             measurements, realm.models.summary.SummaryProvider) and the statics to it.
+        summary_mode: how the summary is read: ``deep`` (an MLP into the time-series
+            summary s_ts), ``wide`` (a linear term added to the logits, a logistic
+            regression on the statistics trained jointly) or ``wide_deep`` (both).
+        summary_dropout: dropout on the summary inputs (each statistic hidden
+            independently in training), both paths.
         node_dim: width of an entity's node vector (EntityProvider.node_dim).
         note_dim: width of a note embedding (the note encoder's dim).
         record_dim: width of a record embedding (the record embedder's dim).
@@ -93,6 +100,8 @@ class RealmConfig:
     use_record: bool = False
     use_stats: bool = True
     use_summary: bool = False
+    summary_mode: Literal["deep", "wide", "wide_deep"] = "deep"
+    summary_dropout: float = 0.1
     node_dim: int = 128
     note_dim: int = 384
     record_dim: int = 384
@@ -109,6 +118,10 @@ class RealmConfig:
                               "use_notes, use_record")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ConfigError(f"modality_dropout must lie in [0, 1), got {self.modality_dropout}")
+        if self.summary_mode not in ("deep", "wide", "wide_deep"):
+            raise ConfigError(f"summary_mode must be deep, wide or wide_deep, not {self.summary_mode!r}")
+        if not 0.0 <= self.summary_dropout < 1.0:
+            raise ConfigError(f"summary_dropout must lie in [0, 1), got {self.summary_dropout}")
         if not 0.0 <= self.entity_dropout < 1.0:
             raise ConfigError(f"entity_dropout must lie in [0, 1), got {self.entity_dropout}")
 
@@ -147,8 +160,13 @@ class RealmModel(RealmTask):
         self.encoder = encoder(n_features, n_variables, n_statics)
         self.ts_tokens = nn.Linear(self.encoder.out_dim, h)
         self.stats = StatsEncoder(n_features, n_variables, h, c.dropout) if c.use_stats else None
-        self.summary = SummaryEncoder(*summary_shape(), n_statics, h, c.dropout) if c.use_summary else None
-        self.ts_summary = nn.Linear(h + self.encoder.out_dim + h * (int(c.use_stats) + int(c.use_summary)), h)
+        deep = c.use_summary and c.summary_mode in ("deep", "wide_deep")
+        wide = c.use_summary and c.summary_mode in ("wide", "wide_deep")
+        self.summary = (SummaryEncoder(*summary_shape(), n_statics, h, c.dropout, c.summary_dropout)
+                        if deep else None)
+        self.wide = (WideSummary(*summary_shape(), n_statics, len(self.tasks), c.summary_dropout)
+                     if wide else None)
+        self.ts_summary = nn.Linear(h + self.encoder.out_dim + h * (int(c.use_stats) + int(deep)), h)
         self.entities = EntityEncoder(c.node_dim, c.n_entity_types, h, c.heads, c.set_layers, c.dropout)
         self.notes = nn.Sequential(nn.Linear(c.note_dim, h), nn.LayerNorm(h))
         self.record = nn.Sequential(nn.Linear(c.record_dim, h), nn.LayerNorm(h)) if c.use_record else None
@@ -231,6 +249,7 @@ class RealmModel(RealmTask):
                 raise ConfigError("use_summary needs batch keys summary_values, summary_present: add "
                                   "realm.models.summary.SummaryProvider to data.extra_modalities")
             check_finite(batch, SUMMARY_KEYS)
+        if self.summary is not None:
             parts.append(self.summary(batch["summary_values"], batch["summary_present"], batch["statics"]))
         s_ts = self.ts_summary(torch.cat(parts, -1)) * float(c.use_timeseries)  # (B, H)
         s_ent, ent_pool = self.pool["entities"](ent, ent_mask)  # (B, H), (B, E)
@@ -244,6 +263,9 @@ class RealmModel(RealmTask):
             gate = present.float() / present.float().sum(1, keepdim=True).clamp(min=1)
             fused = self.concat((summaries * present.unsqueeze(-1)).flatten(1))  # (B, H)
         logits = self.head(self.norm(fused))  # (B, K)
+        if self.wide is not None:
+            logits = logits + self.wide(batch["summary_values"], batch["summary_present"],
+                                        batch["statics"])  # (B, K)
         return {"logits": logits, "gate": gate, "ts_to_entities": ts_to_ent,
                 "entity_pool": ent_pool, "entity_mask": ent_mask}
 

@@ -37,10 +37,12 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
     _write_set(tmp_path / "data", "a", 140000, 120)
     _write_set(tmp_path / "data", "b", 150000, 40)
     out = tmp_path / "result.json"
-    code = main(["bench", "physionet2012", "--data", str(tmp_path / "data"), "--train-sets", "a",
-                 "--test-set", "b", "--out", str(out), "--epochs", "2", "--hidden", "8",
-                 "--node-dim", "8", "--n-resamples", "50", "--embedder", "hashing", "--val-fraction", "0.25",
-                 "--realm-epochs", "2", "--realm-seeds", "2", "--realm-summary"])
+    common = ["bench", "physionet2012", "--data", str(tmp_path / "data"), "--train-sets", "a",
+              "--test-set", "b", "--epochs", "2", "--hidden", "8",
+              "--node-dim", "8", "--n-resamples", "50", "--embedder", "hashing", "--val-fraction", "0.25",
+              "--realm-epochs", "2", "--realm-seeds", "2", "--realm-summary", "--realm-summary-mode", "wide_deep",
+              "--realm-entity-dropout", "0.2"]
+    code = main([*common, "--out", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
     assert result["n_test"] == 40 and result["entities"]["nodes"] == 2
@@ -53,3 +55,12 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
     assert result["wall_seconds"] > 0 and result["peak_rss_mb"] > 0
     assert result["realm_seeds"] == 2 and result["settings"]["realm_summary"] is True
     assert (tmp_path / "result" / "realm" / "seed1" / "best.ckpt").is_file()  # one model per seed
+    assert result["settings"]["realm_summary_mode"] == "wide_deep"
+    assert result["settings"]["realm_entity_dropout"] == 0.2
+    # the seeds trained in two forked processes give the very same REALM
+    parallel = tmp_path / "parallel.json"
+    assert main([*common, "--out", str(parallel), "--realm-jobs", "2"]) == 0
+    again = json.loads(parallel.read_text())
+    for metric in ("auroc", "auprc", "min_se_ppv", "brier"):
+        assert again["models"]["realm"][metric]["value"] == pytest.approx(result["models"]["realm"][metric]["value"])
+    assert (tmp_path / "parallel" / "realm" / "seed1" / "best.ckpt").is_file()

@@ -78,10 +78,11 @@ def _batch(b: int = 5, f: int = 4, v: int = 3, s: int = 2, t: int = 6) -> dict[s
             "summary_values": torch.randn(b, nv, ns, generator=g), "summary_present": torch.ones(b, nv)}
 
 
-def _model(**kw) -> RealmModel:
+def _model(config: dict | None = None, **kw) -> RealmModel:
     torch.manual_seed(0)
     return RealmModel(["mortality"], 4, 3, 2, encoder=lambda f, v, s: GRUEncoder(f, v, s, hidden=8),
-                      config=RealmConfig(hidden=8, heads=2, use_entities=False, use_summary=True), **kw)
+                      config=RealmConfig(hidden=8, heads=2, use_entities=False, use_summary=True,
+                                         **(config or {})), **kw)
 
 
 def test_model_reads_the_summary() -> None:
@@ -91,6 +92,43 @@ def test_model_reads_the_summary() -> None:
     assert (model(batch) - model(changed)).abs().min() > 1e-5
     with pytest.raises(ConfigError, match="SummaryProvider"):
         model({k: x for k, x in batch.items() if not k.startswith("summary_")})
+
+
+@pytest.mark.parametrize("mode", ["deep", "wide", "wide_deep"])
+def test_summary_modes_build_their_paths(mode: str) -> None:
+    model = _model({"summary_mode": mode})
+    assert (model.summary is not None) == (mode != "wide")
+    assert (model.wide is not None) == (mode != "deep")
+    batch = _batch()
+    if model.wide is not None:
+        # zero-initialised: the wide term starts silent, then learns like a logistic regression
+        assert model.wide(batch["summary_values"], batch["summary_present"], batch["statics"]).abs().max() == 0
+        with torch.no_grad():
+            model.wide.linear.weight.fill_(0.01)
+    model.eval()
+    changed = dict(batch, summary_values=batch["summary_values"] + 1.0)
+    assert model(batch).shape == (5, 1)
+    assert (model(batch) - model(changed)).abs().min() > 1e-5
+
+
+def test_wide_summary_is_linear_and_its_dropout_trains_only() -> None:
+    model = _model({"summary_mode": "wide", "summary_dropout": 0.5})
+    wide = model.wide
+    with torch.no_grad():
+        wide.linear.weight.normal_()
+    batch = _batch()
+    args = batch["summary_values"], batch["summary_present"], batch["statics"]
+    wide.eval()
+    twice = wide(2 * args[0], 2 * args[1], 2 * args[2])
+    assert torch.allclose(twice - wide.linear.bias, 2 * (wide(*args) - wide.linear.bias), atol=1e-5)
+    assert torch.equal(wide(*args), wide(*args))  # no dropout in eval
+    wide.train()
+    torch.manual_seed(1)
+    assert not torch.equal(wide(*args), wide(*args))  # inputs dropped in training
+    with pytest.raises(ConfigError, match="summary_mode"):
+        _model({"summary_mode": "linear"})
+    with pytest.raises(ConfigError, match="summary_dropout"):
+        _model({"summary_dropout": 1.0})
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
