@@ -9,9 +9,14 @@ tunes on the reported part). Systems are a registry of builders:
   correction + coordinations + ConText + sections), kept for comparison;
 * ``lexicon_flat``: ``lexicon_base`` + bag-of-words matches, learned word substitutions,
   compound variants and the learned choice between ids of one surface;
-* ``lexicon`` (the offline default): ``lexicon_flat`` + the HPO ancestor filter of
-  :mod:`realm.kg.bc8_linking`;
-* ``lexicon_dense``: ``lexicon`` + dense candidates for uncovered phrases (see
+* ``lexicon_rules``: ``lexicon_flat`` + the HPO ancestor filter of
+  :mod:`realm.kg.bc8_linking` (the default before the learned decision);
+* ``lexicon_loose``: ``lexicon_rules`` + loose matches (suffix-stripped words in any order,
+  :mod:`realm.extract.bc8_loose`) kept unless usually wrong on ``--train``;
+* ``lexicon`` (the offline default): permissive lexicon + loose candidates decided by a
+  classifier learned on cross-fitted training candidates (:mod:`realm.extract.bc8_rerank`);
+  with fewer than :data:`MIN_RERANK_TRAIN` training observations it is ``lexicon_loose``;
+* ``lexicon_dense``: ``lexicon_rules`` + dense candidates for uncovered phrases (see
   :mod:`realm.kg.bc8_dense`; not in the default ``--systems``: its first run embeds the KG).
 
 An LLM system registers itself in :data:`SYSTEMS` when it exists. Output JSON:
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +37,7 @@ from pathlib import Path
 from realm.cache import atomic_path
 from realm.errors import ConfigError, KGError
 from realm.extract.bc8 import Finding, Observation, read_bc8, split_observations
+from realm.extract.bc8_rerank import CandidateGenerator
 from realm.extract.bc8_scoring import score_bc8
 from realm.extract.expansion import train_lexicon_extractor
 from realm.extract.lexicon import Lexicon, load_abbreviations
@@ -40,7 +47,7 @@ from realm.kg.embedders import TextEmbedder
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Assertion
 
-__all__ = ["SYSTEMS", "register", "run_bc8", "findings_from_annotations", "load_hpo_kg"]
+__all__ = ["SYSTEMS", "register", "run_bc8", "cross_validate", "kfold_observations", "findings_from_annotations", "load_hpo_kg"]
 
 log = logging.getLogger(__name__)
 Predictor = Callable[[Observation], list[Finding]]
@@ -100,11 +107,54 @@ def _lexicon_flat(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Cal
     return lambda obs: findings_from_annotations(extractor.annotate(obs.text), obs.text)
 
 
-def _lexicon(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Callable[[str], str]) -> Predictor:
-    """The offline default: ``lexicon_flat`` whose findings then pass the HPO ancestor filter
+def _lexicon_rules(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Callable[[str], str]) -> Predictor:
+    """The rule-decided lexicon: ``lexicon_flat`` whose findings then pass the HPO ancestor filter
     (a finding is dropped when a descendant of it was found in the same observation)."""
     predict, keep = _lexicon_flat(kg, train, resolve), AncestorFilter(kg)
     return lambda obs: keep(predict(obs))
+
+
+def _permissive(kg: KnowledgeGraph, resolve: Callable[[str], str], *, loose: bool = True) -> Callable[[Sequence[Observation]], CandidateGenerator]:
+    """Builder of the reranker's candidates: the trained lexicon without its precision
+    filter, id preference or bag filter (the classifier decides instead), plus loose matches."""
+    base = _phenotype_lexicon(kg, variants=True)
+
+    def build(train: Sequence[Observation]) -> CandidateGenerator:
+        extractor, _ = train_lexicon_extractor(base, train, resolve=resolve, filter_precision=None, prefer=False, bag_precision=0.0)
+        return CandidateGenerator(extractor, loose=loose)
+
+    return build
+
+
+#: Fewer training observations than this leave too few candidate rows to learn a decision
+#: from (four cross-fitting folds of a few hundred rows each): ``lexicon`` then decides by rule.
+MIN_RERANK_TRAIN = 200
+
+
+def _lexicon(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Callable[[str], str], *, loose: bool = True) -> Predictor:
+    """The offline default: permissive lexicon (+ loose) candidates decided by a classifier
+    learned on cross-fitted training candidates (:class:`realm.extract.bc8_rerank.Reranker`)."""
+    from realm.extract.bc8_rerank import Reranker
+
+    if len(train) < MIN_RERANK_TRAIN:
+        log.info("lexicon: %d training observations, deciding by rule (lexicon_loose)", len(train))
+        return _lexicon_loose(kg, train, resolve)
+    reranker = Reranker.train(_permissive(kg, resolve, loose=loose), train, resolve=resolve, ancestors=AncestorFilter(kg).ancestors)
+    log.info("lexicon threshold %.3f", reranker.threshold)
+    return lambda obs: findings_from_annotations(reranker(obs.text), obs.text)
+
+
+def _lexicon_loose(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Callable[[str], str]) -> Predictor:
+    """``lexicon_rules`` + loose matches (:mod:`realm.extract.bc8_loose`) for ids no other step
+    finds, less the loose (surface, id) pairs right less than half the time on ``train``."""
+    from realm.extract.preference import pair_stats
+
+    extractor, _ = train_lexicon_extractor(_phenotype_lexicon(kg, variants=True), train, resolve=resolve)
+    generator = CandidateGenerator(extractor, loose=True)
+    stats = pair_stats(generator, train, resolve=resolve, via=("loose",))  # type: ignore[arg-type]
+    generator = generator.without(stats.low_precision(0.5, 1))
+    keep = AncestorFilter(kg)
+    return lambda obs: keep(findings_from_annotations(generator.annotate(obs.text), obs.text))
 
 
 def _dense_embedder() -> TextEmbedder:
@@ -115,7 +165,7 @@ def _dense_embedder() -> TextEmbedder:
 
 
 def _lexicon_dense(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Callable[[str], str]) -> Predictor:
-    """``lexicon`` + dense candidates for the phrases no lexicon finding covers
+    """``lexicon_rules`` + dense candidates for the phrases no lexicon finding covers
     (:mod:`realm.kg.bc8_dense`): a nearest-neighbour memory of the training annotations, then
     the HPO names and synonyms. Its acceptance thresholds are learned on a by-observation
     sub-split of ``train`` (75/25, seed 1), never on what is scored; then both parts are
@@ -131,14 +181,14 @@ def _lexicon_dense(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Ca
         return [span for f in findings for span in f.spans]
 
     fit, tune = split_observations(train, dev_fraction=0.25, seed=1)
-    lexicon_fit = _lexicon(kg, fit, resolve)
+    lexicon_fit = _lexicon_rules(kg, fit, resolve)
     dense_fit = DensePhenotyper.build(kg, fit, embedder, index, safe)
     base = [lexicon_fit(o) for o in tune]
     proposals = [dense_fit.propose(o.text, covered(b)) for o, b in zip(tune, base, strict=True)]
     thresholds, f1 = learn_thresholds(tune, base, proposals, dense_fit.decide, safe, post=keep)
     log.info("lexicon_dense thresholds memory=%.3f kg=%.3f (tuning-split norm F1 %.3f)", thresholds.memory, thresholds.kg, f1)
 
-    predict_lexicon = _lexicon(kg, train, resolve)
+    predict_lexicon = _lexicon_rules(kg, train, resolve)
     dense = DensePhenotyper.build(kg, train, embedder, index, safe, thresholds)
 
     def predict(obs: Observation) -> list[Finding]:
@@ -153,8 +203,10 @@ SYSTEMS: dict[str, Builder] = {
     "exact_dictionary": _exact_dictionary,
     "lexicon_base": _lexicon_base,
     "lexicon_flat": _lexicon_flat,
+    "lexicon_rules": _lexicon_rules,
     "lexicon": _lexicon,
     "lexicon_dense": _lexicon_dense,
+    "lexicon_loose": _lexicon_loose,
 }
 
 
@@ -196,6 +248,32 @@ def run_bc8(
     }
 
 
+def kfold_observations(
+    observations: Sequence[Observation], k: int, seed: int
+) -> list[tuple[list[Observation], list[Observation]]]:
+    """``k`` (train, held-out) pairs of a seeded by-observation partition in ``k`` parts."""
+    if k < 2:
+        raise ConfigError(f"cross-validation needs at least 2 folds, got {k}")
+    ids = sorted({o.string_id for o in observations})
+    random.Random(seed).shuffle(ids)
+    part = {sid: i % k for i, sid in enumerate(ids)}
+    return [([o for o in observations if part[o.string_id] != f], [o for o in observations if part[o.string_id] == f]) for f in range(k)]
+
+
+def cross_validate(
+    observations: Sequence[Observation], kg: KnowledgeGraph, systems: Sequence[str], *, k: int = 5, seeds: Sequence[int] = (1,), max_folds: int | None = None
+) -> dict[str, object]:
+    """Per system, the normalization F1 of every fold (``k`` folds per seed, the first
+    ``max_folds`` of each) and their mean: development numbers that never touch a test file."""
+    per: dict[str, list[float]] = {s: [] for s in systems}
+    for seed in seeds:
+        for train, held in kfold_observations(observations, k, seed)[:max_folds]:
+            result = run_bc8(train, held, kg, systems)["systems"]
+            for s in systems:
+                per[s].append(result[s]["norm"]["f1"])  # type: ignore[index]
+    return {s: {"folds": v, "mean": sum(v) / len(v)} for s, v in per.items()}
+
+
 def load_hpo_kg(name: str) -> KnowledgeGraph:
     """The KG named ``name`` from the KG stage's registry."""
     try:
@@ -217,6 +295,19 @@ def _table(result: dict) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     train = read_bc8(args.train)
+    if args.cv_folds is not None:
+        kg = load_hpo_kg(args.kg)
+        systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+        seeds = [int(x) for x in args.cv_seeds.split(",") if x.strip()]
+        cv = cross_validate(train, kg, systems, k=args.cv_folds, seeds=seeds, max_folds=args.cv_max_folds)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            Path(tmp).write_text(json.dumps({"cross_validation": cv, "k": args.cv_folds, "seeds": seeds}, indent=2), encoding="utf-8")
+        for name, v in cv.items():
+            folds = " ".join(f"{f:.3f}" for f in v["folds"])  # type: ignore[index]
+            sys.stdout.write(f"{name:<18} mean norm F1 {v['mean']:.4f}  folds {folds}\n")  # type: ignore[index]
+        return 0
     if args.test is not None:
         test = read_bc8(args.test)
     elif args.dev_fraction is not None:
@@ -241,7 +332,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test", type=Path, default=None, help="Track 3 TSV to score")
     parser.add_argument("--dev-fraction", type=float, default=None, help="score a seeded by-observation split of --train instead")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --dev-fraction split")
+    parser.add_argument("--cv-folds", type=int, default=None, help="instead: K-fold cross-validation of --train (no test file)")
+    parser.add_argument("--cv-seeds", default="1", help="comma-separated seeds of the --cv-folds partitions")
+    parser.add_argument("--cv-max-folds", type=int, default=None, help="score only the first N folds of each seed")
     parser.add_argument("--out", required=True, type=Path, help="JSON file to write")
     parser.add_argument("--kg", default="hpo", help="KG name for realm.kg.spec.load_kg")
-    parser.add_argument("--systems", default="exact_dictionary,lexicon_base,lexicon", help=f"comma-separated, from {sorted(SYSTEMS)}")
+    parser.add_argument("--systems", default="exact_dictionary,lexicon_base,lexicon_rules,lexicon", help=f"comma-separated, from {sorted(SYSTEMS)}")
     parser.set_defaults(func=_run)
