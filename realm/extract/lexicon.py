@@ -29,7 +29,8 @@ import ahocorasick
 from realm.errors import ConfigError
 from realm.records import Assertion, Node
 
-__all__ = ["Term", "LexiconMatch", "Lexicon", "NormalizedText", "crosses_break", "normalize", "load_abbreviations"]
+__all__ = ["Term", "LexiconMatch", "Lexicon", "NormalizedText", "abbreviated_variants", "crosses_break", "normalize",
+           "load_abbreviations"]
 
 #: Normalized terms shorter than this are dropped (single letters, "ii", ...) unless they
 #: come from the abbreviation table, which is matched case-sensitively.
@@ -197,6 +198,31 @@ def load_abbreviations(path: str | Path | None = None) -> dict[str, tuple[str, .
     return {k: tuple(v) for k, v in table.items()}
 
 
+def abbreviated_variants(terms: Iterable[Term], abbreviations: Mapping[str, Sequence[str]]) -> list[Term]:
+    """Longer terms with one expansion written as its abbreviation: "old MI", "LV failure",
+    "acute on chronic systolic CHF" (clinicians abbreviate inside terms; the whole-term rows
+    alone never match these). The variants match case-insensitively: inside a longer term
+    the other words disambiguate "mi" or "lv", which alone they would not."""
+    phrases: dict[tuple[str, ...], list[str]] = {}
+    for abbr, expansions in abbreviations.items():
+        for expansion in expansions:
+            phrases.setdefault(tuple(_fold(expansion).split()), []).append(abbr)
+    lengths = sorted({len(p) for p in phrases})
+    out: list[Term] = []
+    for term in terms:
+        if term.source == "abbreviation":
+            continue
+        tokens = _fold(term.text).split()
+        for n in lengths:
+            if n >= len(tokens):
+                break  # the whole term: the case-sensitive rows above cover it
+            for i in range(len(tokens) - n + 1):
+                for abbr in phrases.get(tuple(tokens[i:i + n]), ()):
+                    text = " ".join([*tokens[:i], abbr, *tokens[i + n:]])
+                    out.append(replace(term, text=text, source="abbreviation", case_sensitive=False))
+    return out
+
+
 class Lexicon:
     """Terms compiled into an automaton; immutable once built (derive with :meth:`extended`)."""
 
@@ -243,6 +269,7 @@ class Lexicon:
                 for expansion in expansions:
                     for t in by_surface.get(norm_key(expansion), []):
                         terms.append(Term(abbr, t.node_id, t.type, "abbreviation", case_sensitive=True))
+            terms.extend(abbreviated_variants(terms, abbreviations))
         return cls(terms)
 
     def _keyed(self) -> Iterable[tuple[str, Term]]:
