@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-import realm.bench.bc8 as bench
-from realm.cli import main
 from realm.extract.bc8 import Finding
 from realm.kg.bc8_linking import AncestorFilter
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Node
+from tests.bench.bc8_fixtures import run_bc8
 
 
 def _kg() -> KnowledgeGraph:
@@ -40,17 +38,9 @@ def test_ancestors_are_transitive_and_dropped_only_below_a_found_descendant() ->
 
 
 def test_lexicon_system_keeps_the_specific_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    header = "StringID\tParticipantCount\tText\tTerm\tNegated\tSpans\n"
-    train = tmp_path / "train.tsv"
-    train.write_text(header + "t1\t1\tHANDS FEET: ptosis\tHP:0000508\tNA\t12-18\n")
-    test = tmp_path / "test.tsv"
     text = "HANDS FEET: finger clinodactyly; clinodactyly"
-    test.write_text(header + f"s1\t1\t{text}\tHP:0040019\tNA\t12-31\n")
-    monkeypatch.setattr(bench, "load_hpo_kg", lambda name: _kg())
-    out = tmp_path / "r.json"
-    args = ["bench", "bc8", "--train", str(train), "--test", str(test), "--out", str(out)]
-    assert main([*args, "--systems", "lexicon_flat,lexicon"]) == 0
-    systems = json.loads(out.read_text())["systems"]
+    systems = run_bc8(tmp_path, monkeypatch, _kg(), "t1\t1\tHANDS FEET: ptosis\tHP:0000508\tNA\t12-18\n",
+                      f"s1\t1\t{text}\tHP:0040019\tNA\t12-31\n", "lexicon_flat,lexicon")
     assert systems["lexicon_flat"]["norm"]["p"] == pytest.approx(0.5)  # Clinodactyly as well
     assert systems["lexicon"]["norm"]["p"] == pytest.approx(1.0)
     assert systems["lexicon"]["norm"]["r"] == pytest.approx(1.0)

@@ -12,8 +12,8 @@ from realm.cli import main
 from realm.extract.bc8 import Finding, Observation
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Node
+from tests.bench.bc8_fixtures import HEADER, run_bc8
 
-HEADER = "StringID\tParticipantCount\tText\tTerm\tNegated\tSpans\n"
 
 
 def _kg() -> KnowledgeGraph:
@@ -28,16 +28,10 @@ def _kg() -> KnowledgeGraph:
 
 
 def test_lexicon_finds_word_forms_loosely_on_small_training_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    train = tmp_path / "train.tsv"
-    train.write_text(HEADER + "t1\t1\tEYES: ptosis\tHP:0000508\tNA\t6-12\n")
-    test = tmp_path / "test.tsv"
     text = "FACE: longer philtrum, dimpling of the chin"
-    test.write_text(HEADER + f"s1\t1\t{text}\tHP:0000343\tNA\t6-21\ns1\t1\t{text}\tHP:0010751\tNA\t23-43\n")
-    monkeypatch.setattr(bench, "load_hpo_kg", lambda name: _kg())
-    out = tmp_path / "r.json"
-    args = ["bench", "bc8", "--train", str(train), "--test", str(test), "--out", str(out)]
-    assert main([*args, "--systems", "lexicon_rules,lexicon_loose,lexicon"]) == 0
-    systems = json.loads(out.read_text())["systems"]
+    systems = run_bc8(tmp_path, monkeypatch, _kg(), "t1\t1\tEYES: ptosis\tHP:0000508\tNA\t6-12\n",
+                      f"s1\t1\t{text}\tHP:0000343\tNA\t6-21\ns1\t1\t{text}\tHP:0010751\tNA\t23-43\n",
+                      "lexicon_rules,lexicon_loose,lexicon")
     assert systems["lexicon_rules"]["norm"]["tp"] == 0
     # below MIN_RERANK_TRAIN observations the default decides by rule, loose matches included
     for name in ("lexicon_loose", "lexicon"):

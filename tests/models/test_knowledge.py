@@ -11,13 +11,13 @@ import pytest
 import torch
 
 import realm.models.knowledge as knowledge
-from realm.data.cohort import Cohort
 from realm.errors import DataError, KGError
 from realm.extract.mentions_table import conform_mentions
 from realm.kg.graph import KnowledgeGraph
 from realm.extract.findings import LabRule, timeseries_findings
 from realm.models.knowledge import EntityProvider, ancestor_vectors, finding_numbers
 from realm.records import Node
+from tests.models.knowledge_fixtures import save_three_stays
 
 
 def tiny_kg() -> KnowledgeGraph:
@@ -33,16 +33,9 @@ def tiny_kg() -> KnowledgeGraph:
 @pytest.fixture()
 def cohort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(knowledge, "load_kg", lambda spec, progress=False: tiny_kg())
-    ids = np.array([1, 2, 3])
-    stays = pd.DataFrame({"stay_id": ids, "subject_id": ids, "source": "test", "split": ["train", "val", "test"],
-                          "age": 60.0, "sex": "F", "icu_type": "MICU", "height": 170.0, "weight": 80.0,
-                          "los_hours": 60.0})
     events = pd.DataFrame({"stay_id": [1, 1, 2], "hours": [1.0, 2.0, 3.0], "variable": "heart_rate",
                            "value": [130.0, 125.0, 80.0]})
-    labels = pd.DataFrame({"stay_id": ids, "mortality": pd.array([1, 0, 1], dtype="Int8"),
-                           "readmission_30d": pd.array([0, 0, 1], dtype="Int8")})
-    notes = pd.DataFrame({c: [] for c in ("note_id", "stay_id", "hours", "category", "text")})
-    Cohort(stays=stays, events=events, notes=notes, labels=labels, meta={"source": "test"}).save(tmp_path / "c")
+    save_three_stays(tmp_path / "c", events)
     rows = [  # stay 1: sepsis x3, negated pneumonia, present pneumonia; stay 2: one late mention
         (1, "ICD10CM:A41.01", "disease", "present", 2.0, 0.9), (1, "ICD10CM:A41.01", "disease", "present", 3.0, 0.9),
         (1, "ICD10CM:A41.01", "disease", "present", 5.0, 0.9), (1, "ICD10CM:J18.9", "disease", "negated", 1.0, 0.8),

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 import realm.models.knowledge as knowledge
-from realm.data.cohort import Cohort
 from realm.errors import ConfigError
 from realm.extract.mentions_table import conform_mentions, entity_sets
 from realm.kg.graph import KnowledgeGraph
 from realm.models.knowledge import EntityProvider, with_ancestors
 from realm.records import Node
+from tests.models.knowledge_fixtures import STAY_IDS, save_three_stays
 
 
 def tiny_kg() -> KnowledgeGraph:
@@ -64,22 +63,15 @@ def test_backoff_adds_only_trained_ancestors_of_untrained_nodes() -> None:
 
 def test_provider_backoff_uses_the_training_stays_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(knowledge, "load_kg", lambda spec, progress=False: tiny_kg())
-    ids = np.array([1, 2, 3])
-    stays = pd.DataFrame({"stay_id": ids, "subject_id": ids, "source": "test", "split": ["train", "val", "test"],
-                          "age": 60.0, "sex": "F", "icu_type": "MICU", "height": 170.0, "weight": 80.0,
-                          "los_hours": 60.0})
-    labels = pd.DataFrame({"stay_id": ids, "mortality": pd.array([1, 0, 1], dtype="Int8"),
-                           "readmission_30d": pd.array([0, 0, 1], dtype="Int8")})
-    empty = pd.DataFrame({c: [] for c in ("note_id", "stay_id", "hours", "category", "text")})
     events = pd.DataFrame({"stay_id": [1], "hours": [1.0], "variable": "heart_rate", "value": [80.0]})
-    Cohort(stays=stays, events=events, notes=empty, labels=labels, meta={"source": "test"}).save(tmp_path / "c")
+    save_three_stays(tmp_path / "c", events)
     _mentions([(1, "n1", "[[0, 5]]", "ICD10CM:A41.0", "disease", "present", 1.0),
                (3, "n3", "[[0, 5]]", "ICD10CM:A41.02", "disease", "present", 1.0),  # a test-only code
                (2, "n2", "[[0, 5]]", "ICD10CM:A41", "disease", "present", 1.0)]  # val: not a known node
               ).to_parquet(tmp_path / "c" / "mentions.parquet")
     provider = EntityProvider(kg="tiny", embedder="hashing", node_dim=16, ancestor_depth=2, ancestor_backoff=True)
-    provider.setup(tmp_path / "c", ids)
-    nodes = {s: sorted(provider.node_ids[i] for i in provider.get([s])["node"][0].tolist()) for s in ids}
+    provider.setup(tmp_path / "c", STAY_IDS)
+    nodes = {s: sorted(provider.node_ids[i] for i in provider.get([s])["node"][0].tolist()) for s in STAY_IDS}
     assert nodes == {1: ["ICD10CM:A41.0"], 2: ["ICD10CM:A41"], 3: ["ICD10CM:A41.0", "ICD10CM:A41.02"]}
     with pytest.raises(ConfigError):
         EntityProvider(ancestor_depth=-1)
