@@ -19,7 +19,10 @@ tunes on the reported part). Systems are a registry of builders:
 * ``lexicon_dense``: ``lexicon_rules`` + dense candidates for uncovered phrases (see
   :mod:`realm.kg.bc8_dense`; not in the default ``--systems``: its first run embeds the KG).
 
-An LLM system registers itself in :data:`SYSTEMS` when it exists. Output JSON:
+* ``llm`` and ``ensemble`` (with ``--llm-config YAML``): an LLM's mentions linked by the
+  trained lexicon, and their union with ``lexicon`` (:mod:`realm.bench.bc8_llm`).
+
+Output JSON:
 ``systems.<name>.{strict,norm}.{p,r,f1}`` and ``systems.<name>.negation_acc``.
 """
 
@@ -31,7 +34,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from realm.cache import atomic_path
@@ -47,7 +50,8 @@ from realm.kg.embedders import TextEmbedder
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Assertion
 
-__all__ = ["SYSTEMS", "register", "run_bc8", "cross_validate", "kfold_observations", "findings_from_annotations", "load_hpo_kg"]
+__all__ = ["SYSTEMS", "register", "run_bc8", "cross_validate", "kfold_observations", "findings_from_annotations",
+           "load_hpo_kg", "merge_spans", "phenotype_lexicon", "safe_resolver"]
 
 log = logging.getLogger(__name__)
 Predictor = Callable[[Observation], list[Finding]]
@@ -55,7 +59,7 @@ Predictor = Callable[[Observation], list[Finding]]
 Builder = Callable[[KnowledgeGraph, Sequence[Observation], Callable[[str], str]], Predictor]
 
 
-def _merge(spans: list[tuple[int, int]], text: str) -> tuple[tuple[int, int], ...]:
+def merge_spans(spans: list[tuple[int, int]], text: str) -> tuple[tuple[int, int], ...]:
     """Sort spans and join neighbours separated only by whitespace (``no`` + ``webbing``)."""
     out: list[list[int]] = []
     for start, end in sorted(spans):
@@ -76,17 +80,17 @@ def findings_from_annotations(annotations: Sequence[Annotation], text: str, type
             continue
         negated = m.assertion is Assertion.NEGATED
         spans = list(m.spans) + ([ann.cue] if negated and ann.cue else [])
-        out.append(Finding(m.node_id, _merge(spans, text), negated))
+        out.append(Finding(m.node_id, merge_spans(spans, text), negated))
     return out
 
 
-def _phenotype_lexicon(kg: KnowledgeGraph, *, variants: bool) -> Lexicon:
+def phenotype_lexicon(kg: KnowledgeGraph, *, variants: bool) -> Lexicon:
     abbreviations = load_abbreviations() if variants else None
     return Lexicon.from_nodes(kg.nodes(), types=("phenotype",), abbreviations=abbreviations)
 
 
 def _exact_dictionary(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Callable[[str], str]) -> Predictor:
-    extractor = LexiconExtractor(_phenotype_lexicon(kg, variants=False), organ_variants=False, assertions=False)
+    extractor = LexiconExtractor(phenotype_lexicon(kg, variants=False), organ_variants=False, assertions=False)
     return lambda obs: findings_from_annotations(extractor.annotate(obs.text), obs.text)
 
 
@@ -94,7 +98,7 @@ def _lexicon_base(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Cal
     """The previous default, kept for comparison: learned surfaces + precision filter + typo
     correction + coordinations + ConText + sections, no KG decision."""
     extractor, _ = train_lexicon_extractor(
-        _phenotype_lexicon(kg, variants=True), train, resolve=resolve, bags=False, substitutions=False, compounds=False, prefer=False
+        phenotype_lexicon(kg, variants=True), train, resolve=resolve, bags=False, substitutions=False, compounds=False, prefer=False
     )
     return lambda obs: findings_from_annotations(extractor.annotate(obs.text), obs.text)
 
@@ -103,7 +107,7 @@ def _lexicon_flat(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Cal
     """The trained extractor as ``realm extract`` would run it: ``lexicon_base`` + bag-of-words
     matches, learned word substitutions, compound variants and the learned choice between
     ids of one surface (:func:`realm.extract.expansion.train_lexicon_extractor`)."""
-    extractor, _ = train_lexicon_extractor(_phenotype_lexicon(kg, variants=True), train, resolve=resolve)
+    extractor, _ = train_lexicon_extractor(phenotype_lexicon(kg, variants=True), train, resolve=resolve)
     return lambda obs: findings_from_annotations(extractor.annotate(obs.text), obs.text)
 
 
@@ -117,7 +121,7 @@ def _lexicon_rules(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Ca
 def _permissive(kg: KnowledgeGraph, resolve: Callable[[str], str], *, loose: bool = True) -> Callable[[Sequence[Observation]], CandidateGenerator]:
     """Builder of the reranker's candidates: the trained lexicon without its precision
     filter, id preference or bag filter (the classifier decides instead), plus loose matches."""
-    base = _phenotype_lexicon(kg, variants=True)
+    base = phenotype_lexicon(kg, variants=True)
 
     def build(train: Sequence[Observation]) -> CandidateGenerator:
         extractor, _ = train_lexicon_extractor(base, train, resolve=resolve, filter_precision=None, prefer=False, bag_precision=0.0)
@@ -149,7 +153,7 @@ def _lexicon_loose(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Ca
     finds, less the loose (surface, id) pairs right less than half the time on ``train``."""
     from realm.extract.preference import pair_stats
 
-    extractor, _ = train_lexicon_extractor(_phenotype_lexicon(kg, variants=True), train, resolve=resolve)
+    extractor, _ = train_lexicon_extractor(phenotype_lexicon(kg, variants=True), train, resolve=resolve)
     generator = CandidateGenerator(extractor, loose=True)
     stats = pair_stats(generator, train, resolve=resolve, via=("loose",))  # type: ignore[arg-type]
     generator = generator.without(stats.low_precision(0.5, 1))
@@ -172,7 +176,7 @@ def _lexicon_dense(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Ca
     rebuilt on all of ``train``."""
     from realm.kg.bc8_dense import DensePhenotyper, cached_kg_index, learn_thresholds
 
-    safe = _resolver(kg)  # training files may hold ids this HPO release no longer knows
+    safe = safe_resolver(kg)  # training files may hold ids this HPO release no longer knows
     embedder = _dense_embedder()
     index = cached_kg_index(kg, embedder)
     keep = AncestorFilter(kg)
@@ -198,7 +202,7 @@ def _lexicon_dense(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Ca
     return predict
 
 
-#: The systems ``--systems`` may name; other stages add theirs here (e.g. ``llm``, ``ensemble``).
+#: The offline systems ``--systems`` may name (the LLM ones come from realm.bench.bc8_llm).
 SYSTEMS: dict[str, Builder] = {
     "exact_dictionary": _exact_dictionary,
     "lexicon_base": _lexicon_base,
@@ -210,7 +214,7 @@ SYSTEMS: dict[str, Builder] = {
 }
 
 
-def _resolver(kg: KnowledgeGraph) -> Callable[[str], str]:
+def safe_resolver(kg: KnowledgeGraph) -> Callable[[str], str]:
     """kg.resolve; ids the KG does not know stay as they are for scoring."""
 
     def resolve(term: str) -> str:
@@ -222,23 +226,37 @@ def _resolver(kg: KnowledgeGraph) -> Callable[[str], str]:
     return resolve
 
 
+#: Systems that need an LLM config (``--llm-config``): realm.bench.bc8_llm builds them.
+LLM_SYSTEMS = ("llm", "ensemble")
+
+
 def run_bc8(
-    train: Sequence[Observation], test: Sequence[Observation], kg: KnowledgeGraph, systems: Sequence[str]
+    train: Sequence[Observation], test: Sequence[Observation], kg: KnowledgeGraph, systems: Sequence[str],
+    *, extra: Mapping[str, Builder] | None = None,
 ) -> dict[str, object]:
-    """Train each system on ``train`` and score it on ``test``."""
-    unknown = [s for s in systems if s not in SYSTEMS]
+    """Train each system on ``train`` and score it on ``test``; ``extra`` adds builders
+    (the LLM systems). A predictor with ``predict_all`` gets every test observation at
+    once (batched model calls); one with ``report`` adds its counts to the result."""
+    builders = {**SYSTEMS, **(extra or {})}
+    unknown = [s for s in systems if s not in builders]
     if unknown:
-        raise ConfigError(f"unknown bc8 system(s) {unknown}; known: {sorted(SYSTEMS)}")
-    scoring_resolve = _resolver(kg)
+        needs = [s for s in unknown if s in LLM_SYSTEMS]
+        hint = f"; {needs} need --llm-config YAML" if needs else ""
+        raise ConfigError(f"unknown bc8 system(s) {unknown}; known: {sorted(builders)}{hint}")
+    scoring_resolve = safe_resolver(kg)
     results: dict[str, object] = {}
     for name in systems:
         t0 = time.perf_counter()
-        predict = SYSTEMS[name](kg, train, kg.resolve)
+        predict = builders[name](kg, train, kg.resolve)
         t1 = time.perf_counter()
-        predicted = [Observation(o.string_id, o.text, tuple(predict(o))) for o in test]
+        batch = getattr(predict, "predict_all", None)
+        found = batch(test) if batch is not None else [predict(o) for o in test]
+        predicted = [Observation(o.string_id, o.text, tuple(f)) for o, f in zip(test, found, strict=True)]
         t2 = time.perf_counter()
         scores = score_bc8(test, predicted, resolve=scoring_resolve)
         scores["train_s"], scores["predict_s"] = round(t1 - t0, 2), round(t2 - t1, 2)
+        if hasattr(predict, "report"):
+            scores["llm"] = predict.report()
         results[name] = scores
     return {
         "n_train_observations": len(train),
@@ -261,14 +279,15 @@ def kfold_observations(
 
 
 def cross_validate(
-    observations: Sequence[Observation], kg: KnowledgeGraph, systems: Sequence[str], *, k: int = 5, seeds: Sequence[int] = (1,), max_folds: int | None = None
+    observations: Sequence[Observation], kg: KnowledgeGraph, systems: Sequence[str], *, k: int = 5, seeds: Sequence[int] = (1,),
+    max_folds: int | None = None, extra: Mapping[str, Builder] | None = None,
 ) -> dict[str, object]:
     """Per system, the normalization F1 of every fold (``k`` folds per seed, the first
     ``max_folds`` of each) and their mean: development numbers that never touch a test file."""
     per: dict[str, list[float]] = {s: [] for s in systems}
     for seed in seeds:
         for train, held in kfold_observations(observations, k, seed)[:max_folds]:
-            result = run_bc8(train, held, kg, systems)["systems"]
+            result = run_bc8(train, held, kg, systems, extra=extra)["systems"]
             for s in systems:
                 per[s].append(result[s]["norm"]["f1"])  # type: ignore[index]
     return {s: {"folds": v, "mean": sum(v) / len(v)} for s, v in per.items()}
@@ -293,13 +312,23 @@ def _table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _llm_extra(args: argparse.Namespace) -> dict[str, Builder]:
+    """The LLM systems' builders when ``--llm-config`` is given."""
+    if args.llm_config is None:
+        return {}
+    from realm.bench.bc8_llm import llm_builders
+
+    return llm_builders(args.llm_config)
+
+
 def _run(args: argparse.Namespace) -> int:
     train = read_bc8(args.train)
     if args.cv_folds is not None:
         kg = load_hpo_kg(args.kg)
         systems = [s.strip() for s in args.systems.split(",") if s.strip()]
         seeds = [int(x) for x in args.cv_seeds.split(",") if x.strip()]
-        cv = cross_validate(train, kg, systems, k=args.cv_folds, seeds=seeds, max_folds=args.cv_max_folds)
+        cv = cross_validate(train, kg, systems, k=args.cv_folds, seeds=seeds, max_folds=args.cv_max_folds,
+                            extra=_llm_extra(args))
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out) as tmp:
@@ -316,7 +345,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("give --test TSV, or --dev-fraction F to score a held-out split of --train")
     kg = load_hpo_kg(args.kg)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    result = run_bc8(train, test, kg, systems)
+    result = run_bc8(train, test, kg, systems, extra=_llm_extra(args))
     result["command"] = {"train": str(args.train), "test": str(args.test), "dev_fraction": args.dev_fraction, "seed": args.seed}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -337,5 +366,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cv-max-folds", type=int, default=None, help="score only the first N folds of each seed")
     parser.add_argument("--out", required=True, type=Path, help="JSON file to write")
     parser.add_argument("--kg", default="hpo", help="KG name for realm.kg.spec.load_kg")
-    parser.add_argument("--systems", default="exact_dictionary,lexicon_base,lexicon_rules,lexicon", help=f"comma-separated, from {sorted(SYSTEMS)}")
+    parser.add_argument("--systems", default="exact_dictionary,lexicon_base,lexicon_rules,lexicon",
+                        help=f"comma-separated, from {sorted(SYSTEMS)}, and {list(LLM_SYSTEMS)} with --llm-config")
+    parser.add_argument("--llm-config", type=Path, default=None,
+                        help="LLM config YAML (as for realm extract): adds the llm and ensemble systems")
     parser.set_defaults(func=_run)
