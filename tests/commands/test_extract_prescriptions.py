@@ -11,6 +11,7 @@ import pytest
 from realm.cli import main
 from realm.data.cohort import Cohort
 from realm.extract.mentions_table import MENTION_COLUMNS, entity_sets
+from tests.kg_fixtures import write_csv_kg
 
 NODES = """id,name,type,synonyms,definition,source,xrefs
 T:sepsis,Sepsis,disease,,,tiny,
@@ -32,12 +33,7 @@ ORDERS = [
 
 @pytest.fixture()
 def cohort_and_kg(tmp_path: Path) -> tuple[Path, Path]:
-    kg_dir = tmp_path / "kg"
-    kg_dir.mkdir()
-    (kg_dir / "nodes.csv").write_text(NODES)
-    (kg_dir / "edges.csv").write_text(EDGES)
-    spec = kg_dir / "tiny.yaml"
-    spec.write_text("name: tiny\nstrict: true\nsources:\n  - loader: csv\n    nodes: nodes.csv\n    edges: edges.csv\n")
+    spec = write_csv_kg(tmp_path / "kg", NODES, EDGES)
     cohort = Cohort(
         stays=pd.DataFrame({"stay_id": [1, 2], "subject_id": [10, 20], "source": ["test", "test"]}),
         events=pd.DataFrame({"stay_id": [1], "hours": [1.0], "variable": ["heart_rate"], "value": [80.0]}),

@@ -11,6 +11,7 @@ import pytest
 from realm.cli import main
 from realm.data.cohort import Cohort
 from realm.extract.mentions_table import MENTION_COLUMNS, entity_sets
+from tests.kg_fixtures import write_csv_kg
 
 NODES = """id,name,type,synonyms,definition,source,xrefs
 T:sepsis,Sepsis,disease,septicemia,,tiny,
@@ -33,12 +34,7 @@ NOTES = {
 
 @pytest.fixture()
 def tiny(tmp_path: Path) -> tuple[Path, Path, Path]:
-    kg_dir = tmp_path / "kg"
-    kg_dir.mkdir()
-    (kg_dir / "nodes.csv").write_text(NODES)
-    (kg_dir / "edges.csv").write_text(EDGES)
-    spec = kg_dir / "tiny.yaml"
-    spec.write_text("name: tiny\nstrict: true\nsources:\n  - loader: csv\n    nodes: nodes.csv\n    edges: edges.csv\n")
+    spec = write_csv_kg(tmp_path / "kg", NODES, EDGES)
     rules = tmp_path / "lab_findings.csv"
     rules.write_text(RULES)
     cohort = Cohort(
