@@ -74,6 +74,8 @@ def _realm_seed(seed: int) -> Any:
                          entity_dropout=args.realm_entity_dropout, dropout=args.realm_dropout,
                          use_summary=args.realm_summary,
                          summary_mode=args.realm_summary_mode, summary_dropout=args.realm_summary_dropout)
+    # cross-fitting: seed k validates on fold k mod K of the pooled train+val stays
+    data.use_fold((seed - args.seed) % args.realm_folds if args.realm_folds else None)
     torch.manual_seed(seed)
     model = RealmModel([TASK], data.n_features, data.n_variables, data.n_statics, encoder=gru,
                        config=config, lr=args.realm_lr, weight_decay=args.realm_weight_decay,
@@ -108,6 +110,7 @@ def _realm(args: argparse.Namespace, data, workdir: Path, gru) -> Any:
                 runs = pool.map(_realm_seed, seeds, chunksize=1)
     finally:
         _SHARED.clear()
+        data.use_fold(None)  # the baselines below train on the cohort's own split
     probs = sum(r.probs for r in runs) / len(runs)
     return TrainResult(probs, sum(r.epochs for r in runs), sum(r.seconds for r in runs))
 
@@ -174,6 +177,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from realm.models.knowledge import EntityProvider
     from realm.models.summary import SummaryProvider
 
+    if args.realm_folds == 1 or args.realm_folds < 0:
+        raise ConfigError(f"--realm-folds must be 0 (no cross-fitting) or at least 2, not {args.realm_folds}")
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
     train_sets = [s.strip() for s in args.train_sets.split(",") if s.strip()]
@@ -184,7 +189,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     provider = EntityProvider(source="findings", kg=args.kg, embedder=args.embedder,
                               node_dim=args.node_dim, max_entities=args.max_entities)
     data = RealmDataModule(str(cohort_dir), tasks=[TASK], batch_size=args.batch_size,
-                           seed=args.seed,
+                           seed=args.seed, n_folds=max(args.realm_folds, 2), fold_seed=args.seed,
                            extra_modalities=[provider] + ([SummaryProvider()] if args.realm_summary else []))
     data.setup()
     trained, realm_wall = _models(args, data, workdir)
@@ -197,6 +202,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     labels = pd.read_parquet(cohort_dir / "labels.parquet").set_index("stay_id")[TASK]
     y = labels.loc[test_ids].astype(int).to_numpy()
     groups = meta.loc[test_ids, "subject_id"].to_numpy()
+    # every model's test probabilities beside the checkpoints: a reviewer can re-score them
+    # (other metrics, subgroups, ensembles) without retraining anything
+    predictions = pd.DataFrame({"stay_id": test_ids, "subject_id": groups, TASK: y, **probs})
+    predictions.to_parquet(workdir / "predictions.parquet", index=False)
     models = {name: score(y, p, groups, n_resamples=args.n_resamples, seed=args.seed) for name, p in probs.items()}
     payload = {
         "benchmark": "physionet2012", "train_sets": train_sets, "test_set": args.test_set,
@@ -213,6 +222,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {k: v for k, v in vars(args).items() if k not in ("func", "_module")},
         "threads": args.threads, "prepare_seconds": t_prep,
         "realm_wall_seconds": realm_wall,
+        "predictions": str(workdir / "predictions.parquet"),
         "wall_seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb(),
         # the largest forked REALM worker (--realm-jobs > 1; Linux KiB, counting what it shares
         # with this process from the fork); the workers run side by side, this one waits
@@ -251,6 +261,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--realm-seeds", type=int, default=4, help="REALM models averaged (seeds seed, seed+1, ...)")
     parser.add_argument("--realm-jobs", type=int, default=2,
                         help="processes training the REALM seeds side by side (each with --threads)")
+    parser.add_argument("--realm-folds", type=int, default=0,
+                        help="cross-fitting: REALM seed k validates on fold k mod K of the pooled "
+                             "train+val stays (0: every seed uses the cohort's validation split)")
     parser.add_argument("--realm-summary", action=argparse.BooleanOptionalAction, default=False,
                         help="REALM also reads the per-variable summary statistics (off: it lowered "
                              "the validation AUROC, see BENCHMARKS.md)")

@@ -8,6 +8,13 @@ A batch is a dict (B stays, T bins, F features, V variables, S statics, K tasks)
 
 Stays whose labels are NA for every requested task are left out of train/val/test (and
 counted in the log); prediction keeps every stay of the test split.
+
+Cross-fitting (``val_fold``): the labelled train and val stays are pooled and dealt, whole
+subjects at a time, into ``n_folds`` folds (stratified by any positive label); fold
+``val_fold`` validates and the rest train. Models fitted on different folds and averaged
+then train on every non-test stay between them, where a single split never trains on its
+validation stays. The test split is untouched, and the tensors' normalization stays that of
+the cohort's train split.
 """
 
 from __future__ import annotations
@@ -46,6 +53,10 @@ class RealmDataModule(pl.LightningDataModule):
         seed: seed of the training shuffle.
         extra_modalities: providers of further inputs (KG entity sets, note embeddings).
         cache_dir: cache root; default ``$REALM_CACHE`` or ``~/.cache/realm``.
+        val_fold: cross-fitting: validate on this fold of the pooled train+val stays (None:
+            the cohort's own split).
+        n_folds: folds of the pooled train+val stays when ``val_fold`` is set.
+        fold_seed: seed of the fold assignment (the same for every model of one ensemble).
     """
 
     def __init__(
@@ -60,6 +71,9 @@ class RealmDataModule(pl.LightningDataModule):
         seed: int = 0,
         extra_modalities: list[ModalityProvider] | None = None,
         cache_dir: str | None = None,
+        val_fold: int | None = None,
+        n_folds: int = 5,
+        fold_seed: int = 0,
     ) -> None:
         super().__init__()
         unknown = [t for t in tasks if t not in TASKS]
@@ -74,6 +88,10 @@ class RealmDataModule(pl.LightningDataModule):
             bin_hours=bin_hours, window_hours=window_hours,
             variables=tuple(variables) if variables is not None else None,
         )
+        self.n_folds, self.fold_seed = n_folds, fold_seed
+        self._own_split: dict[str, np.ndarray] = {}
+        self._subject_ids = np.empty(0, dtype=np.int64)
+        self._labels = np.empty((0, len(self.tasks)), dtype=np.float32)
         self.num_workers = num_workers
         self.seed = seed
         self.extra_modalities = list(extra_modalities or [])
@@ -81,6 +99,7 @@ class RealmDataModule(pl.LightningDataModule):
         self._tensors: Tensors | None = None
         self._collate: BatchCollator | None = None
         self._rows: dict[str, np.ndarray] = {}
+        self.use_fold(val_fold)  # checks it; applied in setup()
 
     # -- sizes, for parser.link_arguments(apply_on="instantiate") ------------------------
     @property
@@ -116,7 +135,8 @@ class RealmDataModule(pl.LightningDataModule):
         if self._collate is not None:
             return
         t = self.tensors
-        stays = pd.read_parquet(Path(self.cohort_dir) / "stays.parquet", columns=["stay_id", "split"])
+        stays = pd.read_parquet(Path(self.cohort_dir) / "stays.parquet",
+                                columns=["stay_id", "subject_id", "split"])
         labels = pd.read_parquet(Path(self.cohort_dir) / "labels.parquet")
         missing = [task for task in self.tasks if task not in labels.columns]
         if missing:
@@ -137,6 +157,9 @@ class RealmDataModule(pl.LightningDataModule):
             dropped = int((in_split & ~any_label).sum())
             if dropped:
                 log.info("%s: %d stays left out, no label for any of %s", name, dropped, self.tasks)
+        self._own_split = {name: self._rows[name] for name in ("train", "val")}
+        self._subject_ids, self._labels = frame["subject_id"].to_numpy(), label_array
+        self.use_fold(self.val_fold)
         self._rows["predict"] = np.flatnonzero(split == "test")
         if len(self._rows["train"]) == 0:
             raise DataError(f"no labelled train stays for tasks {self.tasks}", path=self.cohort_dir)
@@ -151,6 +174,27 @@ class RealmDataModule(pl.LightningDataModule):
         }
         self._collate = BatchCollator(arrays, torch.from_numpy(label_array), self.extra_modalities)
         log.info("stays per split: %s", {k: len(v) for k, v in self._rows.items()})
+
+    def use_fold(self, val_fold: int | None) -> None:
+        """Validate on fold ``val_fold`` of the pooled labelled train+val stays from now on
+        (None: the cohort's own split). Cheap: the tensors and modalities are kept, so one
+        set-up module serves every model of a cross-fitted ensemble in turn."""
+        from realm.data.splits import subject_folds
+
+        if val_fold is not None and not 0 <= val_fold < self.n_folds:
+            raise ConfigError(f"val_fold must be in [0, n_folds={self.n_folds}), not {val_fold}")
+        self.val_fold = val_fold
+        if not self._rows:  # not set up yet: setup() applies it
+            return
+        if val_fold is None:
+            self._rows.update(self._own_split)
+            return
+        pool = np.sort(np.concatenate([self._own_split["train"], self._own_split["val"]]))
+        positive = np.nan_to_num(self._labels[pool], nan=0.0).max(axis=1) == 1
+        fold = subject_folds(self._subject_ids[pool], positive, self.n_folds, self.fold_seed)
+        self._rows["train"], self._rows["val"] = pool[fold != val_fold], pool[fold == val_fold]
+        log.info("cross-fitting: fold %d of %d validates (%d stays), %d train", self.val_fold,
+                 self.n_folds, len(self._rows["val"]), len(self._rows["train"]))
 
     def split_size(self, split: str) -> int:
         """Number of stays the loader of ``split`` (train/val/test/predict) yields."""

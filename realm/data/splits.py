@@ -17,7 +17,7 @@ import pandas as pd
 
 from realm.errors import ConfigError, DataError
 
-__all__ = ["SPLITS", "assign_splits", "check_subject_disjoint", "check_fractions"]
+__all__ = ["SPLITS", "assign_splits", "check_subject_disjoint", "check_fractions", "subject_folds"]
 
 log = logging.getLogger(__name__)
 
@@ -133,3 +133,27 @@ def assign_splits(
                                          "subject_id": stays["subject_id"], "split": result}))
     log.debug("splits: %s", result.value_counts().to_dict())
     return result
+
+
+def subject_folds(subject_ids: np.ndarray, positive: np.ndarray, n_folds: int, seed: int = 0) -> np.ndarray:
+    """Fold number (0..n_folds-1) of every row: whole subjects per fold, stratified by whether
+    the subject has any positive row, seeded, independent of row order.
+
+    For cross-fitting: models validated on different folds together train on every row.
+    """
+    subject_ids = np.asarray(subject_ids)
+    positive = np.asarray(positive, dtype=bool)
+    if subject_ids.shape != positive.shape:
+        raise ConfigError(f"subject_ids {subject_ids.shape} and positive {positive.shape} differ in shape")
+    subjects = pd.DataFrame({"subject_id": subject_ids, "positive": positive}).groupby("subject_id")["positive"].any()
+    if n_folds < 2 or n_folds > len(subjects):
+        raise ConfigError(f"n_folds must be between 2 and the number of subjects ({len(subjects)}), "
+                          f"not {n_folds}")
+    rng = np.random.default_rng(seed)
+    folds = {}
+    for flag in (False, True):  # fixed order keeps the RNG stream deterministic
+        ids = np.sort(subjects.index[subjects.to_numpy() == flag].to_numpy())
+        ids = ids[rng.permutation(len(ids))]
+        # dealing positives and negatives round-robin keeps every fold's prevalence equal
+        folds.update(zip(ids.tolist(), (np.arange(len(ids)) % n_folds).tolist()))
+    return np.array([folds[s] for s in subject_ids.tolist()], dtype=np.int64)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from realm.cli import main
 from realm.kg.graph import KnowledgeGraph
@@ -42,7 +44,7 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
               "--node-dim", "8", "--n-resamples", "50", "--embedder", "hashing", "--val-fraction", "0.25",
               "--realm-epochs", "2", "--realm-seeds", "2", "--realm-summary", "--realm-summary-mode", "wide_deep",
               "--realm-entity-dropout", "0.2"]
-    code = main([*common, "--out", str(out)])
+    code = main([*common, "--out", str(out), "--realm-jobs", "1"])
     assert code == 0
     result = json.loads(out.read_text())
     assert result["n_test"] == 40 and result["entities"]["nodes"] == 2
@@ -54,6 +56,11 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
     assert result["models"]["gbm"]["auroc"]["value"] > 0.9  # the label is in the heart rate
     assert result["wall_seconds"] > 0 and result["peak_rss_mb"] > 0
     assert result["realm_seeds"] == 2 and result["settings"]["realm_summary"] is True
+    predictions = pd.read_parquet(result["predictions"])
+    assert len(predictions) == 40 and predictions["stay_id"].is_unique
+    assert set(predictions.columns) >= {"subject_id", "mortality", "realm", "gru", "transformer", "gbm", "lr"}
+    assert roc_auc_score(predictions["mortality"], predictions["gbm"]) == pytest.approx(
+        result["models"]["gbm"]["auroc"]["value"])
     assert (tmp_path / "result" / "realm" / "seed1" / "best.ckpt").is_file()  # one model per seed
     assert result["settings"]["realm_summary_mode"] == "wide_deep"
     assert result["settings"]["realm_entity_dropout"] == 0.2
@@ -64,3 +71,19 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
     for metric in ("auroc", "auprc", "min_se_ppv", "brier"):
         assert again["models"]["realm"][metric]["value"] == pytest.approx(result["models"]["realm"][metric]["value"])
     assert (tmp_path / "parallel" / "realm" / "seed1" / "best.ckpt").is_file()
+    # cross-fitting: each seed validates on its own fold; only REALM changes (the baselines
+    # keep the cohort's split), and forked workers still reproduce one process exactly
+    folded = []
+    for jobs in ("1", "2"):
+        path = tmp_path / f"folds{jobs}.json"
+        assert main([*common, "--out", str(path), "--realm-folds", "2", "--realm-jobs", jobs]) == 0
+        folded.append(json.loads(path.read_text()))
+    assert folded[0]["settings"]["realm_folds"] == 2
+    for metric in ("auroc", "auprc", "min_se_ppv", "brier"):
+        assert folded[1]["models"]["realm"][metric]["value"] == pytest.approx(
+            folded[0]["models"]["realm"][metric]["value"])
+        for name in ("gru", "gbm"):
+            assert folded[0]["models"][name][metric]["value"] == pytest.approx(result["models"][name][metric]["value"])
+    assert folded[0]["models"]["realm"]["brier"]["value"] != pytest.approx(
+        result["models"]["realm"]["brier"]["value"], abs=1e-9)
+    assert main([*common, "--out", str(tmp_path / "bad.json"), "--realm-folds", "1"]) != 0

@@ -126,3 +126,36 @@ def test_stays_without_split_are_left_out(cohort_dir: Path) -> None:
     stays.to_parquet(cohort_dir / "stays.parquet", index=False)
     dm = RealmDataModule(str(cohort_dir), window_hours=12.0)
     assert dm.split_size("train") == 16  # 18 train stays less 100 (no label) and 101
+
+
+def _ids(dm: RealmDataModule, split: str) -> set[int]:
+    return {int(s) for batch in dm._loader(split, shuffle=False) for s in batch["stay_id"]}
+
+
+def test_cross_fitting_folds_cover_the_pooled_stays_and_leave_test_alone(cohort_dir: Path) -> None:
+    dm = RealmDataModule(str(cohort_dir), window_hours=12.0, n_folds=3)
+    own = {split: _ids(dm, split) for split in ("train", "val", "test")}
+    pooled = own["train"] | own["val"]
+    seen_val: list[set[int]] = []
+    for fold in range(3):
+        dm.use_fold(fold)
+        train, val = _ids(dm, "train"), _ids(dm, "val")
+        assert train | val == pooled and not train & val and val
+        assert _ids(dm, "test") == own["test"]
+        seen_val.append(val)
+    # the folds partition the pool: every train/val stay validates exactly once
+    assert sorted(s for v in seen_val for s in v) == sorted(pooled)
+    assert seen_val[0] != own["val"] or seen_val[1] != own["val"]
+    dm.use_fold(None)
+    assert (_ids(dm, "train"), _ids(dm, "val")) == (own["train"], own["val"])
+    with pytest.raises(ConfigError, match="val_fold"):
+        dm.use_fold(3)
+
+
+def test_cross_fitting_from_the_constructor_matches_use_fold(cohort_dir: Path) -> None:
+    a = RealmDataModule(str(cohort_dir), window_hours=12.0, val_fold=1, n_folds=4, fold_seed=5)
+    b = RealmDataModule(str(cohort_dir), window_hours=12.0, n_folds=4, fold_seed=5)
+    b.use_fold(1)
+    assert _ids(a, "val") == _ids(b, "val") and _ids(a, "train") == _ids(b, "train")
+    with pytest.raises(ConfigError, match="val_fold"):
+        RealmDataModule(str(cohort_dir), val_fold=4, n_folds=4)

@@ -121,3 +121,24 @@ def test_any_cohort_splits_disjointly_with_train_first(rows: list[tuple[int, boo
     n_subjects = stays["subject_id"].nunique()
     n_train = stays.assign(split=split).drop_duplicates("subject_id")["split"].eq("train").sum()
     assert n_train >= 0.7 * n_subjects - 1  # each of the two strata rounds at most half down
+
+
+def test_subject_folds_keep_subjects_whole_balance_positives_and_ignore_row_order() -> None:
+    from realm.data.splits import subject_folds
+
+    stays, labels = make_cohort(n_subjects=500, positive_rate=0.1)
+    positive = (labels["mortality"].fillna(0) == 1).to_numpy()
+    folds = subject_folds(stays["subject_id"].to_numpy(), positive, 5, seed=2)
+    frame = pd.DataFrame({"subject": stays["subject_id"], "fold": folds, "pos": positive})
+    assert set(folds) == set(range(5))
+    assert (frame.groupby("subject")["fold"].nunique() == 1).all()
+    per_fold = frame.groupby("subject").agg(fold=("fold", "first"), pos=("pos", "any"))
+    counts = per_fold.groupby("fold")["pos"].agg(["sum", "size"])
+    assert counts["sum"].max() - counts["sum"].min() <= 1  # positives dealt round-robin
+    assert counts["size"].max() - counts["size"].min() <= 2
+    order = np.random.default_rng(0).permutation(len(stays))
+    again = subject_folds(stays["subject_id"].to_numpy()[order], positive[order], 5, seed=2)
+    assert np.array_equal(again, folds[order])
+    assert not np.array_equal(subject_folds(stays["subject_id"].to_numpy(), positive, 5, seed=3), folds)
+    with pytest.raises(ConfigError, match="n_folds"):
+        subject_folds(stays["subject_id"].to_numpy(), positive, 1)
