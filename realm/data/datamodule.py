@@ -49,6 +49,8 @@ class RealmDataModule(pl.LightningDataModule):
         bin_hours: width of a time bin.
         window_hours: prediction time, hours after ICU admission.
         variables: variables to use; default: those observed in the train split.
+        scales: put variables on their ``variables.csv`` scale (log labs) before
+            normalizing; False reads every value as is (ablation).
         num_workers: DataLoader worker processes.
         seed: seed of the training shuffle.
         extra_modalities: providers of further inputs (KG entity sets, note embeddings).
@@ -67,6 +69,7 @@ class RealmDataModule(pl.LightningDataModule):
         bin_hours: float = 1.0,
         window_hours: float = 48.0,
         variables: list[str] | None = None,
+        scales: bool = True,
         num_workers: int = 0,
         seed: int = 0,
         extra_modalities: list[ModalityProvider] | None = None,
@@ -86,7 +89,7 @@ class RealmDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.config = DiscretizerConfig(
             bin_hours=bin_hours, window_hours=window_hours,
-            variables=tuple(variables) if variables is not None else None,
+            variables=tuple(variables) if variables is not None else None, scales=scales,
         )
         self.n_folds, self.fold_seed = n_folds, fold_seed
         self._own_split: dict[str, np.ndarray] = {}

@@ -4,8 +4,10 @@ Per stay and bin (T = window_hours / bin_hours bins, V variables, F features):
 
 - ``values`` (T, F): the last in-bounds observation of each variable in the bin, forward
   filled, and the variable's normal value (``variables.csv``) before its first observation.
-  Continuous variables are z-normalized with TRAIN-split statistics; categorical ones are
-  one-hot over their categories.
+  Continuous variables are put on their ``variables.csv`` scale (``log``: log1p(value /
+  normal) for right-skewed labs, so a tenfold ALT rise is a step of similar size wherever
+  it starts and a few extreme values do not squash the normal range) and z-normalized with
+  TRAIN-split statistics; categorical ones are one-hot over their categories.
 - ``masks`` (T, V): 1 where the variable was observed in the bin.
 - ``deltas`` (T, V): hours since the variable's last observation (0 in an observed bin),
   capped at ``window_hours`` (also the value before any observation).
@@ -40,7 +42,7 @@ __all__ = ["DiscretizerConfig", "Tensors", "discretize", "discretize_dir", "coho
 log = logging.getLogger(__name__)
 
 #: Bump when the output layout or semantics change, so old caches are not reused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: variables.csv scales (log labs)
 IMPUTE_MODES = ("forward", "none")
 _ARRAYS = ("stay_ids", "values", "masks", "deltas", "statics")
 
@@ -54,6 +56,7 @@ class DiscretizerConfig:
     variables: tuple[str, ...] | None = None
     impute: str = "forward"  # "forward": ffill, then normal value; "none": unobserved = normal
     normalize: bool = True
+    scales: bool = True  # apply variables.csv scales (log labs) before normalizing
 
     def __post_init__(self) -> None:
         if not (self.bin_hours > 0 and self.window_hours > 0):
@@ -225,6 +228,8 @@ def _features(
             continue
         seen = observed[train_rows, :, j]
         seen = seen[~np.isnan(seen)]
+        if var.scale == "log" and config.scales:
+            col, seen = (np.log1p(np.maximum(x, 0.0) / var.normal) for x in (col, seen))
         mean = float(seen.mean()) if seen.size else var.normal
         std = float(seen.std()) if seen.size > 1 else 1.0
         std = std if std > 1e-8 else 1.0

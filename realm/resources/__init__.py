@@ -11,7 +11,10 @@ import pandas as pd
 
 from realm.errors import DataError
 
-__all__ = ["resource_path", "Variable", "load_variables"]
+__all__ = ["resource_path", "Variable", "load_variables", "SCALES"]
+
+#: How a continuous variable is put on the scale models read (variables.csv ``scale``).
+SCALES = ("linear", "log")
 
 
 def resource_path(name: str) -> Path:
@@ -30,6 +33,9 @@ class Variable:
     valid_high: float
     normal: float
     categories: tuple[float, ...] = ()
+    #: "log": models read log1p(value / normal) (right-skewed labs such as ALT, lactate,
+    #: urine output, whose information is multiplicative); "linear": the value itself
+    scale: str = "linear"
     physionet2012: str | None = None
     description: str = ""
 
@@ -62,11 +68,18 @@ def load_variables(path: str | None = None) -> dict[str, Variable]:
                 valid_high=float(row["valid_high"]),
                 normal=float(row["normal"]),
                 categories=cats,
+                scale=row.get("scale") or "linear",
                 physionet2012=row.get("physionet2012") or None,
                 description=row.get("description", ""),
             )
         except ValueError as exc:
             raise DataError(f"not a number ({exc})", path=file, row=line) from exc
+        if var.scale not in SCALES:
+            raise DataError(f"unknown scale {var.scale!r} (expected one of {SCALES})", path=file,
+                            row=line, field="scale")
+        if var.scale == "log" and not (var.normal > 0 and var.valid_low >= 0):
+            raise DataError("a log-scale variable needs a positive normal value and valid_low >= 0",
+                            path=file, row=line, field="scale")
         if var.is_categorical and not var.categories:
             raise DataError("categorical variable without categories", path=file, row=line)
         if var.name in out:

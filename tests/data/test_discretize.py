@@ -133,3 +133,38 @@ def test_cache_is_reused_and_keyed_by_config(tmp_path: Path) -> None:
     discretize_dir(tmp_path / "cohort", DiscretizerConfig(window_hours=2.0),
                    cache_root=tmp_path / "cache")
     assert len(list((tmp_path / "cache" / "tensors").iterdir())) == 2
+
+
+def test_log_scale_variables_are_log_normal_ratio_before_normalizing() -> None:
+    # lactate is a log-scale variable (normal 1.5): the model reads log1p(value / 1.5)
+    events = [(1, 0.5, "lactate", 1.5), (2, 0.5, "lactate", 15.0), (3, 0.5, "lactate", 30.0)]
+    t = discretize(_cohort(events), CFG)
+    j = t.feature_names.index("lactate")
+    train = np.log1p(np.array([1.5, 15.0]) / 1.5)  # stays 1 and 2 are the train split
+    assert t.stats["lactate"] == pytest.approx({"mean": train.mean(), "std": train.std()})
+    expected = (np.log1p(30.0 / 1.5) - train.mean()) / train.std()
+    assert t.values[2, 0, j] == pytest.approx(expected, rel=1e-5)
+    # before the first observation: the normal value, on the same scale (log1p(1))
+    t_late = discretize(_cohort([(1, 2.5, "lactate", 3.0), (2, 0.5, "lactate", 15.0)]), CFG)
+    st = t_late.stats["lactate"]
+    assert t_late.values[0, 0, j] == pytest.approx((np.log1p(1.0) - st["mean"]) / st["std"], rel=1e-5)
+    linear = discretize(_cohort(events), DiscretizerConfig(bin_hours=1.0, window_hours=4.0, scales=False))
+    assert linear.stats["lactate"]["mean"] == pytest.approx(np.mean([1.5, 15.0]))
+    assert load_variables()["heart_rate"].scale == "linear"
+
+
+def test_unknown_or_unusable_scale_is_refused(tmp_path: Path) -> None:
+    from realm.resources import resource_path
+
+    table = pd.read_csv(resource_path("variables.csv"), dtype=str, keep_default_na=False)
+    bad = table.copy()
+    bad.loc[bad["variable"] == "lactate", "scale"] = "sqrt"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match="scale") as err:
+        load_variables(str(tmp_path / "bad.csv"))
+    assert "bad.csv" in str(err.value)
+    neg = table.copy()
+    neg.loc[neg["variable"] == "lactate", "valid_low"] = "-1"
+    neg.to_csv(tmp_path / "neg.csv", index=False)
+    with pytest.raises(DataError, match="log-scale"):
+        load_variables(str(tmp_path / "neg.csv"))
