@@ -10,7 +10,11 @@ value): PhysioNet 2012 has no notes. REALM anneals its learning rate (cosine, we
 0.01), hides 20 % of a stay's entity tokens in training (``--realm-entity-dropout``) and
 uses dropout 0.2 in its blocks (``--realm-dropout``; both chosen on the validation split),
 keeps the epoch of best validation AUROC and averages the probabilities of ``--realm-seeds``
-(4) models trained with consecutive seeds, ``--realm-jobs`` (2) processes side by side.
+(5) models trained with consecutive seeds, ``--realm-jobs`` (2) processes side by side.
+The seeds are cross-fitted (``--realm-folds`` 5): the train sets' stays are dealt by subject
+into 5 folds and seed k validates on fold k, so every training stay trains four of the five
+models (the GBM, too, fits on every training stay); ``--realm-folds 0`` gives every seed the
+one validation split instead.
 ``--realm-summary`` adds the summary modality (realm.models.summary; ``--realm-summary-mode``
 deep, wide or wide_deep), off because it lowered the validation AUROC. The baselines are
 trained exactly as before.
@@ -258,10 +262,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads and GBM threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--realm-seeds", type=int, default=4, help="REALM models averaged (seeds seed, seed+1, ...)")
+    parser.add_argument("--realm-seeds", type=int, default=5, help="REALM models averaged (seeds seed, seed+1, ...)")
     parser.add_argument("--realm-jobs", type=int, default=2,
                         help="processes training the REALM seeds side by side (each with --threads)")
-    parser.add_argument("--realm-folds", type=int, default=0,
+    parser.add_argument("--realm-folds", type=int, default=5,
                         help="cross-fitting: REALM seed k validates on fold k mod K of the pooled "
                              "train+val stays (0: every seed uses the cohort's validation split)")
     parser.add_argument("--realm-summary", action=argparse.BooleanOptionalAction, default=False,
