@@ -12,8 +12,10 @@ Validation-split AUROCs are reported too: choose settings on them, never on the 
 
 Neural models keep the checkpoint with the best validation loss (or mean AUROC over the tasks,
 ``--monitor``); ``--neural-seeds`` trains REALM and the GRU that many times each and averages
-their probabilities. ``--ancestor-depth`` with ``--ancestor-backoff`` lets a node no training
-stay mentions (a held-out code's own node) also bring its trained ``is_a`` ancestors
+their probabilities. ``--realm-summary`` adds the summary modality (realm.models.summary) read
+as ``--realm-summary-mode``; ``--summary-factors N`` appends N label-free factor scores of the
+series, fitted on the train split only (``--summary-factors-only``: the factors without the
+statistics). ``--ancestor-depth`` with ``--ancestor-backoff`` lets a node no training stay mentions (a held-out code's own node) also bring its trained ``is_a`` ancestors
 (realm.models.knowledge.with_ancestors). The validation split shares the training codes, so
 it cannot show what the back-off does for held-out codes; the share of their mentions that
 bring a trained node can be counted without labels (NOTE_MENTIONS.csv against the mentions).
@@ -95,7 +97,9 @@ def _fit_one(name: str, args: argparse.Namespace, data: Any, workdir: Path, seed
         cls = mean_auroc_model(RealmModel) if args.monitor == "mean_auroc" else RealmModel
         model = cls(tasks, *sizes, encoder=gru, **optim, config=RealmConfig(
             hidden=args.hidden, node_dim=args.node_dim, modality_dropout=args.modality_dropout,
-            entity_dropout=args.entity_dropout, use_summary=args.realm_summary))
+            entity_dropout=args.entity_dropout, use_summary=args.realm_summary,
+            summary_mode=args.realm_summary_mode, summary_factors=args.summary_factors,
+            summary_factors_only=args.summary_factors_only))
     else:
         cls = mean_auroc_model(TimeSeriesModel) if args.monitor == "mean_auroc" else TimeSeriesModel
         model = cls(tasks, *sizes, encoder=gru, lr=args.lr, weight_decay=args.weight_decay)
@@ -180,6 +184,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ConfigError(f"--models: unknown {unknown}; choose from {', '.join(MODELS)}")
+    if args.summary_factors < 0:
+        raise ConfigError(f"--summary-factors must be >= 0, got {args.summary_factors}")
+    if args.summary_factors and not args.realm_summary:
+        raise ConfigError("--summary-factors needs --realm-summary")
+    if args.summary_factors_only and not args.summary_factors:
+        raise ConfigError("--summary-factors-only needs --summary-factors N")
     workdir = Path(args.workdir) if args.workdir else Path(args.out).with_suffix("")
     timing: dict[str, float] = {}
 
@@ -217,7 +227,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if "realm" in neural and args.realm_summary:
             from realm.models.summary import SummaryProvider
 
-            extra.append(SummaryProvider())
+            extra.append(SummaryProvider(n_factors=args.summary_factors, seed=args.seed,
+                                         factors_only=args.summary_factors_only))
         data = RealmDataModule(str(cohort_dir), tasks=list(TASKS), batch_size=args.batch_size,
                                seed=args.seed, extra_modalities=extra)
         data.setup()
@@ -282,8 +293,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modality-dropout", type=float, default=0.1)
     parser.add_argument("--entity-dropout", type=float, default=0.0,
                         help="REALM: fraction of entity tokens hidden in training (RealmConfig.entity_dropout)")
-    parser.add_argument("--realm-summary", action=argparse.BooleanOptionalAction, default=False,
+    # on by default, wide: chosen on the validation split in session 4 (BENCHMARKS.md)
+    parser.add_argument("--realm-summary", action=argparse.BooleanOptionalAction, default=True,
                         help="REALM also reads per-variable statistics of the raw measurements (use_summary)")
+    parser.add_argument("--realm-summary-mode", default="wide", choices=("deep", "wide", "wide_deep"),
+                        help="with --realm-summary: an MLP into the time-series summary (deep), a linear "
+                             "term on the logits (wide), or both (RealmConfig.summary_mode)")
+    parser.add_argument("--summary-factors", type=int, default=0,
+                        help="with --realm-summary: append this many label-free factor scores, fitted on the "
+                             "train split's per-variable means and slopes (SummaryProvider.n_factors)")
+    parser.add_argument("--summary-factors-only", action=argparse.BooleanOptionalAction, default=False,
+                        help="with --summary-factors: the summary path reads the factor scores (and the "
+                             "statics) only, not the per-variable statistics")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine", "onecycle"))
     parser.add_argument("--monitor", default="loss", choices=("mean_auroc", "loss"),

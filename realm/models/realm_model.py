@@ -80,6 +80,8 @@ class RealmConfig:
             regression on the statistics trained jointly) or ``wide_deep`` (both).
         summary_dropout: dropout on the summary inputs (each statistic hidden
             independently in training), both paths.
+        summary_factors: label-free factor scores the SummaryProvider appends
+            (``SummaryProvider.n_factors``); ``summary_factors_only``: it gives only them.
         node_dim: width of an entity's node vector (EntityProvider.node_dim).
         note_dim: width of a note embedding (the note encoder's dim).
         record_dim: width of a record embedding (the record embedder's dim).
@@ -102,6 +104,8 @@ class RealmConfig:
     use_summary: bool = False
     summary_mode: Literal["deep", "wide", "wide_deep"] = "deep"
     summary_dropout: float = 0.1
+    summary_factors: int = 0
+    summary_factors_only: bool = False
     node_dim: int = 128
     note_dim: int = 384
     record_dim: int = 384
@@ -122,6 +126,9 @@ class RealmConfig:
             raise ConfigError(f"summary_mode must be deep, wide or wide_deep, not {self.summary_mode!r}")
         if not 0.0 <= self.summary_dropout < 1.0:
             raise ConfigError(f"summary_dropout must lie in [0, 1), got {self.summary_dropout}")
+        if self.summary_factors < 0 or (self.summary_factors_only and not self.summary_factors):
+            raise ConfigError(f"summary_factors must be >= 0 (and > 0 with summary_factors_only), "
+                              f"got {self.summary_factors}")
         if not 0.0 <= self.entity_dropout < 1.0:
             raise ConfigError(f"entity_dropout must lie in [0, 1), got {self.entity_dropout}")
 
@@ -162,10 +169,9 @@ class RealmModel(RealmTask):
         self.stats = StatsEncoder(n_features, n_variables, h, c.dropout) if c.use_stats else None
         deep = c.use_summary and c.summary_mode in ("deep", "wide_deep")
         wide = c.use_summary and c.summary_mode in ("wide", "wide_deep")
-        self.summary = (SummaryEncoder(*summary_shape(), n_statics, h, c.dropout, c.summary_dropout)
-                        if deep else None)
-        self.wide = (WideSummary(*summary_shape(), n_statics, len(self.tasks), c.summary_dropout)
-                     if wide else None)
+        shape = summary_shape(c.summary_factors, c.summary_factors_only)
+        self.summary = SummaryEncoder(*shape, n_statics, h, c.dropout, c.summary_dropout) if deep else None
+        self.wide = WideSummary(*shape, n_statics, len(self.tasks), c.summary_dropout) if wide else None
         self.ts_summary = nn.Linear(h + self.encoder.out_dim + h * (int(c.use_stats) + int(deep)), h)
         self.entities = EntityEncoder(c.node_dim, c.n_entity_types, h, c.heads, c.set_layers, c.dropout)
         self.notes = nn.Sequential(nn.Linear(c.note_dim, h), nn.LayerNorm(h))

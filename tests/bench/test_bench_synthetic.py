@@ -8,17 +8,12 @@ from pathlib import Path
 import pytest
 
 from realm.cli import main
-from realm.kg.graph import KnowledgeGraph
-from realm.records import Node
+from tests.bench.synthetic_fixtures import use_tiny_kg
 
 
 @pytest.mark.slow
 def test_bench_synthetic_reports_oracle_and_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    kg = KnowledgeGraph.from_nodes_edges(
-        [Node("ICD10CM:A41.9", "Sepsis", "disease", synonyms=("septicemia",)),
-         Node("HP:0001649", "Tachycardia", "phenotype"), Node("HP:0001945", "Fever", "phenotype")], [])
-    monkeypatch.setattr("realm.models.knowledge.load_kg", lambda spec, progress=False: kg)
-    monkeypatch.setattr("realm.kg.spec.load_kg", lambda spec, progress=False, rebuild=False: kg)
+    use_tiny_kg(monkeypatch)
     out = tmp_path / "syn.json"
     argv = ["bench", "synthetic", "--out", str(out), "--n-stays", "120", "--epochs", "1",
             "--hidden", "8", "--node-dim", "8", "--embedder", "hashing", "--n-resamples", "20",
