@@ -36,9 +36,8 @@ BENCHMARKS.md), presumably because the wide linear term already reads the same m
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -168,13 +167,13 @@ class SummaryProvider(ModalityProvider):
         window_hours: prediction time; measurements after it are never used.
         n_quantiles: quantiles of the train-split CDF each statistic is mapped through.
         n_factors: factor scores appended as pseudo-variables (0: none; the model must then
-            be sized with ``summary_shape(n_factors)``).
+            be sized for them: ``RealmConfig.summary_factors``).
         factor_stats: the statistics (of :data:`FACTOR_STATS`) the factor analysis reads.
         min_coverage: a variable's statistic enters the factor analysis only if it is
             available for at least this fraction of the train stays.
         seed: ``random_state`` of the factor analysis.
         factors_only: give the model the factor rows only, not the per-variable statistics
-            (size it with ``summary_shape(n_factors, factors_only=True)``).
+            (``RealmConfig.summary_factors_only``).
 
     After :meth:`setup` with factors, ``factor_loadings`` is a DataFrame (factor x
     ``variable__stat``) of the fitted loadings.
