@@ -63,6 +63,11 @@ def prepare_split_cohort(data: Path, train_sets: list[str], test_set: str, out: 
     return folder
 
 
+def _aux_columns(args: argparse.Namespace) -> list[str]:
+    """The stays columns ``--realm-aux-targets`` names (empty: no auxiliary targets)."""
+    return [c.strip() for c in args.realm_aux_targets.split(",") if c.strip()]
+
+
 #: What the forked seed workers of ``--realm-jobs`` inherit (set just before forking).
 _SHARED: dict[str, Any] = {}
 
@@ -77,7 +82,8 @@ def _realm_seed(seed: int) -> Any:
     config = RealmConfig(hidden=args.hidden, node_dim=args.node_dim, modality_dropout=0.2,
                          entity_dropout=args.realm_entity_dropout, dropout=args.realm_dropout,
                          use_summary=args.realm_summary,
-                         summary_mode=args.realm_summary_mode, summary_dropout=args.realm_summary_dropout)
+                         summary_mode=args.realm_summary_mode, summary_dropout=args.realm_summary_dropout,
+                         aux_targets=len(_aux_columns(args)), aux_weight=args.realm_aux_weight)
     # cross-fitting: seed k validates on fold k mod K of the pooled train+val stays
     data.use_fold((seed - args.seed) % args.realm_folds if args.realm_folds else None)
     torch.manual_seed(seed)
@@ -178,6 +184,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the benchmark; returns the JSON payload it wrote."""
     from realm.bench.common import compare, peak_rss_mb, print_table, score, write_json
     from realm.data.datamodule import RealmDataModule
+    from realm.models.aux_targets import AuxTargetProvider
     from realm.models.knowledge import EntityProvider
     from realm.models.summary import SummaryProvider
 
@@ -192,9 +199,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t_prep = time.perf_counter() - started
     provider = EntityProvider(source="findings", kg=args.kg, embedder=args.embedder,
                               node_dim=args.node_dim, max_entities=args.max_entities)
+    aux = _aux_columns(args)
+    targets = [AuxTargetProvider(aux, log_columns=[c for c in aux if c in args.realm_aux_log.split(",")])] if aux else []
     data = RealmDataModule(str(cohort_dir), tasks=[TASK], batch_size=args.batch_size,
                            seed=args.seed, n_folds=max(args.realm_folds, 2), fold_seed=args.seed,
-                           extra_modalities=[provider] + ([SummaryProvider()] if args.realm_summary else []))
+                           extra_modalities=[provider, *targets] + ([SummaryProvider()] if args.realm_summary else []))
     data.setup()
     trained, realm_wall = _models(args, data, workdir)
     test_ids = trained["realm"].probs.index.to_numpy()
@@ -268,6 +277,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--realm-folds", type=int, default=5,
                         help="cross-fitting: REALM seed k validates on fold k mod K of the pooled "
                              "train+val stays (0: every seed uses the cohort's validation split)")
+    parser.add_argument("--realm-aux-targets", default="",
+                        help="comma-separated stays columns REALM also learns to predict in training "
+                             "(e.g. saps1,sofa,los_hours; targets only, never inputs; off by default)")
+    parser.add_argument("--realm-aux-log", default="los_hours",
+                        help="comma-separated auxiliary targets read as log1p(value)")
+    parser.add_argument("--realm-aux-weight", type=float, default=0.3,
+                        help="weight of the auxiliary targets' mean squared error (RealmConfig.aux_weight)")
     parser.add_argument("--realm-summary", action=argparse.BooleanOptionalAction, default=False,
                         help="REALM also reads the per-variable summary statistics (off: it lowered "
                              "the validation AUROC, see BENCHMARKS.md)")

@@ -82,6 +82,10 @@ class RealmConfig:
             independently in training), both paths.
         summary_factors: label-free factor scores the SummaryProvider appends
             (``SummaryProvider.n_factors``); ``summary_factors_only``: it gives only them.
+        aux_targets: auxiliary regression targets (``aux_values`` from
+            realm.models.aux_targets.AuxTargetProvider) a linear head predicts from the fused
+            representation; their masked mean squared error, times ``aux_weight``, joins the
+            training loss. Targets only: the forward pass never reads them.
         node_dim: width of an entity's node vector (EntityProvider.node_dim).
         note_dim: width of a note embedding (the note encoder's dim).
         record_dim: width of a record embedding (the record embedder's dim).
@@ -106,6 +110,8 @@ class RealmConfig:
     summary_dropout: float = 0.1
     summary_factors: int = 0
     summary_factors_only: bool = False
+    aux_targets: int = 0
+    aux_weight: float = 0.3
     node_dim: int = 128
     note_dim: int = 384
     record_dim: int = 384
@@ -129,6 +135,9 @@ class RealmConfig:
         if self.summary_factors < 0 or (self.summary_factors_only and not self.summary_factors):
             raise ConfigError(f"summary_factors must be >= 0 (and > 0 with summary_factors_only), "
                               f"got {self.summary_factors}")
+        if self.aux_targets < 0 or self.aux_weight < 0:
+            raise ConfigError(f"aux_targets and aux_weight must be >= 0, got {self.aux_targets}, "
+                              f"{self.aux_weight}")
         if not 0.0 <= self.entity_dropout < 1.0:
             raise ConfigError(f"entity_dropout must lie in [0, 1), got {self.entity_dropout}")
 
@@ -186,6 +195,8 @@ class RealmModel(RealmTask):
         self.pool = nn.ModuleDict({m: AttentionPool(h, c.heads) for m in MODALITIES})
         self.norm = nn.LayerNorm(h)
         self.head = MultitaskHead(h, len(self.tasks), c.dropout)
+        self.aux_head = nn.Linear(h, c.aux_targets) if c.aux_targets else None
+        self._aux_pred: Tensor | None = None  # the last forward pass's auxiliary predictions
 
     # -- inputs ----------------------------------------------------------------------------
     def _sets(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -268,15 +279,36 @@ class RealmModel(RealmTask):
         else:
             gate = present.float() / present.float().sum(1, keepdim=True).clamp(min=1)
             fused = self.concat((summaries * present.unsqueeze(-1)).flatten(1))  # (B, H)
-        logits = self.head(self.norm(fused))  # (B, K)
+        normed = self.norm(fused)  # (B, H)
+        logits = self.head(normed)  # (B, K)
+        aux = self.aux_head(normed) if self.aux_head is not None else None  # (B, A)
         if self.wide is not None:
             logits = logits + self.wide(batch["summary_values"], batch["summary_present"],
                                         batch["statics"])  # (B, K)
         return {"logits": logits, "gate": gate, "ts_to_entities": ts_to_ent,
-                "entity_pool": ent_pool, "entity_mask": ent_mask}
+                "entity_pool": ent_pool, "entity_mask": ent_mask, "aux": aux}
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        return self.fuse(batch)["logits"]  # (B, K)
+        out = self.fuse(batch)
+        self._aux_pred = out["aux"]  # read by training_step, so the batch is fused once
+        return out["logits"]  # (B, K)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss = super().training_step(batch, batch_idx)
+        if self.aux_head is None:
+            return loss
+        if "aux_values" not in batch:
+            raise ConfigError("aux_targets needs batch key aux_values: add "
+                              "realm.models.aux_targets.AuxTargetProvider to data.extra_modalities")
+        target = batch["aux_values"]  # (B, A), NaN = no target
+        if target.shape[-1] != self.config.aux_targets:
+            raise ConfigError(f"aux_targets is {self.config.aux_targets} but the batch has "
+                              f"{target.shape[-1]} auxiliary target columns")
+        defined = torch.isfinite(target)
+        error = (self._aux_pred - torch.where(defined, target, 0.0)) ** 2 * defined
+        aux = error.sum() / defined.sum().clamp(min=1)
+        self.log("train/aux_mse", aux, batch_size=target.shape[0], on_step=False, on_epoch=True)
+        return loss + self.config.aux_weight * aux
 
     # -- explanations ----------------------------------------------------------------------
     @torch.no_grad()

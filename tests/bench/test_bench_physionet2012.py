@@ -76,9 +76,11 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
     folded = []
     for jobs in ("1", "2"):
         path = tmp_path / f"folds{jobs}.json"
-        assert main([*common, "--out", str(path), "--realm-folds", "2", "--realm-jobs", jobs]) == 0
+        assert main([*common, "--out", str(path), "--realm-folds", "2", "--realm-jobs", jobs,
+                     "--realm-aux-targets", "saps1,sofa,los_hours"]) == 0
         folded.append(json.loads(path.read_text()))
     assert folded[0]["settings"]["realm_folds"] == 2
+    assert folded[0]["settings"]["realm_aux_targets"] == "saps1,sofa,los_hours"
     for metric in ("auroc", "auprc", "min_se_ppv", "brier"):
         assert folded[1]["models"]["realm"][metric]["value"] == pytest.approx(
             folded[0]["models"]["realm"][metric]["value"])
