@@ -12,8 +12,9 @@ counted in the :class:`QualityReport`, as are unknown parameters and measurement
 the prediction window. Rows are never dropped without a count.
 
 SAPS-I and SOFA from the outcomes file are kept as the stays columns ``saps1`` and
-``sofa`` for baseline comparisons only: clinicians compute them over the whole stay, so
-they must never be a model input (they are not in ``events``).
+``sofa`` for baseline comparisons and as auxiliary training targets only
+(realm.models.aux_targets): clinicians compute them over the whole stay, so they must never
+be a model input (they are not in ``events``).
 
 Speed: every record's text is concatenated and parsed by one ``pandas.read_csv`` call;
 per-file parsing would take minutes on the 8,000 records of sets A and B.
