@@ -15,6 +15,9 @@ The seeds are cross-fitted (``--realm-folds`` 5): the train sets' stays are deal
 into 5 folds and seed k validates on fold k, so every training stay trains four of the five
 models (the GBM, too, fits on every training stay); ``--realm-folds 0`` gives every seed the
 one validation split instead.
+REALM also learns to predict SAPS-I, SOFA and log length of stay in training
+(``--realm-aux-targets``, realm.models.aux_targets: targets only, never inputs; test stays'
+values are never loaded), chosen on out-of-fold predictions inside set A.
 ``--realm-summary`` adds the summary modality (realm.models.summary; ``--realm-summary-mode``
 deep, wide or wide_deep), off because it lowered the validation AUROC. The baselines are
 trained exactly as before.
@@ -277,9 +280,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--realm-folds", type=int, default=5,
                         help="cross-fitting: REALM seed k validates on fold k mod K of the pooled "
                              "train+val stays (0: every seed uses the cohort's validation split)")
-    parser.add_argument("--realm-aux-targets", default="",
+    parser.add_argument("--realm-aux-targets", default="saps1,sofa,los_hours",
                         help="comma-separated stays columns REALM also learns to predict in training "
-                             "(e.g. saps1,sofa,los_hours; targets only, never inputs; off by default)")
+                             "(targets only, never inputs; '' for none)")
     parser.add_argument("--realm-aux-log", default="los_hours",
                         help="comma-separated auxiliary targets read as log1p(value)")
     parser.add_argument("--realm-aux-weight", type=float, default=0.3,
