@@ -72,7 +72,9 @@ def _model(spec: NeuralSpec, dm: Any, tasks: list[str]) -> Any:
     sizes = (dm.n_features, dm.n_variables, dm.n_statics)
     encoder = functools.partial(GRUEncoder, hidden=spec.hidden, dropout=0.1)
     if spec.entities:
-        config = RealmConfig(hidden=spec.hidden, heads=4, node_dim=spec.node_dim)
+        # the wide entity term as in `realm bench synthetic` (BENCHMARKS.md)
+        config = RealmConfig(hidden=spec.hidden, heads=4, node_dim=spec.node_dim, entity_wide=True,
+                             entity_wide_l2=0.01)
         return RealmModel(tasks, *sizes, encoder=encoder, config=config, lr=spec.lr)
     return TimeSeriesModel(tasks, *sizes, encoder=encoder, lr=spec.lr)
 

@@ -12,10 +12,14 @@ Validation-split AUROCs are reported too: choose settings on them, never on the 
 
 Neural models keep the checkpoint with the best validation loss (or mean AUROC over the tasks,
 ``--monitor``); ``--neural-seeds`` trains REALM and the GRU that many times each and averages
-their probabilities. ``--realm-summary`` adds the summary modality (realm.models.summary) read
-as ``--realm-summary-mode``; ``--summary-factors N`` appends N label-free factor scores of the
+their probabilities. ``--realm-entity-wide`` (default) adds a linear term on REALM's logits
+from the summed node vectors of the present entities (realm.models.fusion.WideEntities, ridge
+``--realm-entity-wide-l2``): a node no training stay has still gets a weight through the
+vector it shares with its siblings. ``--realm-summary`` adds the summary modality
+(realm.models.summary) read as ``--realm-summary-mode``; ``--summary-factors N`` appends N label-free factor scores of the
 series, fitted on the train split only (``--summary-factors-only``: the factors without the
-statistics). ``--ancestor-depth`` with ``--ancestor-backoff`` lets a node no training stay mentions (a held-out code's own node) also bring its trained ``is_a`` ancestors
+statistics). ``--ancestor-depth`` with ``--ancestor-backoff`` lets a node no training stay
+mentions (a held-out code's own node) also bring its trained ``is_a`` ancestors
 (realm.models.knowledge.with_ancestors). The validation split shares the training codes, so
 it cannot show what the back-off does for held-out codes; the share of their mentions that
 bring a trained node can be counted without labels (NOTE_MENTIONS.csv against the mentions).
@@ -58,6 +62,9 @@ def _predict(model: Any, loader: Any) -> pd.DataFrame:
     return pd.concat(parts)
 
 
+#: Label-free factor scores REALM's summary gets unless ``--summary-factors`` says otherwise.
+DEFAULT_SUMMARY_FACTORS = 1
+
 #: What early stopping and the kept checkpoint watch: both tasks count equally.
 MONITOR = "val/mean_auroc"
 
@@ -99,7 +106,8 @@ def _fit_one(name: str, args: argparse.Namespace, data: Any, workdir: Path, seed
             hidden=args.hidden, node_dim=args.node_dim, modality_dropout=args.modality_dropout,
             entity_dropout=args.entity_dropout, use_summary=args.realm_summary,
             summary_mode=args.realm_summary_mode, summary_factors=args.summary_factors,
-            summary_factors_only=args.summary_factors_only))
+            summary_factors_only=args.summary_factors_only, entity_wide=args.realm_entity_wide,
+            entity_wide_l2=args.realm_entity_wide_l2))
     else:
         cls = mean_auroc_model(TimeSeriesModel) if args.monitor == "mean_auroc" else TimeSeriesModel
         model = cls(tasks, *sizes, encoder=gru, lr=args.lr, weight_decay=args.weight_decay)
@@ -184,6 +192,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ConfigError(f"--models: unknown {unknown}; choose from {', '.join(MODELS)}")
+    if args.summary_factors is None:  # the default: one factor with the summary, none without
+        args.summary_factors = DEFAULT_SUMMARY_FACTORS if args.realm_summary else 0
     if args.summary_factors < 0:
         raise ConfigError(f"--summary-factors must be >= 0, got {args.summary_factors}")
     if args.summary_factors and not args.realm_summary:
@@ -299,12 +309,20 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--realm-summary-mode", default="wide", choices=("deep", "wide", "wide_deep"),
                         help="with --realm-summary: an MLP into the time-series summary (deep), a linear "
                              "term on the logits (wide), or both (RealmConfig.summary_mode)")
-    parser.add_argument("--summary-factors", type=int, default=0,
+    # one factor and the wide entity term: chosen on the validation split in session 5 and
+    # confirmed on an untouched hospital (--seed 1), BENCHMARKS.md
+    parser.add_argument("--summary-factors", type=int, default=None,
                         help="with --realm-summary: append this many label-free factor scores, fitted on the "
-                             "train split's per-variable means and slopes (SummaryProvider.n_factors)")
+                             "train split's per-variable means and slopes (SummaryProvider.n_factors; "
+                             f"default {DEFAULT_SUMMARY_FACTORS} with the summary, 0 without)")
     parser.add_argument("--summary-factors-only", action=argparse.BooleanOptionalAction, default=False,
                         help="with --summary-factors: the summary path reads the factor scores (and the "
                              "statics) only, not the per-variable statistics")
+    parser.add_argument("--realm-entity-wide", action=argparse.BooleanOptionalAction, default=True,
+                        help="REALM adds a linear term on its logits from the summed node vectors of "
+                             "its present entities (RealmConfig.entity_wide)")
+    parser.add_argument("--realm-entity-wide-l2", type=float, default=0.01,
+                        help="ridge penalty on that term (RealmConfig.entity_wide_l2)")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine", "onecycle"))
     parser.add_argument("--monitor", default="loss", choices=("mean_auroc", "loss"),

@@ -13,6 +13,7 @@ entities (or no notes) gets a zero context vector, never NaN. In dependency orde
 - :class:`SummaryEncoder`: per-variable statistics of the raw measurements (the summary
   modality, realm.models.summary), presence flags and statics -> one vector.
 - :class:`WideSummary`: the same inputs -> one logit per task through a linear map.
+- :class:`WideEntities`: summed node vectors of a stay's entities -> one logit per task.
 - :class:`ModalityGate`: softmax over the *present* modalities' summaries.
 """
 
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from realm.errors import ConfigError
+from realm.records import Assertion
 
 __all__ = ["MaskedAttention", "CrossBlock", "AttentionPool", "EntityEncoder", "StatsEncoder",
            "SummaryEncoder", "WideSummary", "ModalityGate", "N_ASSERTIONS", "N_ENTITY_NUMBERS"]
@@ -190,6 +192,43 @@ class WideSummary(nn.Module):
 
     def forward(self, values: Tensor, present: Tensor, statics: Tensor) -> Tensor:
         return self.linear(self.dropout(_summary_inputs(values, present, statics, self.in_dim)))  # (B, K)
+
+
+#: Assertion code of "present" in ``entities_assertion`` (0 = padding, then Assertion order).
+PRESENT_CODE = list(Assertion).index(Assertion.PRESENT) + 1
+
+
+class WideEntities(nn.Module):
+    """``W drop(sum_{present} v_e) + b``: (B, E, D), (B, E), (B, E) -> (B, K).
+
+    The wide half for the entity set: a logistic regression on the sum of the node vectors of
+    a stay's *present* entities, trained jointly and added to the logits. Negated, historical,
+    family and hypothetical entities stay out of the sum ("no pneumonia" adds nothing here;
+    the deep entity encoder reads them with their assertion). Why linear in the node vectors:
+    a node no training stay has (a held-out code) still gets a weight, through the text and
+    ancestor parts of its vector that it shares with its trained siblings, and with a few
+    hundred positives a linear map of them generalizes where a deep set encoder overfits
+    (BENCHMARKS.md, synthetic hospital). Zero-initialised; :meth:`penalty` is the ridge term
+    ``l2 * ||W||^2`` the training loss adds.
+    """
+
+    def __init__(self, node_dim: int, n_tasks: int, dropout: float = 0.0, l2: float = 0.0) -> None:
+        super().__init__()
+        if l2 < 0:
+            raise ConfigError(f"WideEntities l2 must be >= 0, got {l2}")
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(node_dim, n_tasks)
+        self.l2 = l2
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, vectors: Tensor, assertion: Tensor, mask: Tensor) -> Tensor:
+        present = (mask & (assertion == PRESENT_CODE)).unsqueeze(-1).to(vectors.dtype)  # (B, E, 1)
+        return self.linear(self.dropout((vectors * present).sum(1)))  # (B, K)
+
+    def penalty(self) -> Tensor:
+        """``l2 * ||W||^2`` (bias excluded): the ridge term of the logistic regression."""
+        return self.l2 * self.linear.weight.pow(2).sum()
 
 
 class ModalityGate(nn.Module):

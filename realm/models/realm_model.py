@@ -20,8 +20,15 @@ statistics ``summary_*`` (realm.models.summary). With H the model width:
                      (the last two parts with use_stats, use_summary and a "deep" summary_mode)
     s_ent = pool(Z'),  s_note = pool(U')
     g = softmax over present modalities of W_g [s_ts; s_ent; s_note]     (B, 3)
-    logits = heads(LN(sum_m g_m s_m)) [+ W_w drop(summary ; present ; statics)]   (B, K)
-                     (the last term with use_summary and a "wide" summary_mode)
+    logits = heads(LN(sum_m g_m s_m)) [+ W_w drop(summary ; present ; statics)]
+                                      [+ W_e drop(sum_{present e} v_e)]   (B, K)
+                     (the W_w term with use_summary and a "wide" summary_mode; the W_e term,
+                     a linear map of the summed node vectors of the present entities, with
+                     entity_wide)
+
+With ``entity_wide_l2`` > 0 the training loss adds ``entity_wide_l2 * ||W_e||^2`` (a ridge
+penalty: with a few hundred positives the linear entity term needs far more shrinkage than
+AdamW's decoupled weight decay gives).
 
 ``fusion="concat"`` (ablation) skips the cross-attention and the gate: the pooled
 summaries (zeros for an absent modality) are concatenated and projected. During training a
@@ -44,7 +51,7 @@ from torch import Tensor, nn
 from realm.errors import ConfigError, KGError
 from realm.models.encoders import EncoderFactory, GRUEncoder
 from realm.models.fusion import (AttentionPool, CrossBlock, EntityEncoder, ModalityGate,
-                                 StatsEncoder, SummaryEncoder, WideSummary)
+                                 StatsEncoder, SummaryEncoder, WideEntities, WideSummary)
 from realm.models.module import LRSchedule, MultitaskHead, RealmTask, check_finite
 from realm.models.summary import summary_shape
 from realm.records import NODE_TYPES
@@ -86,6 +93,10 @@ class RealmConfig:
             realm.models.aux_targets.AuxTargetProvider) a linear head predicts from the fused
             representation; their masked mean squared error, times ``aux_weight``, joins the
             training loss. Targets only: the forward pass never reads them.
+        entity_wide: add a linear term on the logits from the summed node vectors of the
+            stay's present entities (realm.models.fusion.WideEntities); it sees the entity
+            mask after entity and modality dropout.
+        entity_wide_l2: ridge penalty on that term's weights, added to the training loss.
         node_dim: width of an entity's node vector (EntityProvider.node_dim).
         note_dim: width of a note embedding (the note encoder's dim).
         record_dim: width of a record embedding (the record embedder's dim).
@@ -112,6 +123,8 @@ class RealmConfig:
     summary_factors_only: bool = False
     aux_targets: int = 0
     aux_weight: float = 0.3
+    entity_wide: bool = False
+    entity_wide_l2: float = 0.0
     node_dim: int = 128
     note_dim: int = 384
     record_dim: int = 384
@@ -138,6 +151,9 @@ class RealmConfig:
         if self.aux_targets < 0 or self.aux_weight < 0:
             raise ConfigError(f"aux_targets and aux_weight must be >= 0, got {self.aux_targets}, "
                               f"{self.aux_weight}")
+        if self.entity_wide_l2 < 0 or (self.entity_wide and not self.use_entities):
+            raise ConfigError(f"entity_wide needs use_entities and entity_wide_l2 >= 0, got "
+                              f"use_entities={self.use_entities}, entity_wide_l2={self.entity_wide_l2}")
         if not 0.0 <= self.entity_dropout < 1.0:
             raise ConfigError(f"entity_dropout must lie in [0, 1), got {self.entity_dropout}")
 
@@ -181,6 +197,8 @@ class RealmModel(RealmTask):
         shape = summary_shape(c.summary_factors, c.summary_factors_only)
         self.summary = SummaryEncoder(*shape, n_statics, h, c.dropout, c.summary_dropout) if deep else None
         self.wide = WideSummary(*shape, n_statics, len(self.tasks), c.summary_dropout) if wide else None
+        self.wide_entities = (WideEntities(c.node_dim, len(self.tasks), c.dropout, c.entity_wide_l2)
+                              if c.entity_wide else None)
         self.ts_summary = nn.Linear(h + self.encoder.out_dim + h * (int(c.use_stats) + int(deep)), h)
         self.entities = EntityEncoder(c.node_dim, c.n_entity_types, h, c.heads, c.set_layers, c.dropout)
         self.notes = nn.Sequential(nn.Linear(c.note_dim, h), nn.LayerNorm(h))
@@ -285,6 +303,9 @@ class RealmModel(RealmTask):
         if self.wide is not None:
             logits = logits + self.wide(batch["summary_values"], batch["summary_present"],
                                         batch["statics"])  # (B, K)
+        if self.wide_entities is not None:
+            logits = logits + self.wide_entities(batch["entities_vectors"], batch["entities_assertion"],
+                                                 ent_mask)  # (B, K)
         return {"logits": logits, "gate": gate, "ts_to_entities": ts_to_ent,
                 "entity_pool": ent_pool, "entity_mask": ent_mask, "aux": aux}
 
@@ -295,6 +316,8 @@ class RealmModel(RealmTask):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = super().training_step(batch, batch_idx)
+        if self.wide_entities is not None and self.wide_entities.l2 > 0:
+            loss = loss + self.wide_entities.penalty()
         if self.aux_head is None:
             return loss
         if "aux_values" not in batch:

@@ -21,7 +21,8 @@ def test_flags_parse_and_default_to_the_wide_summary() -> None:
     parser = argparse.ArgumentParser()
     register(parser)
     a = parser.parse_args(["--out", "x.json"])
-    assert (a.realm_summary, a.realm_summary_mode, a.summary_factors) == (True, "wide", 0)
+    assert (a.realm_summary, a.realm_summary_mode, a.summary_factors) == (True, "wide", None)
+    assert (a.realm_entity_wide, a.realm_entity_wide_l2) == (True, 0.01)
     assert parser.parse_args(["--out", "x.json", "--no-realm-summary"]).realm_summary is False
     a = parser.parse_args(["--out", "x.json", "--realm-summary", "--realm-summary-mode", "wide",
                            "--summary-factors", "3"])
@@ -34,7 +35,9 @@ def test_factors_need_the_summary(tmp_path: Path) -> None:
     out = str(tmp_path / "x.json")
     assert main(["bench", "synthetic", "--out", out, "--no-realm-summary", "--summary-factors", "2"]) == 1
     assert main(["bench", "synthetic", "--out", out, "--realm-summary", "--summary-factors", "-1"]) == 1
-    assert main(["bench", "synthetic", "--out", out, "--realm-summary", "--summary-factors-only"]) == 1
+    assert main(["bench", "synthetic", "--out", out, "--realm-summary", "--summary-factors", "0",
+                 "--summary-factors-only"]) == 1
+    assert main(["bench", "synthetic", "--out", out, "--no-realm-summary", "--summary-factors-only"]) == 1
 
 
 @pytest.mark.parametrize("only", [False, True])
