@@ -9,6 +9,8 @@ statistics -> AUROC (subject-bootstrap 95% CIs) of each on the designed test spl
 held-out condition codes never appear in training notes, next to the oracle's AUROC (the true
 risks the outcomes were drawn from), and paired differences REALM - GRU and oracle - REALM.
 Validation-split AUROCs are reported too: choose settings on them, never on the test split.
+Every model's validation and test probabilities are written to ``<workdir>/predictions.parquet``
+(one row per model, split, stay and task, with the subject and label).
 
 Neural models keep the checkpoint with the best validation loss (or mean AUROC over the tasks,
 ``--monitor``); ``--neural-seeds`` trains REALM and the GRU that many times each and averages
@@ -144,6 +146,25 @@ def _tabular(cohort_dir: Path, seed: int) -> dict[str, dict[str, pd.DataFrame]]:
     return out
 
 
+def prediction_table(preds: dict[str, dict[str, pd.DataFrame]], labels: pd.DataFrame,
+                     subjects: pd.Series) -> pd.DataFrame:
+    """Every model's (and the oracle's) validation and test probabilities, one row per
+    (model, split, stay, task) with the stay's subject and label (NA where undefined)."""
+    rows = []
+    for name, by_split in preds.items():
+        for split, frame in by_split.items():
+            long = frame.rename_axis("stay_id").reset_index().melt(
+                id_vars="stay_id", var_name="task", value_name="prob")
+            rows.append(long.assign(model=name, split=split))
+    table = pd.concat(rows, ignore_index=True)
+    table["subject_id"] = subjects.loc[table["stay_id"]].to_numpy()
+    stacked = labels.rename_axis("stay_id").reset_index().melt(id_vars="stay_id", var_name="task",
+                                                                value_name="label")
+    table = table.merge(stacked, on=["stay_id", "task"], how="left")
+    table["label"] = table["label"].astype("Int8")
+    return table[["model", "split", "stay_id", "subject_id", "task", "label", "prob"]]
+
+
 def _scores(preds: dict[str, dict[str, pd.DataFrame]], oracle: pd.DataFrame, labels: pd.DataFrame,
             subjects: pd.Series, n_resamples: int, seed: int) -> dict[str, Any]:
     """Per task: test AUROC (+ CI) of every model and the oracle, paired differences, val AUROC."""
@@ -256,11 +277,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         preds.update({k: v for k, v in _tabular(cohort_dir, args.seed).items() if k in models})
         lap("tabular", t0)
     results = _scores(preds, oracle, labels, stays["subject_id"], args.n_resamples, args.seed)
+    # every model's probabilities beside the checkpoints: re-scoring needs no retraining
+    workdir.mkdir(parents=True, exist_ok=True)
+    prediction_table(preds, labels, stays["subject_id"]).to_parquet(workdir / "predictions.parquet", index=False)
     payload = {"benchmark": "synthetic", "n_stays": args.n_stays, "seed": args.seed, "auroc": results,
                "kg": extract_meta["kg"], "extract_counts": extract_meta["counts"], "entities": entities,
                "training": training, "step_seconds": timing,
                "wall_seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu0,
-               "peak_rss_mb": peak_rss_mb(),
+               "peak_rss_mb": peak_rss_mb(), "predictions": str(workdir / "predictions.parquet"),
                "settings": {k: v for k, v in vars(args).items() if k not in ("func", "_module")}}
     write_json(Path(args.out), payload)
     sys.stdout.write("\n".join(_table(results)) + f"\nwall {payload['wall_seconds']:.0f} s, "

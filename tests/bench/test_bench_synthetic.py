@@ -31,6 +31,21 @@ def test_bench_synthetic_reports_oracle_and_models(tmp_path: Path, monkeypatch: 
         assert r["n_test"] > r["positive"] >= 0
     assert result["extract_counts"]["linked"] > 0
     assert result["entities"]["nodes"] > 0
+    # the written probabilities re-score to the reported AUROCs, val and test
+    import pandas as pd
+    from realm.eval.metrics import auroc
+
+    table = pd.read_parquet(result["predictions"])
+    assert set(table["model"]) == {"oracle", "realm", "timeseries", "gbm", "lr"}
+    assert set(table["split"]) == {"val", "test"}
+    for task in ("mortality", "readmission_30d"):
+        for split, key in (("test", None), ("val", "val_auroc")):
+            rows = table[(table["model"] == "realm") & (table["split"] == split) & (table["task"] == task)]
+            rows = rows[rows["label"].notna()]
+            value = auroc(rows["label"].astype(int).to_numpy(), rows["prob"].to_numpy())
+            reported = (result["auroc"][task]["test"]["realm"]["value"] if key is None
+                        else result["auroc"][task][key]["realm"])
+            assert value == pytest.approx(reported)
 
     # A second run reuses the hospital and its mentions (both cached by content).
     import realm.commands.extract
