@@ -28,7 +28,8 @@ from realm.errors import ConfigError
 from realm.records import Assertion
 
 __all__ = ["MaskedAttention", "CrossBlock", "AttentionPool", "EntityEncoder", "StatsEncoder",
-           "SummaryEncoder", "WideSummary", "ModalityGate", "N_ASSERTIONS", "N_ENTITY_NUMBERS"]
+           "SummaryEncoder", "WideSummary", "WideEntities", "ModalityGate", "N_ASSERTIONS",
+           "N_ENTITY_NUMBERS", "PRESENT_CODE"]
 
 #: Assertion codes of the entity provider: 0 = padding, then realm.records.Assertion order.
 N_ASSERTIONS = 6

@@ -90,3 +90,10 @@ def test_off_by_default_and_bad_settings_refused() -> None:
         RealmConfig(entity_wide=True, use_entities=False).check()
     with pytest.raises(ConfigError, match="entity_wide_l2"):
         RealmConfig(entity_wide=True, entity_wide_l2=-0.1).check()
+
+
+def test_present_code_matches_what_the_entity_provider_writes() -> None:
+    from realm.models import knowledge
+
+    assert knowledge._ASSERTION_CODE[Assertion.PRESENT] == PRESENT_CODE
+    assert knowledge._ASSERTION_CODE[Assertion.NEGATED] == NEGATED_CODE
