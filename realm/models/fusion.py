@@ -208,8 +208,8 @@ class WideEntities(nn.Module):
     the deep entity encoder reads them with their assertion). Why linear in the node vectors:
     a node no training stay has (a held-out code) still gets a weight, through the text and
     ancestor parts of its vector that it shares with its trained siblings, and with a few
-    hundred positives a linear map of them generalizes where a deep set encoder overfits
-    (BENCHMARKS.md, synthetic hospital). Zero-initialised; :meth:`penalty` is the ridge term
+    hundred positives a linear map of them carried held-out codes to the test split better
+    than the deep set encoder alone (BENCHMARKS.md, synthetic hospital). Zero-initialised; :meth:`penalty` is the ridge term
     ``l2 * ||W||^2`` the training loss adds.
     """
 
