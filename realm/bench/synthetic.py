@@ -334,7 +334,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="with --realm-summary: an MLP into the time-series summary (deep), a linear "
                              "term on the logits (wide), or both (RealmConfig.summary_mode)")
     # one factor and the wide entity term: chosen on the validation split in session 5 and
-    # confirmed on an untouched hospital (--seed 1), BENCHMARKS.md
+    # confirmed on two untouched hospitals (--seed 1, --seed 2), BENCHMARKS.md
     parser.add_argument("--summary-factors", type=int, default=None,
                         help="with --realm-summary: append this many label-free factor scores, fitted on the "
                              "train split's per-variable means and slopes (SummaryProvider.n_factors; "
