@@ -45,14 +45,15 @@ META_FILE = "mentions_meta.json"
 
 
 def _extractor(args: argparse.Namespace, kg: Any) -> tuple[Any, dict[str, Any]]:
-    from realm.extract.lexicon import Lexicon, load_abbreviations
+    from realm.extract.lexicon import Lexicon, load_abbreviations, load_surface_variants
     from realm.extract.lexicon_extractor import LexiconExtractor
     from realm.extract.llm import LLMExtractor, load_llm_config
 
     config: dict[str, Any] = {"extractor": args.extractor}
     members = []
     if args.extractor in ("lexicon", "ensemble"):
-        lexicon = Lexicon.from_nodes(kg.nodes(), abbreviations=load_abbreviations())
+        lexicon = Lexicon.from_nodes(kg.nodes(), abbreviations=load_abbreviations(),
+                                     variants=load_surface_variants())
         members.append(LexiconExtractor(lexicon))
         config["lexicon_terms"] = len(lexicon)
     if args.extractor in ("llm", "ensemble"):

@@ -30,7 +30,7 @@ from realm.errors import ConfigError
 from realm.records import Assertion, Node
 
 __all__ = ["Term", "LexiconMatch", "Lexicon", "NormalizedText", "abbreviated_variants", "crosses_break", "normalize",
-           "load_abbreviations"]
+           "load_abbreviations", "load_surface_variants"]
 
 #: Normalized terms shorter than this are dropped (single letters, "ii", ...) unless they
 #: come from the abbreviation table, which is matched case-sensitively.
@@ -180,22 +180,33 @@ def norm_key(text: str) -> str:
     return " ".join(map(stem, _fold(text).split()))
 
 
-def load_abbreviations(path: str | Path | None = None) -> dict[str, tuple[str, ...]]:
-    """Abbreviation -> expansions from ``abbreviation,expansion`` rows (default: packaged CSV)."""
+def _load_pairs(path: str | Path | None, packaged: str, key: str) -> dict[str, tuple[str, ...]]:
+    """``key`` -> expansions from ``<key>,expansion`` rows of a CSV (default: packaged)."""
     if path is None:
-        source = resources.files("realm.resources").joinpath("abbreviations_extract.csv")
-        text = source.read_text(encoding="utf-8")
-        name = "realm/resources/abbreviations_extract.csv"
+        text = resources.files("realm.resources").joinpath(packaged).read_text(encoding="utf-8")
+        name = f"realm/resources/{packaged}"
     else:
         text, name = Path(path).read_text(encoding="utf-8"), str(path)
     table: dict[str, list[str]] = {}
-    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
-    for lineno, row in enumerate(rows, start=2):
-        abbr, expansion = (row.get("abbreviation") or "").strip(), (row.get("expansion") or "").strip()
-        if not abbr or not expansion:
-            raise ConfigError(f"{name} row {lineno}: needs 'abbreviation' and 'expansion'")
-        table.setdefault(abbr, []).append(expansion)
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    for lineno, row in enumerate(csv.DictReader(lines), start=2):
+        surface, expansion = (row.get(key) or "").strip(), (row.get("expansion") or "").strip()
+        if not surface or not expansion:
+            raise ConfigError(f"{name} row {lineno}: needs '{key}' and 'expansion'")
+        table.setdefault(surface, []).append(expansion)
     return {k: tuple(v) for k, v in table.items()}
+
+
+def load_abbreviations(path: str | Path | None = None) -> dict[str, tuple[str, ...]]:
+    """Abbreviation -> expansions from ``abbreviation,expansion`` rows (default: packaged CSV)."""
+    return _load_pairs(path, "abbreviations_extract.csv", "abbreviation")
+
+
+def load_surface_variants(path: str | Path | None = None) -> dict[str, tuple[str, ...]]:
+    """Surface -> expansions from ``surface,expansion`` rows (default: packaged
+    ``surface_variants_extract.csv``): brand and short drug names, adjective forms of
+    findings ("febrile"), matched case-insensitively like any name."""
+    return _load_pairs(path, "surface_variants_extract.csv", "surface")
 
 
 def abbreviated_variants(terms: Iterable[Term], abbreviations: Mapping[str, Sequence[str]]) -> list[Term]:
@@ -236,7 +247,10 @@ class Lexicon:
                 continue
             if not key:
                 continue
-            ident = (term.node_id, term.section, term.assertion, term.case_sensitive)
+            # A case-sensitive term only matches its own spelling, so "AFib" and "afib" for
+            # one node are two terms (deduplicating them by node left "afib" unmatchable).
+            spelling = term.text if term.case_sensitive else None
+            ident = (term.node_id, term.section, term.assertion, term.case_sensitive, spelling)
             by_key.setdefault(key, {}).setdefault(ident, term)
         self._terms: dict[str, tuple[Term, ...]] = {k: tuple(v.values()) for k, v in by_key.items()}
         self._automaton = ahocorasick.Automaton()
@@ -252,8 +266,11 @@ class Lexicon:
         types: Sequence[str] | None = None,
         *,
         abbreviations: Mapping[str, Sequence[str]] | None = None,
+        variants: Mapping[str, Sequence[str]] | None = None,
     ) -> Lexicon:
-        """Names and synonyms of ``nodes`` (only ``types`` if given), plus the abbreviations whose expansion equals one of those surfaces."""
+        """Names and synonyms of ``nodes`` (only ``types`` if given), plus the abbreviations
+        (case-sensitive) and surface ``variants`` (case-insensitive) whose expansion equals
+        one of those surfaces."""
         wanted = set(types) if types is not None else None
         terms: list[Term] = []
         for node in nodes:
@@ -261,10 +278,13 @@ class Lexicon:
                 continue
             for source, surface in [("name", node.name)] + [("synonym", s) for s in node.synonyms]:
                 terms.append(Term(surface, node.id, node.type, source))
+        by_surface: dict[str, list[Term]] = {}
+        for t in terms:
+            by_surface.setdefault(norm_key(t.text), []).append(t)
+        for surface, expansions in (variants or {}).items():
+            for expansion in expansions:
+                terms += [Term(surface, t.node_id, t.type, "variant") for t in by_surface.get(norm_key(expansion), [])]
         if abbreviations:
-            by_surface: dict[str, list[Term]] = {}
-            for t in terms:
-                by_surface.setdefault(norm_key(t.text), []).append(t)
             for abbr, expansions in abbreviations.items():
                 for expansion in expansions:
                     for t in by_surface.get(norm_key(expansion), []):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from realm.extract.lexicon import Lexicon, Term, load_abbreviations, normalize
+from realm.extract.lexicon import Lexicon, Term, load_abbreviations, load_surface_variants, normalize
 from realm.extract.lexicon_extractor import LexiconExtractor
 from realm.records import Assertion, Node
 
@@ -46,6 +46,38 @@ def test_abbreviations_are_case_sensitive_surfaces_of_their_expansion() -> None:
     assert [m.terms[0].node_id for m in lex.match("small VSD noted")] == ["HP:0001629"]
     assert lex.match("vsd") == []
     assert "VSD" in load_abbreviations()
+
+
+def test_two_spellings_of_one_abbreviation_both_match() -> None:
+    # "AFib" and "afib" name one node; each case-sensitive spelling must stay a term of its own
+    nodes = [Node("HP:0005110", "Atrial fibrillation", "phenotype")]
+    lex = Lexicon.from_nodes(nodes, abbreviations={"AFib": ("atrial fibrillation",),
+                                                   "afib": ("atrial fibrillation",)})
+    text = "AFib on admission, afib again, AFIB"
+    assert [text[m.start:m.end] for m in lex.match(text)] == ["AFib", "afib"]
+
+
+def test_surface_variants_match_any_case_and_only_known_expansions() -> None:
+    nodes = [Node("DRUG:acetaminophen", "acetaminophen", "drug"), Node("HP:0001945", "Fever", "phenotype")]
+    lex = Lexicon.from_nodes(nodes, variants={"tylenol": ("acetaminophen",), "febrile": ("fever",),
+                                              "motrin": ("ibuprofen",)})  # no ibuprofen node: no term
+    text = "Febrile overnight, given Tylenol; TYLENOL again; motrin held"
+    found = [(text[m.start:m.end], m.terms[0].node_id, m.terms[0].source) for m in lex.match(text)]
+    assert found == [("Febrile", "HP:0001945", "variant"), ("Tylenol", "DRUG:acetaminophen", "variant"),
+                     ("TYLENOL", "DRUG:acetaminophen", "variant")]
+    packaged = load_surface_variants()
+    assert packaged["tylenol"] == ("acetaminophen",) and "levo" not in packaged  # ambiguous: left out
+
+
+def test_surface_variant_table_errors_name_file_and_row(tmp_path) -> None:
+    import pytest
+
+    from realm.errors import ConfigError
+
+    bad = tmp_path / "variants.csv"
+    bad.write_text("surface,expansion\ntylenol,acetaminophen\nfebrile,\n")
+    with pytest.raises(ConfigError, match=r"variants.csv row 3: needs 'surface' and 'expansion'"):
+        load_surface_variants(bad)
 
 
 def test_types_filter_and_short_terms_dropped() -> None:
