@@ -30,6 +30,9 @@ def test_bench_synthetic_reports_oracle_and_models(tmp_path: Path, monkeypatch: 
         assert gap["value"] == pytest.approx(r["test"]["oracle"]["value"] - r["test"]["realm"]["value"])
         assert r["n_test"] > r["positive"] >= 0
     assert result["extract_counts"]["linked"] > 0
+    recall = result["extraction_recall"]
+    assert recall["all"]["n"] > 0 and 0 < recall["all"]["recall"] <= 1
+    assert sum(r["n"] for g, r in recall.items() if g != "all") == recall["all"]["n"]
     assert result["entities"]["nodes"] > 0
     # the written probabilities re-score to the reported AUROCs, val and test
     import pandas as pd
