@@ -24,7 +24,9 @@ vector it shares with its siblings. ``--realm-summary`` adds the summary modalit
 series, fitted on the train split only (``--summary-factors-only``: the factors without the
 statistics). ``--ancestor-depth`` with ``--ancestor-backoff`` lets a node no training stay
 mentions (a held-out code's own node) also bring its trained ``is_a`` ancestors
-(realm.models.knowledge.with_ancestors). The validation split shares the training codes, so
+(realm.models.knowledge.with_ancestors); ``--ancestor-relatives`` (default) makes such a node
+bring the trained nodes under its nearest ancestor that has any, i.e. its trained siblings.
+The validation split shares the training codes, so
 it cannot show what the back-off does for held-out codes; the share of their mentions that
 bring a trained node can be counted without labels (NOTE_MENTIONS.csv against the mentions).
 """
@@ -259,6 +261,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                   embedding_kinds=args.embedding_kinds.split(","), embedder=args.embedder,
                                   node_dim=args.node_dim, max_entities=args.max_entities, seed=args.seed,
                                   ancestor_depth=args.ancestor_depth, ancestor_backoff=args.ancestor_backoff,
+                                  ancestor_relatives=(args.ancestor_relatives and args.ancestor_backoff
+                                                      and args.ancestor_depth > 0),
                                   ancestor_types=None)
         extra = [provider] if "realm" in neural else []
         if "realm" in neural and args.realm_summary:
@@ -366,6 +370,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="entities: is_a ancestors added per linked note mention (EntityProvider)")
     parser.add_argument("--ancestor-backoff", action=argparse.BooleanOptionalAction, default=True,
                         help="entities: ancestors only for nodes no training stay has, only trained ones")
+    parser.add_argument("--ancestor-relatives", action=argparse.BooleanOptionalAction, default=True,
+                        help="with the back-off, an untrained node brings the trained nodes under its "
+                             "nearest ancestor that has any (its trained siblings)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--n-resamples", type=int, default=1000, help="subject-bootstrap resamples")
     parser.add_argument("--threads", type=int, default=1,
