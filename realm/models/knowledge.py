@@ -37,7 +37,7 @@ stay as they were, and the entity count barely grows (60.8 -> 60.9 per synthetic
 ``ancestor_relatives`` extends the back-off to siblings: an untrained node brings the trained
 nodes under its nearest ancestor that has any (see :func:`with_ancestors`); on the synthetic
 hospital's test codes it lifts the share of extracted mentions that bring a trained node from
-80 % to 95 % (``realm bench synthetic``'s setting; training sets unchanged).
+80 % to 95 % (training sets unchanged), yet it did not raise AUROC there (off by default).
 
 Finding values are scaled per lab-finding rule so one number means the same for every
 node: the *excess* of a value beyond the rule's threshold (in the abnormal direction)
