@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from realm.extract.lexicon import Lexicon, Term, load_abbreviations, load_surface_variants, normalize
 from realm.extract.lexicon_extractor import LexiconExtractor
 from realm.records import Assertion, Node
@@ -69,9 +76,7 @@ def test_surface_variants_match_any_case_and_only_known_expansions() -> None:
     assert packaged["tylenol"] == ("acetaminophen",) and "levo" not in packaged  # ambiguous: left out
 
 
-def test_surface_variant_table_errors_name_file_and_row(tmp_path) -> None:
-    import pytest
-
+def test_surface_variant_table_errors_name_file_and_row(tmp_path: Path) -> None:
     from realm.errors import ConfigError
 
     bad = tmp_path / "variants.csv"
@@ -99,3 +104,23 @@ def test_extractor_mentions_are_grounded_and_organ_scoped() -> None:
     assert all(m.extractor == "lexicon" and m.is_grounded_in(text) for m in mentions)
     # the organ-stripped form does not fire outside its section
     assert extractor.extract("MOUTH: low set teeth") == []
+
+
+
+_cell = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1,
+                max_size=12).map(str.strip).filter(lambda t: bool(t) and not t.startswith("#"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_cell, _cell), min_size=1, max_size=8))
+def test_surface_variant_table_round_trips_any_cells(tmp_path_factory: pytest.TempPathFactory,
+                                                     rows: list[tuple[str, str]]) -> None:
+    path = tmp_path_factory.mktemp("variants") / "variants.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["surface", "expansion"])
+        writer.writerows(rows)
+    expected: dict[str, list[str]] = {}
+    for surface, expansion in rows:
+        expected.setdefault(surface, []).append(expansion)
+    assert load_surface_variants(path) == {k: tuple(v) for k, v in expected.items()}
