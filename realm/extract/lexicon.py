@@ -188,11 +188,12 @@ def _load_pairs(path: str | Path | None, packaged: str, key: str) -> dict[str, t
     else:
         text, name = Path(path).read_text(encoding="utf-8"), str(path)
     table: dict[str, list[str]] = {}
-    lines = [line for line in text.splitlines() if not line.startswith("#")]
-    for lineno, row in enumerate(csv.DictReader(lines), start=2):
+    kept = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if not line.startswith("#")]
+    reader = csv.DictReader(line for _, line in kept)
+    for row in reader:
         surface, expansion = (row.get(key) or "").strip(), (row.get("expansion") or "").strip()
-        if not surface or not expansion:
-            raise ConfigError(f"{name} row {lineno}: needs '{key}' and 'expansion'")
+        if not surface or not expansion:  # the file's own line number, comment lines counted
+            raise ConfigError(f"{name} row {kept[reader.line_num - 1][0]}: needs '{key}' and 'expansion'")
         table.setdefault(surface, []).append(expansion)
     return {k: tuple(v) for k, v in table.items()}
 

@@ -140,8 +140,7 @@ def _is_a_ancestors(kg, node_id: str, depth: int) -> dict[str, int]:
     return found
 
 
-def _relatives(kg, node_id: str, depth: int, known: set[str],
-               below: dict[str, dict[str, int]]) -> dict[str, int]:
+def _relatives(kg, node_id: str, depth: int, below: dict[str, dict[str, int]]) -> dict[str, int]:
     """Known nodes sharing the nearest ``is_a`` ancestor (the node itself included) that has
     known descendants, each with its path length up and down. ``below`` maps an ancestor to
     its known descendants and their depth under it (built once per call of with_ancestors)."""
@@ -199,7 +198,7 @@ def with_ancestors(mentions: pd.DataFrame, kg, depth: int, decay: float = 0.5,
             continue  # EntityProvider.setup names the unknown node; nothing to add here
         if below:
             pairs += [(node, rel, d, kg.node(rel).type)
-                      for rel, d in _relatives(kg, resolved, depth, known, below).items()]
+                      for rel, d in _relatives(kg, resolved, depth, below).items()]
             continue
         pairs += [(node, anc, d, kg.node(anc).type) for anc, d in _is_a_ancestors(kg, resolved, depth).items()
                   if known is None or anc in known]

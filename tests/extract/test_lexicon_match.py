@@ -80,8 +80,8 @@ def test_surface_variant_table_errors_name_file_and_row(tmp_path: Path) -> None:
     from realm.errors import ConfigError
 
     bad = tmp_path / "variants.csv"
-    bad.write_text("surface,expansion\ntylenol,acetaminophen\nfebrile,\n")
-    with pytest.raises(ConfigError, match=r"variants.csv row 3: needs 'surface' and 'expansion'"):
+    bad.write_text("# a comment line\nsurface,expansion\ntylenol,acetaminophen\nfebrile,\n")
+    with pytest.raises(ConfigError, match=r"variants.csv row 4: needs 'surface' and 'expansion'"):
         load_surface_variants(bad)
 
 
