@@ -113,7 +113,8 @@ def _fit_one(name: str, args: argparse.Namespace, data: Any, workdir: Path, seed
             entity_dropout=args.entity_dropout, use_summary=args.realm_summary,
             summary_mode=args.realm_summary_mode, summary_factors=args.summary_factors,
             summary_factors_only=args.summary_factors_only, entity_wide=args.realm_entity_wide,
-            entity_wide_l2=args.realm_entity_wide_l2))
+            entity_wide_l2=args.realm_entity_wide_l2, linear_prior=args.linear_prior,
+            prior_summary=args.prior_summary if args.realm_summary else "none"))
     else:
         cls = mean_auroc_model(TimeSeriesModel) if args.monitor == "mean_auroc" else TimeSeriesModel
         model = cls(tasks, *sizes, encoder=gru, lr=args.lr, weight_decay=args.weight_decay)
@@ -360,6 +361,14 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "its present entities (RealmConfig.entity_wide)")
     parser.add_argument("--realm-entity-wide-l2", type=float, default=0.01,
                         help="ridge penalty on that term (RealmConfig.entity_wide_l2)")
+    # on by default: at 10,000 stays and on five 3,000-stay hospitals it raised REALM's paired
+    # AUROC on 10 of 12 task x hospital test comparisons and 10 of 12 validation ones
+    # (session 7, BENCHMARKS.md)
+    parser.add_argument("--linear-prior", action=argparse.BooleanOptionalAction, default=True,
+                        help="REALM adds a fixed ridge logistic regression, fitted on the train split "
+                             "before training, to its logits (RealmConfig.linear_prior)")
+    parser.add_argument("--prior-summary", default="factors", choices=("factors", "all", "none"),
+                        help="with --linear-prior: the summary inputs the prior reads (RealmConfig.prior_summary)")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine", "onecycle"))
     parser.add_argument("--monitor", default="loss", choices=("mean_auroc", "loss"),

@@ -21,10 +21,13 @@ statistics ``summary_*`` (realm.models.summary). With H the model width:
     s_ent = pool(Z'),  s_note = pool(U')
     g = softmax over present modalities of W_g [s_ts; s_ent; s_note]     (B, 3)
     logits = heads(LN(sum_m g_m s_m)) [+ W_w drop(summary ; present ; statics)]
-                                      [+ W_e drop(sum_{present e} v_e)]   (B, K)
+                                      [+ W_e drop(sum_{present e} v_e)]
+                                      [+ W_p [sum_{present e} v_e ; factors ; statics] + b_p]   (B, K)
                      (the W_w term with use_summary and a "wide" summary_mode; the W_e term,
                      a linear map of the summed node vectors of the present entities, with
-                     entity_wide)
+                     entity_wide; the W_p term, a ridge logistic regression fitted on the train
+                     split before the network trains and then held fixed, with linear_prior:
+                     realm.models.linear_prior)
 
 With ``entity_wide_l2`` > 0 the training loss adds ``entity_wide_l2 * ||W_e||^2`` (a ridge
 penalty: with a few hundred positives the linear entity term needs far more shrinkage than
@@ -42,6 +45,7 @@ checkpoint) and refuses data from another KG version (:class:`KGError`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -52,6 +56,7 @@ from realm.errors import ConfigError, KGError
 from realm.models.encoders import EncoderFactory, GRUEncoder
 from realm.models.fusion import (AttentionPool, CrossBlock, EntityEncoder, ModalityGate,
                                  StatsEncoder, SummaryEncoder, WideEntities, WideSummary)
+from realm.models.linear_prior import LinearPrior, PriorSummary
 from realm.models.module import LRSchedule, MultitaskHead, RealmTask, check_finite
 from realm.models.summary import summary_shape
 from realm.records import NODE_TYPES
@@ -97,6 +102,10 @@ class RealmConfig:
             stay's present entities (realm.models.fusion.WideEntities); it sees the entity
             mask after entity and modality dropout.
         entity_wide_l2: ridge penalty on that term's weights, added to the training loss.
+        linear_prior: add a fixed linear term fitted convexly on the train split when training
+            starts (realm.models.linear_prior.LinearPrior): the network learns the residual.
+        prior_summary: what of the summary the prior reads: ``factors`` (the factor scores;
+            needs summary_factors), ``all`` statistics, or ``none``.
         node_dim: width of an entity's node vector (EntityProvider.node_dim).
         note_dim: width of a note embedding (the note encoder's dim).
         record_dim: width of a record embedding (the record embedder's dim).
@@ -125,6 +134,8 @@ class RealmConfig:
     aux_weight: float = 0.3
     entity_wide: bool = False
     entity_wide_l2: float = 0.0
+    linear_prior: bool = False
+    prior_summary: PriorSummary = "factors"
     node_dim: int = 128
     note_dim: int = 384
     record_dim: int = 384
@@ -154,9 +165,15 @@ class RealmConfig:
         if self.entity_wide_l2 < 0 or (self.entity_wide and not self.use_entities):
             raise ConfigError(f"entity_wide needs use_entities and entity_wide_l2 >= 0, got "
                               f"use_entities={self.use_entities}, entity_wide_l2={self.entity_wide_l2}")
+        if self.linear_prior and self.prior_summary != "none" and not self.use_summary:
+            raise ConfigError(f"prior_summary={self.prior_summary!r} needs use_summary (or prior_summary='none')")
+        if self.linear_prior and self.prior_summary == "factors" and not self.summary_factors:
+            raise ConfigError("prior_summary='factors' needs summary_factors >= 1")
         if not 0.0 <= self.entity_dropout < 1.0:
             raise ConfigError(f"entity_dropout must lie in [0, 1), got {self.entity_dropout}")
 
+
+log = logging.getLogger(__name__)
 
 # Checkpoints keep the config in their hyperparameters; torch's weights-only loader (the
 # default for `realm test --ckpt_path ...`) refuses unknown classes unless declared safe.
@@ -199,6 +216,8 @@ class RealmModel(RealmTask):
         self.wide = WideSummary(*shape, n_statics, len(self.tasks), c.summary_dropout) if wide else None
         self.wide_entities = (WideEntities(c.node_dim, len(self.tasks), c.dropout, c.entity_wide_l2)
                               if c.entity_wide else None)
+        self.prior = (LinearPrior(len(self.tasks), c.use_entities, c.prior_summary, c.summary_factors)
+                      if c.linear_prior else None)
         self.ts_summary = nn.Linear(h + self.encoder.out_dim + h * (int(c.use_stats) + int(deep)), h)
         self.entities = EntityEncoder(c.node_dim, c.n_entity_types, h, c.heads, c.set_layers, c.dropout)
         self.notes = nn.Sequential(nn.Linear(c.note_dim, h), nn.LayerNorm(h))
@@ -306,6 +325,8 @@ class RealmModel(RealmTask):
         if self.wide_entities is not None:
             logits = logits + self.wide_entities(batch["entities_vectors"], batch["entities_assertion"],
                                                  ent_mask)  # (B, K)
+        if self.prior is not None:
+            logits = logits + self.prior(batch)  # (B, K), the raw entity mask: no dropout
         return {"logits": logits, "gate": gate, "ts_to_entities": ts_to_ent,
                 "entity_pool": ent_pool, "entity_mask": ent_mask, "aux": aux}
 
@@ -393,6 +414,15 @@ class RealmModel(RealmTask):
             if hasattr(provider, "node_embedding_id"):
                 datamodule.setup(stage)  # the provider learns its KG version in setup
                 self.check_kg(provider.kg_version, provider.node_embedding_id)
+        if stage == "fit" and self.prior is not None and not bool(self.prior.fitted):
+            if datamodule is None:
+                raise ConfigError("linear_prior is fitted on the train split when training starts: "
+                                  "pass a datamodule to Trainer.fit")
+            # every process reads the whole train split (not its DDP shard), before the model
+            # is wrapped: all ranks fit the same prior
+            datamodule.setup(stage)
+            self.prior.fit(datamodule.train_dataloader())
+            log.info("linear prior fitted on the train split (C per task: %s)", self.prior.penalty_c)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["realm_kg"] = {"kg_version": self.kg_version,
