@@ -71,6 +71,11 @@ def _aux_columns(args: argparse.Namespace) -> list[str]:
     return [c.strip() for c in args.realm_aux_targets.split(",") if c.strip()]
 
 
+def _needs_summary(args: argparse.Namespace) -> bool:
+    """Whether REALM's batches need the summary modality (its network or its linear prior)."""
+    return args.realm_summary or (args.realm_linear_prior and args.realm_prior_summary != "none")
+
+
 #: What the forked seed workers of ``--realm-jobs`` inherit (set just before forking).
 _SHARED: dict[str, Any] = {}
 
@@ -86,7 +91,8 @@ def _realm_seed(seed: int) -> Any:
                          entity_dropout=args.realm_entity_dropout, dropout=args.realm_dropout,
                          use_summary=args.realm_summary,
                          summary_mode=args.realm_summary_mode, summary_dropout=args.realm_summary_dropout,
-                         aux_targets=len(_aux_columns(args)), aux_weight=args.realm_aux_weight)
+                         aux_targets=len(_aux_columns(args)), aux_weight=args.realm_aux_weight,
+                         linear_prior=args.realm_linear_prior, prior_summary=args.realm_prior_summary)
     # cross-fitting: seed k validates on fold k mod K of the pooled train+val stays
     data.use_fold((seed - args.seed) % args.realm_folds if args.realm_folds else None)
     torch.manual_seed(seed)
@@ -206,7 +212,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     targets = [AuxTargetProvider(aux, log_columns=[c for c in aux if c in args.realm_aux_log.split(",")])] if aux else []
     data = RealmDataModule(str(cohort_dir), tasks=[TASK], batch_size=args.batch_size,
                            seed=args.seed, n_folds=max(args.realm_folds, 2), fold_seed=args.seed,
-                           extra_modalities=[provider, *targets] + ([SummaryProvider()] if args.realm_summary else []))
+                           extra_modalities=[provider, *targets] + ([SummaryProvider()] if _needs_summary(args) else []))
     data.setup()
     trained, realm_wall = _models(args, data, workdir)
     test_ids = trained["realm"].probs.index.to_numpy()
@@ -293,6 +299,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--realm-summary-mode", choices=("deep", "wide", "wide_deep"), default="deep",
                         help="with --realm-summary: an MLP into the series summary, a linear logit "
                              "term, or both (RealmConfig.summary_mode)")
+    parser.add_argument("--realm-linear-prior", action=argparse.BooleanOptionalAction, default=False,
+                        help="REALM adds a fixed ridge logistic regression, fitted on its train folds "
+                             "before training, to its logits (RealmConfig.linear_prior)")
+    parser.add_argument("--realm-prior-summary", choices=("all", "none"), default="all",
+                        help="with --realm-linear-prior: the prior also reads every summary statistic "
+                             "(all) or only the entity vectors and statics (none)")
     parser.add_argument("--realm-summary-dropout", type=float, default=0.1,
                         help="dropout on the summary inputs (RealmConfig.summary_dropout)")
     parser.add_argument("--realm-dropout", type=float, default=0.2,

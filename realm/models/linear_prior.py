@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from realm.errors import ConfigError, DataError
 from realm.models.fusion import PRESENT_CODE
+from realm.models.module import check_finite
 
 __all__ = ["LinearPrior", "PriorSummary", "PENALTY_GRID"]
 
@@ -101,6 +102,7 @@ class LinearPrior(nn.Module):
         if not bool(self.fitted):
             raise ConfigError("the linear prior is not fitted: train the model (fit) or load a "
                               "checkpoint of a trained one")
+        check_finite(batch, ("entities_vectors", "summary_values", "statics"))  # absent keys skipped
         x = self.inputs(batch)
         if x.shape[-1] != self.weight.shape[1]:
             raise ConfigError(f"the linear prior was fitted on {self.weight.shape[1]} inputs, the "

@@ -105,7 +105,9 @@ class RealmConfig:
         linear_prior: add a fixed linear term fitted convexly on the train split when training
             starts (realm.models.linear_prior.LinearPrior): the network learns the residual.
         prior_summary: what of the summary the prior reads: ``factors`` (the factor scores;
-            needs summary_factors), ``all`` statistics, or ``none``.
+            needs summary_factors), ``all`` statistics, or ``none``. The prior reads the
+            summary keys of the batch (a SummaryProvider) even when the network does not
+            (use_summary False).
         node_dim: width of an entity's node vector (EntityProvider.node_dim).
         note_dim: width of a note embedding (the note encoder's dim).
         record_dim: width of a record embedding (the record embedder's dim).
@@ -165,8 +167,6 @@ class RealmConfig:
         if self.entity_wide_l2 < 0 or (self.entity_wide and not self.use_entities):
             raise ConfigError(f"entity_wide needs use_entities and entity_wide_l2 >= 0, got "
                               f"use_entities={self.use_entities}, entity_wide_l2={self.entity_wide_l2}")
-        if self.linear_prior and self.prior_summary != "none" and not self.use_summary:
-            raise ConfigError(f"prior_summary={self.prior_summary!r} needs use_summary (or prior_summary='none')")
         if self.linear_prior and self.prior_summary == "factors" and not self.summary_factors:
             raise ConfigError("prior_summary='factors' needs summary_factors >= 1")
         if not 0.0 <= self.entity_dropout < 1.0:

@@ -62,8 +62,8 @@ def test_unfitted_prior_refuses_and_bad_settings_are_named() -> None:
         LinearPrior(1, summary="some")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="summary_factors"):
         _model(linear_prior=True, use_summary=True, prior_summary="factors")
-    with pytest.raises(ConfigError, match="use_summary"):
-        _model(linear_prior=True, prior_summary="all")
+    with pytest.raises(ConfigError, match="SummaryProvider"):
+        LinearPrior(1, summary="all").inputs(_batch())
     one_class, _ = _planted(n_batches=2)
     for batch in one_class:
         batch["labels"].zero_()
