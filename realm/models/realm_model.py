@@ -220,7 +220,8 @@ class RealmModel(RealmTask):
                       if c.linear_prior else None)
         self.ts_summary = nn.Linear(h + self.encoder.out_dim + h * (int(c.use_stats) + int(deep)), h)
         self.entities = EntityEncoder(c.node_dim, c.n_entity_types, h, c.heads, c.set_layers, c.dropout)
-        self.notes = nn.Sequential(nn.Linear(c.note_dim, h), nn.LayerNorm(h))
+        # only built when read: DDP refuses parameters that never reach the loss
+        self.notes = nn.Sequential(nn.Linear(c.note_dim, h), nn.LayerNorm(h)) if c.use_notes else None
         self.record = nn.Sequential(nn.Linear(c.record_dim, h), nn.LayerNorm(h)) if c.use_record else None
         if c.fusion == "cross_attention":
             self.ts_reads = CrossBlock(h, c.heads, c.dropout)  # time steps -> entities, notes
@@ -429,6 +430,10 @@ class RealmModel(RealmTask):
                                   "node_embedding_id": self.node_embedding_id}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.notes is None:  # older checkpoints kept an unused note projection
+            state = checkpoint.get("state_dict", {})
+            for key in [k for k in state if k.startswith("notes.")]:
+                del state[key]
         saved = checkpoint.get("realm_kg", {})
         self.kg_version = saved.get("kg_version", self.kg_version)
         self.node_embedding_id = saved.get("node_embedding_id", self.node_embedding_id)
