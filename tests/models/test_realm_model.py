@@ -200,3 +200,13 @@ def test_record_vector_is_a_text_token_beside_the_notes() -> None:
     bad = dict(batch, record_vector=torch.full((B, 10), float("nan")))
     with pytest.raises(DataError):
         alone(bad)
+
+
+@pytest.mark.parametrize("config", [{}, {"fusion": "concat"}, {"use_timeseries": False},
+                                    {"use_notes": True}, {"entity_wide": True}])
+def test_every_parameter_reaches_the_loss(config: dict) -> None:
+    """DDP (without find_unused_parameters) refuses parameters that never reach the loss."""
+    model = _model(**config)
+    model.train()
+    model.training_step(_batch(notes=config.get("use_notes", False)), 0).backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
