@@ -362,7 +362,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--realm-entity-wide-l2", type=float, default=0.01,
                         help="ridge penalty on that term (RealmConfig.entity_wide_l2)")
     # on by default: at 10,000 stays and on five 3,000-stay hospitals it raised REALM's paired
-    # AUROC on 10 of 12 task x hospital test comparisons and 10 of 12 validation ones
+    # AUROC on 9 of 12 task x hospital test comparisons and 10 of 12 validation ones
     # (session 7, BENCHMARKS.md)
     parser.add_argument("--linear-prior", action=argparse.BooleanOptionalAction, default=True,
                         help="REALM adds a fixed ridge logistic regression, fitted on the train split "
