@@ -10,9 +10,9 @@ optimisation with its penalty chosen by cross-validation, and the network learns
 
     logits = network(batch) + W x + b,   x = [sum_{present e} v_e ; factor scores ; statics]
 
-:meth:`LinearPrior.fit` reads the *train split only*: one ``LogisticRegressionCV`` per task
-(standardised inputs, ``C`` chosen by stratified 5-fold cross-validation on the train stays'
-log loss), then folds the standardisation into ``W`` and ``b``. They are buffers, not
+:meth:`LinearPrior.fit` reads the *train split only*: one L2 logistic regression per task
+(standardised inputs, ``C`` from :data:`PENALTY_GRID` chosen by stratified 5-fold
+cross-validation on the train stays' log loss), then folds the standardisation into ``W`` and ``b``. They are buffers, not
 parameters: saved in checkpoints, never moved by the optimiser (the network would otherwise
 drift them back towards the fit it does worse). The prior reads the batch's own entity mask,
 never the one after modality or entity dropout, so it is the same function in training and at
