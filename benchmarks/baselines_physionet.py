@@ -5,7 +5,7 @@ Usage::
     python benchmarks/baselines_physionet.py --root ../shared/data/physionet2012 \
         [--out results.json] [--n-resamples 1000] [--seed 0] [--threads 1]
 
-Features are summary statistics over the first 48 h (realm.models.features); the metrics
+Features are summary statistics over the first 48 h (realm.features.tabular); the metrics
 are AUROC, AUPRC, min(Se, +P) and Brier on set B with 95 % patient-level bootstrap
 intervals, plus a paired bootstrap of GBM minus logistic regression. Prints a table and
 optionally writes the numbers as JSON.
@@ -24,7 +24,7 @@ import numpy as np
 from realm.data.readers.physionet2012 import ICU_TYPES, read_physionet2012
 from realm.eval.bootstrap import bootstrap_ci, paired_bootstrap_diff
 from realm.models.baselines import fit_predict_baseline
-from realm.models.features import summary_features
+from realm.features.tabular import summary_features
 
 METRICS = ("auroc", "auprc", "min_se_ppv", "brier")
 

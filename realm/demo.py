@@ -105,7 +105,7 @@ def cached_hospital(n_stays: int, seed: int) -> Path:
 def lexicon_extract_args(cohort_dir: Path, kg: str, out: Path, progress: bool) -> argparse.Namespace:
     """``realm extract`` arguments for the offline lexicon extractor with dictionary linking,
     parsed by the command's own parser so every option it adds keeps its default."""
-    from realm.commands.extract import register
+    from realm.cli.extract import register
 
     parser = argparse.ArgumentParser(prog="realm extract")
     register(parser)
@@ -118,12 +118,12 @@ def cached_mentions(cohort_dir: Path, cohort_key: str, kg: str, kg_version: str,
                     progress: bool) -> Path:
     """``mentions.parquet`` of the cohort (lexicon + dictionary links + findings), extracted
     once per (cohort, KG version, extraction code) into the cache."""
-    from realm.commands.extract import run_extract
+    from realm.cli.extract import run_extract
 
     # The extractor's rule tables (realm/resources) are inputs too: a new abbreviation row
     # must re-extract. The whole folder, so a table added later cannot be forgotten here.
     key = config_hash("lexicon", cohort_key, kg_version,
-                      _code("extract", "commands/extract.py", "kg/linker.py", "kg/findings_table.py",
+                      _code("extract", "cli/extract.py", "kg/linker.py", "kg/findings_table.py",
                             "harmonize", "resources"))
     folder = stage_dir("demo_mentions", key)
     if not (folder / "mentions.parquet").is_file():
@@ -143,7 +143,7 @@ def _trained(cfg: DemoConfig, spec: Any, cohort_dir: Path, cohort_key: str, ment
     key = config_hash("neural", asdict(spec), cohort_key,
                       None if mentions is None else inputs_digest([mentions]),
                       cfg.max_epochs, cfg.seed, (cfg.explain_top, cfg.explain_random) if explain else None,
-                      _code("models", "data/datamodule.py", "data/dataset.py", "data/discretize.py",
+                      _code("models", "features", "data/datamodule.py", "data/dataset.py", "data/discretize.py",
                             "eval/explain.py", "eval/predictions.py", "demo_models.py"))
     folder = stage_dir("demo_models", key)
     if not (folder / "predictions.parquet").is_file():
@@ -164,7 +164,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Run every step; returns the evaluation record (also written as metrics.json)."""
     from realm.data.prepare import prepare_cohort
     from realm.demo_models import ORACLE_NAME, NeuralSpec, oracle_predictions, tabular_predictions
-    from realm.eval.commands import run_evaluate
+    from realm.cli.evaluate import run_evaluate
     from realm.eval.predictions import write_predictions
     from realm.kg.spec import load_kg
 
@@ -219,7 +219,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from realm.eval.commands import summary_lines
+    from realm.cli.evaluate import summary_lines
 
     cfg = DemoConfig(n_stays=args.n_stays, out=args.out, seed=args.seed,
                      max_epochs=args.max_epochs, kg=args.kg, embedder=args.embedder,

@@ -1,7 +1,7 @@
 """The models ``realm demo`` trains, each ending in a predictions table on the test split.
 
 - ``REALM``: :class:`realm.models.realm_model.RealmModel` on the time series plus the
-  linked KG entities of each stay (:class:`realm.models.knowledge.EntityProvider`);
+  linked KG entities of each stay (:class:`realm.features.entities.EntityProvider`);
 - ``GRU``: the time-series-only :class:`realm.models.module.TimeSeriesModel`;
 - ``GBM`` and ``LR``: the tabular baselines of :mod:`realm.models.baselines` on summary
   statistics of the same 48 hours;
@@ -50,7 +50,7 @@ class NeuralSpec:
 def _datamodule(cohort_dir: Path, tasks: list[str], spec: NeuralSpec, mentions: Path | None,
                 seed: int) -> Any:
     from realm.data.datamodule import RealmDataModule
-    from realm.models.knowledge import EntityProvider
+    from realm.features.entities import EntityProvider
 
     extra = []
     if spec.entities:
@@ -128,7 +128,7 @@ def tabular_predictions(cohort_dir: Path, tasks: list[str], seed: int,
     from realm.data.cohort import Cohort
     from realm.eval.predictions import predictions_frame
     from realm.models.baselines import fit_predict_baseline
-    from realm.models.features import summary_features
+    from realm.features.tabular import summary_features
 
     cohort = Cohort.load(cohort_dir, tables=("stays", "events", "labels"))
     stays = cohort.stays

@@ -1,28 +1,58 @@
-"""Data flows one way: data → extract → kg → models → eval. A stage imports only from the
-stages before it (and small shared modules); wiring lives in cli, commands, bench and demo."""
+"""Data flows one way. Every sub-package of realm has a rank; a stage imports only from stages of
+a lower rank (and the small shared modules); stages of one rank never import each other (the
+KG does not read the extractors, nor they the KG). Wiring — the CLI, the pipeline, the demo and
+the benchmarks — sits above every stage, and no stage imports it."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-STAGES = {"data": 0, "extract": 1, "kg": 2, "models": 3, "eval": 4}
-WIRING = {"cli", "commands", "bench", "demo", "demo_models"}
 PACKAGE = Path(__file__).resolve().parents[1] / "realm"
 IMPORT = re.compile(r"^\s*(?:from|import)\s+realm\.(\w+)")
+
+#: Modules every layer may use.
+SHARED = {"errors", "records", "cache", "resources", "config"}
+#: The stages, lowest first.
+STAGES = {"llm": 0, "data": 1, "extract": 2, "kg": 2, "harmonize": 3, "features": 4,
+          "models": 5, "eval": 6}
+#: Layers that join stages: they may import any stage, no stage imports them.
+WIRING = {"pipeline", "demo", "demo_models", "bench", "cli"}
+
+
+def _layer(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else path.stem
+
+
+def test_every_module_has_a_layer() -> None:
+    unknown = sorted({_layer(p) for p in PACKAGE.rglob("*.py")} - SHARED - set(STAGES) - WIRING
+                     - {"__init__"})
+    assert not unknown, f"sub-packages or modules without a layer in this test: {unknown}"
 
 
 def test_stages_import_only_earlier_stages() -> None:
     offences = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        stage = path.relative_to(PACKAGE).parts[0]
-        if stage not in STAGES:
+        layer = _layer(path)
+        if layer in WIRING or layer == "__init__":
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             match = IMPORT.match(line)
-            if not match:
+            if not match or match.group(1) == layer:
                 continue
             target = match.group(1)
-            if target in WIRING or STAGES.get(target, -1) > STAGES[stage]:
+            if layer in SHARED:
+                allowed = target in SHARED and target != layer
+            else:
+                allowed = target in SHARED or STAGES.get(target, 99) < STAGES[layer]
+            if not allowed:
                 offences.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
     assert not offences, "imports against the data flow:\n" + "\n".join(offences)
+
+
+def test_benchmark_code_stays_out_of_the_stages() -> None:
+    """BioCreative VIII's code lives under realm/bench/bc8, not in the extractors or the KG."""
+    stray = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                   if "bc8" in p.name and _layer(p) != "bench")
+    assert not stray, f"benchmark-specific modules inside a stage: {stray}"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from realm.cache import atomic_path, file_digest
 from realm.errors import ConfigError
-from realm.harmonize.commands import add_backend_arguments, chat_model_from_args
+from realm.cli.harmonize import add_backend_arguments, chat_model_from_args
 from realm.harmonize.evaluate import gold_for, read_labels, same_answer, score
 from realm.harmonize.harmonizer import harmonize, make_backends
 from realm.harmonize.kg_backend import KGBackend

@@ -16,9 +16,9 @@ into 5 folds and seed k validates on fold k, so every training stay trains four 
 models (the GBM, too, fits on every training stay); ``--realm-folds 0`` gives every seed the
 one validation split instead.
 REALM also learns to predict SAPS-I, SOFA and log length of stay in training
-(``--realm-aux-targets``, realm.models.aux_targets: targets only, never inputs; test stays'
+(``--realm-aux-targets``, realm.features.aux_targets: targets only, never inputs; test stays'
 values are never loaded), chosen on out-of-fold predictions inside set A.
-``--realm-summary`` adds the summary modality (realm.models.summary; ``--realm-summary-mode``
+``--realm-summary`` adds the summary modality (realm.features.summary; ``--realm-summary-mode``
 deep, wide or wide_deep), off because it lowered the validation AUROC. The baselines are
 trained exactly as before.
 Every model is scored with the patient-level bootstrap (1000 resamples), plus paired
@@ -170,7 +170,7 @@ def _baselines(cohort_dir: Path, test_ids: np.ndarray, seed: int, threads: int) 
     """GBM and LR on summary statistics, fit on every train-set stay (their own inner validation)."""
     from realm.data.cohort import Cohort
     from realm.models.baselines import fit_predict_baseline
-    from realm.models.features import summary_features
+    from realm.features.tabular import summary_features
 
     cohort = Cohort.load(cohort_dir, tables=("events",))
     stays = cohort.stays.merge(cohort.labels[["stay_id", TASK]], on="stay_id")
@@ -193,9 +193,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the benchmark; returns the JSON payload it wrote."""
     from realm.bench.common import compare, peak_rss_mb, print_table, score, write_json
     from realm.data.datamodule import RealmDataModule
-    from realm.models.aux_targets import AuxTargetProvider
-    from realm.models.knowledge import EntityProvider
-    from realm.models.summary import SummaryProvider
+    from realm.features.aux_targets import AuxTargetProvider
+    from realm.features.entities import EntityProvider
+    from realm.features.summary import SummaryProvider
 
     if args.realm_folds == 1 or args.realm_folds < 0:
         raise ConfigError(f"--realm-folds must be 0 (no cross-fitting) or at least 2, not {args.realm_folds}")

@@ -11,7 +11,7 @@ split, its C chosen on the validation split from ``--c-grid``, scored on the tes
 from train, ``--draws`` seeded draws, same C) as mean ± sd test AUROC.
 
 With ``--note-encoder`` (default on) the same probe runs on note embeddings: each note written
-by the prediction time is encoded by :class:`~realm.models.note_encoder.HFNoteEncoder` (the
+by the prediction time is encoded by :class:`~realm.features.notes.HFNoteEncoder` (the
 packaged MiniLM through transformers, mean pooling, 256-token windows) and a stay is the mean
 of its notes; throughput is reported in notes/s of CPU and wall time. The oracle (true risk)
 AUROC on the same test stays is printed beside, as the ceiling.
@@ -61,7 +61,7 @@ def probe_task(vectors: np.ndarray, y: np.ndarray, split: np.ndarray, groups: np
     """Probe one task: C by val AUROC, test AUROC with CI, few-shot mean ± sd (NaN labels left out)."""
     from realm.bench.common import score
     from realm.eval.metrics import auroc
-    from realm.models.record_encoder import fit_probe
+    from realm.features.record import fit_probe
 
     known = ~np.isnan(y)
     tr, va, te = (np.flatnonzero(known & (split == s)) for s in ("train", "val", "test"))
@@ -92,7 +92,7 @@ def _note_vectors(cohort: Any, ids: list[int], threads: int) -> tuple[np.ndarray
     """Per stay, the mean MiniLM vector of its notes (zeros for a stay with none), and timing."""
     import torch
 
-    from realm.models.note_encoder import HFNoteEncoder, encode_cohort_notes
+    from realm.features.notes import HFNoteEncoder, encode_cohort_notes
 
     torch.set_num_threads(threads)
     encoder = HFNoteEncoder("minilm", pooling="mean", max_length=256, stride=64, batch_size=16)
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from realm.data.prepare import prepare_cohort
     from realm.demo import cached_hospital, cached_mentions
     from realm.kg.spec import load_kg
-    from realm.models.record_encoder import RecordEncoder, load_mentions
+    from realm.features.record import RecordEncoder, load_mentions
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     shots = [int(k) for k in args.shots.split(",") if k.strip()]

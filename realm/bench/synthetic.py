@@ -20,11 +20,11 @@ their probabilities. ``--realm-entity-wide`` (default) adds a linear term on REA
 from the summed node vectors of the present entities (realm.models.fusion.WideEntities, ridge
 ``--realm-entity-wide-l2``): a node no training stay has still gets a weight through the
 vector it shares with its siblings. ``--realm-summary`` adds the summary modality
-(realm.models.summary) read as ``--realm-summary-mode``; ``--summary-factors N`` appends N label-free factor scores of the
+(realm.features.summary) read as ``--realm-summary-mode``; ``--summary-factors N`` appends N label-free factor scores of the
 series, fitted on the train split only (``--summary-factors-only``: the factors without the
 statistics). ``--ancestor-depth`` with ``--ancestor-backoff`` lets a node no training stay
 mentions (a held-out code's own node) also bring its trained ``is_a`` ancestors
-(realm.models.knowledge.with_ancestors); ``--ancestor-relatives`` (off by default: it did not
+(realm.features.entities.with_ancestors); ``--ancestor-relatives`` (off by default: it did not
 raise AUROC) makes such a node bring the trained nodes under its nearest ancestor that has any.
 The validation split shares the training codes, so
 it cannot show what the back-off does for held-out codes; the share of their mentions that
@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from realm.data.prepare import prepare_cohort
     from realm.demo import cached_hospital, cached_mentions
     from realm.kg.spec import load_kg
-    from realm.models.knowledge import EntityProvider
+    from realm.features.entities import EntityProvider
 
     started, cpu0 = time.perf_counter(), time.process_time()
     torch.set_num_threads(args.threads)
@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                   ancestor_types=None)
         extra = [provider] if "realm" in neural else []
         if "realm" in neural and args.realm_summary:
-            from realm.models.summary import SummaryProvider
+            from realm.features.summary import SummaryProvider
 
             extra.append(SummaryProvider(n_factors=args.summary_factors, seed=args.seed,
                                          factors_only=args.summary_factors_only))

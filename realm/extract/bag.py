@@ -9,7 +9,7 @@ between them — within a window at most ``slack`` words longer than the term. F
 words (``of``, ``the``, ``with``...) are not content words. The finding is discontinuous,
 spanning just the matched words, the way BioCreative VIII annotates such findings.
 
-Which bags are right is learned, not assumed: the trainer (:mod:`realm.extract.expansion`)
+Which bags are right is learned, not assumed: the trainer (:mod:`realm.bench.bc8.expansion`)
 drops (surface, id) pairs that are usually wrong on the training texts.
 """
 

@@ -1,7 +1,7 @@
 """Models: time-series encoders, the LightningModule base and the Lightning CLI.
 
 Names are imported on first use (PEP 562) so that ``realm.models.baselines`` and
-``realm.models.features`` load without importing torch and Lightning.
+``realm.features.tabular`` load without importing torch and Lightning.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Tabular baselines on summary-statistic features: gradient boosting and logistic regression.
 
-Both take a feature frame from :func:`realm.models.features.summary_features` (NaN where
+Both take a feature frame from :func:`realm.features.tabular.summary_features` (NaN where
 a variable was never measured) and a 0/1 label vector, and give ``P(y = 1)`` per row.
 
 - :class:`GBMBaseline`: scikit-learn's ``HistGradientBoostingClassifier``, which routes

@@ -11,7 +11,7 @@ entities (or no notes) gets a zero context vector, never NaN. In dependency orde
   a small set transformer (self-attention blocks over the set).
 - :class:`StatsEncoder`: per-feature statistics of the binned series -> one vector.
 - :class:`SummaryEncoder`: per-variable statistics of the raw measurements (the summary
-  modality, realm.models.summary), presence flags and statics -> one vector.
+  modality, realm.features.summary), presence flags and statics -> one vector.
 - :class:`WideSummary`: the same inputs -> one logit per task through a linear map.
 - :class:`WideEntities`: summed node vectors of a stay's entities -> one logit per task.
 - :class:`ModalityGate`: softmax over the *present* modalities' summaries.
@@ -25,17 +25,11 @@ import torch
 from torch import Tensor, nn
 
 from realm.errors import ConfigError
-from realm.records import Assertion
+from realm.features.schema import N_ASSERTIONS, N_ENTITY_NUMBERS, PRESENT_CODE
 
 __all__ = ["MaskedAttention", "CrossBlock", "AttentionPool", "EntityEncoder", "StatsEncoder",
-           "SummaryEncoder", "WideSummary", "WideEntities", "ModalityGate", "N_ASSERTIONS",
-           "N_ENTITY_NUMBERS", "PRESENT_CODE"]
+           "SummaryEncoder", "WideSummary", "WideEntities", "ModalityGate"]
 
-#: Assertion codes of the entity provider: 0 = padding, then realm.records.Assertion order.
-N_ASSERTIONS = 6
-#: Numbers per entity: log1p(count), first hour / window, link score, then the values of a
-#: time-series finding (realm.models.knowledge.finding_numbers; 0 for note mentions).
-N_ENTITY_NUMBERS = 7
 
 
 class MaskedAttention(nn.Module):
@@ -150,7 +144,7 @@ def _summary_inputs(values: Tensor, present: Tensor, statics: Tensor, in_dim: in
     x = torch.cat([values.flatten(1), present, statics], dim=-1)  # (B, V(S+1) + S')
     if x.shape[-1] != in_dim:
         raise ConfigError(f"summary inputs have {x.shape[-1]} columns, the model expects "
-                          f"{in_dim}; use realm.models.summary.SummaryProvider")
+                          f"{in_dim}; use realm.features.summary.SummaryProvider")
     return x
 
 
@@ -195,8 +189,6 @@ class WideSummary(nn.Module):
         return self.linear(self.dropout(_summary_inputs(values, present, statics, self.in_dim)))  # (B, K)
 
 
-#: Assertion code of "present" in ``entities_assertion`` (0 = padding, then Assertion order).
-PRESENT_CODE = list(Assertion).index(Assertion.PRESENT) + 1
 
 
 class WideEntities(nn.Module):

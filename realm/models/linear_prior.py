@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from realm.errors import ConfigError, DataError
-from realm.models.fusion import PRESENT_CODE
+from realm.features.schema import PRESENT_CODE
 from realm.models.module import check_finite
 
 __all__ = ["LinearPrior", "PriorSummary", "PENALTY_GRID"]

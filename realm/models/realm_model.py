@@ -1,16 +1,16 @@
 """REALM: time series, KG entities and notes, fused adaptively, predicting every task.
 
-Inputs per stay (keys of the batch; see realm.models.knowledge and realm.models.note_encoder):
+Inputs per stay (keys of the batch; see realm.features.entities and realm.features.notes):
 the binned series, the entity set ``entities_*`` (E linked KG nodes), optionally note
 embeddings ``notes_emb`` (N chunks), optionally the serialized-record embedding
-``record_vector`` (realm.models.record_encoder) and optionally the per-variable summary
-statistics ``summary_*`` (realm.models.summary). With H the model width:
+``record_vector`` (realm.features.record) and optionally the per-variable summary
+statistics ``summary_*`` (realm.features.summary). With H the model width:
 
     X = W_ts enc(series)                                  (B, T, H)  time-step tokens
     Z = SetTransformer(W_n [text; struct] + E_type + E_assert + MLP(numbers))
                                                           (B, E, H)  entity tokens
         numbers = log n, t/48, link score, and a finding's log severity, fraction abnormal,
-        last abnormal hour/48, tanh(last excess) (realm.models.knowledge)
+        last abnormal hour/48, tanh(last excess) (realm.features.entities)
     U = [W_u notes ; W_r record]                          (B, N(+1), H)  text tokens
         (the record vector, with use_record, is one more always-present text token)
     cross-attention, every key set masked (an empty set gives a zero context):
@@ -58,18 +58,12 @@ from realm.models.fusion import (AttentionPool, CrossBlock, EntityEncoder, Modal
                                  StatsEncoder, SummaryEncoder, WideEntities, WideSummary)
 from realm.models.linear_prior import LinearPrior, PriorSummary
 from realm.models.module import LRSchedule, MultitaskHead, RealmTask, check_finite
-from realm.models.summary import summary_shape
-from realm.records import NODE_TYPES
+from realm.features.schema import ENTITY_KEYS, N_ENTITY_TYPES, NOTE_KEYS, RECORD_KEY, SUMMARY_KEYS
+from realm.features.summary import summary_shape
 
-__all__ = ["RealmConfig", "RealmModel", "MODALITIES", "ENTITY_KEYS", "NOTE_KEYS", "RECORD_KEY",
-           "SUMMARY_KEYS"]
+__all__ = ["RealmConfig", "RealmModel", "MODALITIES"]
 
 MODALITIES = ("timeseries", "entities", "notes")
-ENTITY_KEYS = ("entities_vectors", "entities_type", "entities_assertion", "entities_numbers",
-               "entities_mask")
-NOTE_KEYS = ("notes_emb", "notes_mask")
-RECORD_KEY = "record_vector"
-SUMMARY_KEYS = ("summary_values", "summary_present")
 
 
 @dataclass(frozen=True)
@@ -86,7 +80,7 @@ class RealmConfig:
             text token beside the notes.
         use_stats: add per-feature statistics of the binned series to its summary.
         use_summary: add the summary modality (per-variable statistics of the raw
-            measurements, realm.models.summary.SummaryProvider) and the statics to it.
+            measurements, realm.features.summary.SummaryProvider) and the statics to it.
         summary_mode: how the summary is read: ``deep`` (an MLP into the time-series
             summary s_ts), ``wide`` (a linear term added to the logits, a logistic
             regression on the statistics trained jointly) or ``wide_deep`` (both).
@@ -95,7 +89,7 @@ class RealmConfig:
         summary_factors: label-free factor scores the SummaryProvider appends
             (``SummaryProvider.n_factors``); ``summary_factors_only``: it gives only them.
         aux_targets: auxiliary regression targets (``aux_values`` from
-            realm.models.aux_targets.AuxTargetProvider) a linear head predicts from the fused
+            realm.features.aux_targets.AuxTargetProvider) a linear head predicts from the fused
             representation; their masked mean squared error, times ``aux_weight``, joins the
             training loss. Targets only: the forward pass never reads them.
         entity_wide: add a linear term on the logits from the summed node vectors of the
@@ -141,7 +135,7 @@ class RealmConfig:
     node_dim: int = 128
     note_dim: int = 384
     record_dim: int = 384
-    n_entity_types: int = len(NODE_TYPES) + 2
+    n_entity_types: int = N_ENTITY_TYPES
     modality_dropout: float = 0.2
     entity_dropout: float = 0.0
     dropout: float = 0.1
@@ -247,7 +241,7 @@ class RealmModel(RealmTask):
             missing = [k for k in ENTITY_KEYS if k not in batch]
             if missing:
                 raise ConfigError(f"use_entities needs batch keys {missing}: add "
-                                  "realm.models.knowledge.EntityProvider to data.extra_modalities")
+                                  "realm.features.entities.EntityProvider to data.extra_modalities")
             check_finite(batch, ("entities_vectors", "entities_numbers"))
             ent_mask = batch["entities_mask"]
             ent = self.entities(batch["entities_vectors"], batch["entities_type"],
@@ -256,14 +250,14 @@ class RealmModel(RealmTask):
         if c.use_notes:
             if any(k not in batch for k in NOTE_KEYS):
                 raise ConfigError("use_notes needs batch keys notes_emb, notes_mask: add "
-                                  "realm.models.note_encoder.NoteEmbeddingProvider to data.extra_modalities")
+                                  "realm.features.notes.NoteEmbeddingProvider to data.extra_modalities")
             check_finite(batch, ("notes_emb",))
             note_mask = batch["notes_mask"]
             notes = self.notes(batch["notes_emb"])  # (B, N, H)
         if self.record is not None:
             if RECORD_KEY not in batch:
                 raise ConfigError("use_record needs batch key record_vector: add "
-                                  "realm.models.record_encoder.RecordVectorProvider to data.extra_modalities")
+                                  "realm.features.record.RecordVectorProvider to data.extra_modalities")
             check_finite(batch, (RECORD_KEY,))
             token = self.record(batch[RECORD_KEY])[:, None]  # (B, 1, H)
             present = torch.ones(b, 1, dtype=torch.bool, device=token.device)
@@ -302,7 +296,7 @@ class RealmModel(RealmTask):
         if c.use_summary:
             if any(k not in batch for k in SUMMARY_KEYS):
                 raise ConfigError("use_summary needs batch keys summary_values, summary_present: add "
-                                  "realm.models.summary.SummaryProvider to data.extra_modalities")
+                                  "realm.features.summary.SummaryProvider to data.extra_modalities")
             check_finite(batch, SUMMARY_KEYS)
         if self.summary is not None:
             parts.append(self.summary(batch["summary_values"], batch["summary_present"], batch["statics"]))
@@ -344,7 +338,7 @@ class RealmModel(RealmTask):
             return loss
         if "aux_values" not in batch:
             raise ConfigError("aux_targets needs batch key aux_values: add "
-                              "realm.models.aux_targets.AuxTargetProvider to data.extra_modalities")
+                              "realm.features.aux_targets.AuxTargetProvider to data.extra_modalities")
         target = batch["aux_values"]  # (B, A), NaN = no target
         if target.shape[-1] != self.config.aux_targets:
             raise ConfigError(f"aux_targets is {self.config.aux_targets} but the batch has "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import realm.bench.bc8 as bench
+import realm.bench.bc8.benchmark as bench
 from realm.cli import main
 from realm.kg.graph import KnowledgeGraph
 

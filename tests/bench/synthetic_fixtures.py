@@ -13,6 +13,6 @@ def use_tiny_kg(monkeypatch: pytest.MonkeyPatch) -> KnowledgeGraph:
     kg = KnowledgeGraph.from_nodes_edges(
         [Node("ICD10CM:A41.9", "Sepsis", "disease", synonyms=("septicemia",)),
          Node("HP:0001649", "Tachycardia", "phenotype"), Node("HP:0001945", "Fever", "phenotype")], [])
-    monkeypatch.setattr("realm.models.knowledge.load_kg", lambda spec, progress=False: kg)
+    monkeypatch.setattr("realm.features.entities.load_kg", lambda spec, progress=False: kg)
     monkeypatch.setattr("realm.kg.spec.load_kg", lambda spec, progress=False, rebuild=False: kg)
     return kg

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from realm.extract.bc8 import Finding
-from realm.kg.bc8_linking import AncestorFilter
+from realm.bench.bc8.data import Finding
+from realm.bench.bc8.linking import AncestorFilter
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Node
 from tests.bench.bc8_fixtures import run_bc8

@@ -1,4 +1,4 @@
-"""Dense candidates for BC8 phrases the lexicon misses (realm.kg.bc8_dense) and ``lexicon_dense``."""
+"""Dense candidates for BC8 phrases the lexicon misses (realm.bench.bc8.dense) and ``lexicon_dense``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import realm.bench.bc8 as bench
+import realm.bench.bc8.benchmark as bench
 from realm.cli import main
-from realm.extract.bc8 import Finding, Observation
+from realm.bench.bc8.data import Finding, Observation
 from realm.extract.sections import SectionDetector
-from realm.kg.bc8_dense import (
+from realm.bench.bc8.dense import (
     AnnotationMemory,
     DensePhenotyper,
     DenseThresholds,

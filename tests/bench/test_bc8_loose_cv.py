@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import realm.bench.bc8 as bench
+import realm.bench.bc8.benchmark as bench
 from realm.cli import main
-from realm.extract.bc8 import Finding, Observation
+from realm.bench.bc8.data import Finding, Observation
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Node
 from tests.bench.bc8_fixtures import HEADER, run_bc8

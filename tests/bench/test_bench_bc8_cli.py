@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import realm.bench.bc8 as bench
-from realm.bench.bc8_split import split_file
+import realm.bench.bc8.benchmark as bench
+from realm.bench.bc8.split import split_file
 from realm.cli import main
-from realm.extract.bc8 import read_bc8, write_bc8
+from realm.bench.bc8.data import read_bc8, write_bc8
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Node
 

@@ -35,7 +35,7 @@ def _write_set(root: Path, letter: str, first_id: int, n: int) -> None:
 def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     kg = KnowledgeGraph.from_nodes_edges(
         [Node("HP:0001649", "Tachycardia", "phenotype"), Node("HP:0002153", "Hyperkalemia", "phenotype")], [])
-    monkeypatch.setattr("realm.models.knowledge.load_kg", lambda spec, progress=False: kg)
+    monkeypatch.setattr("realm.features.entities.load_kg", lambda spec, progress=False: kg)
     _write_set(tmp_path / "data", "a", 140000, 120)
     _write_set(tmp_path / "data", "b", 150000, 40)
     out = tmp_path / "result.json"

@@ -51,7 +51,7 @@ def test_bench_synthetic_reports_oracle_and_models(tmp_path: Path, monkeypatch: 
             assert value == pytest.approx(reported)
 
     # A second run reuses the hospital and its mentions (both cached by content).
-    import realm.commands.extract
+    import realm.cli.extract
     import realm.data.synth
 
     def must_not_run(*args: object, **kwargs: object) -> None:
@@ -59,7 +59,7 @@ def test_bench_synthetic_reports_oracle_and_models(tmp_path: Path, monkeypatch: 
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(realm.data.synth, "write_synthetic_hospital", must_not_run)
-        mp.setattr(realm.commands.extract, "run_extract", must_not_run)
+        mp.setattr(realm.cli.extract, "run_extract", must_not_run)
         assert main(argv + ["--models", "timeseries,lr", "--neural-seeds", "2", "--monitor", "loss"]) == 0
     second = json.loads(out.read_text())
     assert [t["seed"] for t in second["training"]["timeseries"]] == [0, 1]  # two seeds, averaged

@@ -14,7 +14,7 @@ from realm.cli import main
 from tests.bench.synthetic_fixtures import use_tiny_kg
 from realm.models.encoders import GRUEncoder
 from realm.models.realm_model import RealmConfig, RealmModel
-from realm.models.summary import summary_shape
+from realm.features.summary import summary_shape
 
 
 def test_flags_parse_and_default_to_the_wide_summary() -> None:

@@ -55,7 +55,7 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 40-stay synthetic cohort with lexicon mentions linked to the sepsis example KG."""
     from realm.data.prepare import prepare_cohort
     from realm.data.synth import write_synthetic_hospital
-    from realm.commands.extract import extract_args, run_extract
+    from realm.cli.extract import extract_args, run_extract
 
     root = tmp_path_factory.mktemp("explain")
     write_synthetic_hospital(root / "raw", n_stays=40, seed=3)
@@ -103,7 +103,7 @@ def test_time_series_model_gets_hours_x_variables(cohort, tmp_path: Path) -> Non
 def test_realm_model_gets_entities_with_names_and_snippets(cohort, tmp_path: Path) -> None:
     from realm.data.datamodule import RealmDataModule
     from realm.kg.spec import load_kg
-    from realm.models.knowledge import EntityProvider
+    from realm.features.entities import EntityProvider
     from realm.models.realm_model import RealmConfig, RealmModel
 
     folder, mentions_file = cohort

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from realm.extract.bc8 import read_bc8
+from realm.bench.bc8.data import read_bc8
 from realm.extract.context import ConText, load_context_rules
 from realm.records import Assertion
 

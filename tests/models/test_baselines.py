@@ -9,7 +9,7 @@ import pytest
 from realm.errors import ConfigError, DataError
 from realm.eval.metrics import auroc
 from realm.models.baselines import GBMBaseline, LogisticBaseline, fit_predict_baseline
-from realm.models.features import summary_features
+from realm.features.tabular import summary_features
 
 VARS = ["heart_rate", "sodium"]
 

@@ -54,7 +54,7 @@ def _tiny_kg(monkeypatch: pytest.MonkeyPatch) -> None:
     """The REALM configs name the default KG; a two-node stand-in keeps the test fast."""
     kg = KnowledgeGraph.from_nodes_edges(
         [Node("HP:0001649", "Tachycardia", "phenotype"), Node("HP:0002153", "Hyperkalemia", "phenotype")], [])
-    monkeypatch.setattr("realm.models.knowledge.load_kg", lambda spec, progress=False: kg)
+    monkeypatch.setattr("realm.features.entities.load_kg", lambda spec, progress=False: kg)
 
 
 @pytest.fixture(scope="module")

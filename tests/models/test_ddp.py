@@ -18,7 +18,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "realm_synthetic.yaml
 # for the default KG is installed in every process, before the CLI runs.
 SCRIPT = """
 import sys
-import realm.models.knowledge as knowledge
+import realm.features.entities as knowledge
 from realm.cli import main
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Node

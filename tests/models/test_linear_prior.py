@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from realm.errors import ConfigError, DataError
-from realm.models.fusion import PRESENT_CODE
+from realm.features.schema import PRESENT_CODE
 from realm.models.linear_prior import LinearPrior
 from realm.records import Assertion
 from tests.models.test_realm_model import D, S, _batch, _model

@@ -7,7 +7,8 @@ import torch
 
 from realm.errors import ConfigError, DataError, KGError
 from realm.models.encoders import GRUEncoder, TransformerEncoder
-from realm.models.fusion import N_ENTITY_NUMBERS, MaskedAttention
+from realm.features.schema import N_ENTITY_NUMBERS
+from realm.models.fusion import MaskedAttention
 from realm.models.realm_model import RealmConfig, RealmModel
 
 B, T, F, V, S, E, D = 6, 8, 5, 4, 3, 7, 16

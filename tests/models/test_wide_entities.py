@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from realm.errors import ConfigError
-from realm.models.fusion import PRESENT_CODE, WideEntities
+from realm.features.schema import PRESENT_CODE
+from realm.models.fusion import WideEntities
 from realm.models.realm_model import RealmConfig
 from realm.records import Assertion
 from tests.models.test_realm_model import D, _batch, _model

@@ -13,7 +13,7 @@ the prediction window. Rows are never dropped without a count.
 
 SAPS-I and SOFA from the outcomes file are kept as the stays columns ``saps1`` and
 ``sofa`` for baseline comparisons and as auxiliary training targets only
-(realm.models.aux_targets): clinicians compute them over the whole stay, so they must never
+(realm.features.aux_targets): clinicians compute them over the whole stay, so they must never
 be a model input (they are not in ``events``).
 
 Speed: every record's text is concatenated and parsed by one ``pandas.read_csv`` call;

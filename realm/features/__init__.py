@@ -1,0 +1,1 @@
+"""Features: providers that turn a cohort's files into batch tensors beside the series."""
