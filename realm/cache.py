@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -27,6 +29,7 @@ __all__ = [
     "inputs_digest",
     "atomic_path",
     "atomic_dir",
+    "remove_stale_temps",
 ]
 
 #: Files larger than this are fingerprinted by size, mtime and their first and last
@@ -47,8 +50,12 @@ def cache_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def stage_dir(stage: str, key: str, root: str | os.PathLike | None = None) -> Path:
-    """The folder of one cached result: ``<root>/<stage>/<key>`` (not created)."""
-    return cache_root(root) / stage / key
+    """The folder of one cached result: ``<root>/<stage>/<key>`` (not created). A cache root
+    that does not exist yet is created private (0700): it will hold note text."""
+    base = cache_root(root)
+    if not base.exists():
+        base.mkdir(parents=True, mode=0o700, exist_ok=True)
+    return base / stage / key
 
 
 def _jsonable(value: Any) -> Any:
@@ -102,14 +109,71 @@ def inputs_digest(paths: list[str | os.PathLike], length: int = 16) -> str:
     return config_hash(entries, length=length)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _temp_prefix(target: Path) -> str:
+    """Temporary siblings carry the writer's pid, so a later run can tell a killed writer's
+    leftovers (remove them) from a live writer's work (leave it)."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temps(target: Path) -> int:
+    """Delete temporary siblings of ``target`` left by writers that no longer run (a killed
+    run); returns how many were removed."""
+    removed = 0
+    if not target.parent.is_dir():
+        return 0
+    for entry in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        pid = entry.name[len(target.name) + 2:].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """An exclusive lock per target (a lock file beside it) around publishing a result, so
+    two writers of one key never interleave their renames."""
+    lock = target.parent / f".{target.name}.lock"
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` on success."""
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
+    The file gets the mode ``open()`` would give it (0666 less the umask)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temps(target)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates 0600: a report or predictions file must be readable like any other file
+    tmp_path.chmod(0o666 & ~_umask())
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -120,25 +184,28 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside ``target``; swap it in for ``target`` on success."""
+    """Yield a temporary folder beside ``target``; swap it in for ``target`` on success.
+
+    Concurrent writers of one target are serialized while they publish (the last one's
+    folder stays, every writer ends without error); an existing target is moved aside under
+    a unique name before the new one is renamed in, and removed after."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    remove_stale_temps(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent))
     # mkdtemp creates 0700; results are shared files, so honour the user's umask instead.
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
+    tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(target, old)
+        with _locked(target):
+            old = None
+            if target.exists():
+                old = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp",
+                                            dir=target.parent))
+                os.replace(target, old / target.name)
             os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
