@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -99,7 +98,6 @@ def test_link_by_names_and_xrefs() -> None:
 
 
 def test_icd9_source_and_crosswalk() -> None:
-    started = time.perf_counter()
     kg = icd9.build()
     assert kg.node("ICD9CM:428.0").name == "Congestive heart failure, unspecified"
     assert ("is_a", "ICD9CM:428") in kg.neighbors("ICD9CM:428.0")
@@ -108,7 +106,6 @@ def test_icd9_source_and_crosswalk() -> None:
     kg.add_node(Node("ICD10CM:I50.9", "Heart failure, unspecified", "disease", source="ICD10CM"))
     assert crosswalk.add_crosswalk(kg) >= 2
     assert ("maps_to", "ICD10CM:I50.9") in kg.neighbors("ICD9CM:428.0")
-    assert time.perf_counter() - started < 30
 
 
 @pytest.mark.slow
