@@ -67,6 +67,13 @@ class KnowledgeGraph:
         self.graph.add_edge(src, dst, key=relation, relation=relation, source=source)
         self.__dict__.pop("version", None)
 
+    def remove_edge(self, src: str, dst: str, relation: str) -> None:
+        """Remove one typed edge (a KGError when it does not exist)."""
+        if not self.graph.has_edge(src, dst, key=relation):
+            raise KGError(f"no edge {src!r} -[{relation}]-> {dst!r} to remove")
+        self.graph.remove_edge(src, dst, key=relation)
+        self.__dict__.pop("version", None)
+
     def add_alias(self, old_id: str, node_id: str) -> None:
         """Record that ``old_id`` (an alternative or obsolete id) now means ``node_id``."""
         if node_id not in self.graph:

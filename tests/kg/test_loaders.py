@@ -77,8 +77,13 @@ def _graphs(draw: st.DrawFn) -> KnowledgeGraph:
         kg.add_node(Node(node_id, name, draw(st.sampled_from(["disease", "drug", "x y"])), synonyms,
                          draw(st.one_of(st.just(""), _text)), draw(st.sampled_from(["A", "B"])),
                          tuple(dict.fromkeys(draw(st.lists(_text, max_size=2))))))
-    for src, dst in draw(st.lists(st.tuples(st.sampled_from(ids), st.sampled_from(ids)), max_size=8)):
-        kg.add_edge(src, dst, draw(st.sampled_from(["is_a", "treats"])), "A")
+    # a valid KG: no self-loops, and is_a edges point down the id list (so they hold no cycle)
+    for i, j in draw(st.lists(st.tuples(st.integers(0, len(ids) - 1), st.integers(0, len(ids) - 1)),
+                              max_size=8)):
+        if i != j:
+            relation = draw(st.sampled_from(["is_a", "treats"]))
+            src, dst = (ids[min(i, j)], ids[max(i, j)]) if relation == "is_a" else (ids[i], ids[j])
+            kg.add_edge(src, dst, relation, "A")
     return kg
 
 
@@ -188,3 +193,37 @@ def test_networkx_missing_attribute(tmp_path: Path) -> None:
     nx.write_graphml(graph, tmp_path / "g.graphml")
     with pytest.raises(DataError, match="lacks a 'name' or 'type'"):
         load_networkx(tmp_path / "g.graphml")
+
+
+def test_invalid_ids_self_loops_and_is_a_cycles_are_counted(tmp_path: Path) -> None:
+    nodes = _write(tmp_path / "nodes.csv", NODES + "X:1,One,disease,,,,\nX:2,Two,disease,,,,\n"
+                   "X:3,Three,disease,,,,\nX:\u200b1,Look-alike,disease,,,,\n")
+    edges = _write(tmp_path / "edges.csv", EDGES + "X:1,X:2,is_a,X\nX:2,X:3,is_a,X\n"
+                   "X:3,X:1,is_a,X\nX:2,X:2,is_a,X\n")
+    report = LoadReport("test")
+    kg = load_tables(nodes, edges, report=report)
+    assert report.counts["invalid id"] == 1 and "X:\u200b1" not in kg
+    assert report.counts["self-loop"] == 1
+    assert report.counts["is_a cycle"] == 1
+    assert "edges.csv:4" in report.examples["is_a cycle"][0]  # the edge read last is dropped
+    assert nx.is_directed_acyclic_graph(kg.graph)
+    assert ("is_a", "X:2") in kg.neighbors("X:1") and ("is_a", "X:3") in kg.neighbors("X:2")
+
+
+@pytest.mark.parametrize("edge", ["X:1,X:1,is_a,X\n", "X:1,X:2,is_a,X\nX:2,X:1,is_a,X\n"])
+def test_strict_load_refuses_self_loops_and_cycles(tmp_path: Path, edge: str) -> None:
+    nodes = _write(tmp_path / "nodes.csv", NODES + "X:1,One,disease,,,,\nX:2,Two,disease,,,,\n")
+    edges = _write(tmp_path / "edges.csv", EDGES + edge)
+    with pytest.raises(DataError, match="edges.csv"):
+        load_tables(nodes, edges, report=LoadReport("test", strict=True))
+
+
+def test_the_report_names_both_tables(tmp_path: Path) -> None:
+    nodes = _write(tmp_path / "nodes.csv", NODES + "X:1,One,disease,,,,\n")
+    edges = _write(tmp_path / "edges.csv", EDGES + "X:1,X:9,is_a,X\n")
+    kg = load_tables(nodes, edges)
+    assert len(kg) == 1  # the summary's heading names edges.csv too (the row is there)
+    report = LoadReport(str(nodes) + f" + {edges}")
+    load_tables(nodes, edges, report=report)
+    assert report.summary().splitlines()[0].startswith(f"{nodes} + {edges}")
+    assert "edges.csv:2" in report.examples["edge to unknown node"][0]

@@ -11,17 +11,21 @@
     SEPSIS:0001,HP:0100806,has_phenotype,SEPSIS
 
 ``synonyms`` and ``xrefs`` are ``|``-separated. A row with the wrong number of fields is a
-:class:`DataError` naming file and line; duplicate ids, empty names, edges to unknown
-nodes and text needing normalization are counted in the :class:`LoadReport` (or raised
-at once when it is strict).
+:class:`DataError` naming file and line; duplicate ids, empty names, ids with invisible or
+control characters (a look-alike of another id), edges to unknown nodes, self-loops,
+``is_a`` cycles and text needing normalization are counted in the :class:`LoadReport` (or
+raised at once when it is strict).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
+
+import networkx as nx
 
 from realm.errors import DataError, KGError
 from realm.kg.graph import KnowledgeGraph
@@ -69,6 +73,16 @@ def read_csv_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, 
             yield start, dict(zip(header, values))
 
 
+def _bad_id(node_id: str) -> str | None:
+    """Why ``node_id`` cannot be an id: whitespace or an invisible/control character (a
+    zero-width space makes a look-alike of another id); None when it is fine."""
+    for char in node_id:
+        category = unicodedata.category(char)
+        if char.isspace() or category[0] == "C":
+            return f"character U+{ord(char):04X} ({unicodedata.name(char, category)})"
+    return None
+
+
 def _split(value: str | None, report: LoadReport, what: str, path: Path, row: int) -> tuple[str, ...]:
     parts: list[str] = []
     for part in (value or "").split(SEP):
@@ -88,7 +102,7 @@ def load_tables(
 ) -> KnowledgeGraph:
     """Read ``nodes.csv`` (and ``edges.csv`` if given) into a KnowledgeGraph."""
     nodes_path = Path(nodes)
-    report = report or LoadReport(str(nodes_path))
+    report = report or LoadReport(str(nodes_path) + (f" + {Path(edges)}" if edges is not None else ""))
     kg = KnowledgeGraph(name or nodes_path.parent.name or "kg")
     for row_no, row in read_csv_rows(nodes_path, _NODE_REQUIRED):
         node_id = row["id"].strip()
@@ -99,6 +113,10 @@ def load_tables(
         node_type = row["type"].strip()
         if not node_name or not node_type:
             report.problem("empty name", f"node {node_id} has no name or type; skipped", path=nodes_path, row=row_no)
+            continue
+        bad = _bad_id(node_id)
+        if bad:
+            report.problem("invalid id", f"{node_id!r} contains {bad}; skipped", path=nodes_path, row=row_no)
             continue
         if node_id in kg:
             report.problem("duplicate id", f"{node_id} seen before; first kept", path=nodes_path, row=row_no)
@@ -122,6 +140,7 @@ def load_tables(
 
 def _load_edges(kg: KnowledgeGraph, path: Path, source: str, report: LoadReport) -> None:
     seen: set[tuple[str, str, str]] = set()
+    is_a_rows: dict[tuple[str, str], int] = {}
     for row_no, row in read_csv_rows(path, _EDGE_REQUIRED):
         src, dst, relation = row["source"].strip(), row["target"].strip(), row["relation"].strip()
         unknown = [end for end in (src, dst) if end not in kg]
@@ -131,11 +150,34 @@ def _load_edges(kg: KnowledgeGraph, path: Path, source: str, report: LoadReport)
         if not relation:
             report.problem("empty relation", f"{src} -> {dst}; skipped", path=path, row=row_no)
             continue
+        if src == dst:
+            report.problem("self-loop", f"{src} -[{relation}]-> itself; skipped", path=path, row=row_no)
+            continue
         if (src, dst, relation) in seen:
             report.problem("duplicate edge", f"{src} -[{relation}]-> {dst}", path=path, row=row_no)
             continue
         seen.add((src, dst, relation))
+        if relation == "is_a":
+            is_a_rows[(src, dst)] = row_no
         kg.add_edge(src, dst, relation, (row.get("source_vocab") or "").strip() or source)
+    _break_is_a_cycles(kg, is_a_rows, path, report)
+
+
+def _break_is_a_cycles(kg: KnowledgeGraph, rows: dict[tuple[str, str], int], path: Path,
+                       report: LoadReport) -> None:
+    """Ancestor walks must end: while the ``is_a`` edges hold a cycle, report it and drop
+    its edge read last. One acyclicity check in the common case, whatever the KG's size."""
+    while True:
+        is_a = nx.subgraph_view(kg.graph, filter_edge=lambda u, v, k: k == "is_a")
+        try:
+            cycle = nx.find_cycle(is_a)
+        except nx.NetworkXNoCycle:
+            return
+        src, dst, _ = max(cycle, key=lambda edge: rows.get((edge[0], edge[1]), 0))
+        loop = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
+        report.problem("is_a cycle", f"{loop}; dropped {src} -[is_a]-> {dst}", path=path,
+                       row=rows.get((src, dst)))
+        kg.remove_edge(src, dst, "is_a")
 
 
 def write_tables(kg: KnowledgeGraph, folder: str | os.PathLike) -> tuple[Path, Path]:
