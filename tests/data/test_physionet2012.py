@@ -17,6 +17,7 @@ from realm.data.readers.physionet2012 import (
     parse_records,
     read_physionet2012,
 )
+from realm.data.quality import QualityReport
 from realm.errors import DataError
 
 OUTCOME_HEADER = "RecordID,SAPS-I,SOFA,Length_of_stay,Survival,In-hospital_death"
@@ -132,24 +133,78 @@ def test_folder_wins_over_archive(tmp_path: Path) -> None:
     assert discover_sets(tmp_path) == {"a": tmp_path / "set-a", "b": tmp_path / "set-b.tar.gz"}
 
 
-@pytest.mark.parametrize(("line", "field"), [
-    ("00:10,HR,7,3", None),
-    ("0010,HR,73", "Time"),
-    ("00:75,HR,73", "Time"),
-    ("00:10,,73", "Parameter"),
-    ("00:10,HR,abc", "Value"),
-    ("00:10,HR,nan", "Value"),
-])
-@pytest.mark.parametrize("as_tar", [False, True])
-def test_malformed_row_names_file_and_row(tmp_path: Path, line: str, field: str | None,
-                                          as_tar: bool) -> None:
+MALFORMED = [
+    ("00:10,HR,7,3", None, "expected 3 comma-separated fields (Time,Parameter,Value)"),
+    ("0010,HR,73", "Time", "expected HH:MM"),
+    ("00:75,HR,73", "Time", "expected HH:MM"),
+    ("00:10,,73", "Parameter", "empty parameter name"),
+    ("00:10,HR,abc", "Value", "not a number"),
+    ("00:10,HR,nan", "Value", "not a number"),
+    ("00:10,HR,1e400", "Value", "not a finite number"),
+]
+
+
+def _one_bad_row(tmp_path: Path, line: str, as_tar: bool) -> None:
     good = record_text(2, [("00:10", "HR", "73")])
     bad = record_text(1, [("00:05", "HR", "70")]) + line + "\n" + "00:20,HR,75\n"
     write_set(tmp_path, "a", {1: bad, 2: good}, ["1,1,1,1,1,0", "2,1,1,1,1,0"], as_tar=as_tar)
+
+
+@pytest.mark.parametrize(("line", "field", "reason"), MALFORMED)
+@pytest.mark.parametrize("as_tar", [False, True])
+def test_strict_malformed_row_names_file_and_row(tmp_path: Path, line: str, field: str | None,
+                                                 reason: str, as_tar: bool) -> None:
+    _one_bad_row(tmp_path, line, as_tar)
     with pytest.raises(DataError) as err:
-        read_physionet2012(tmp_path, progress=False)
+        read_physionet2012(tmp_path, progress=False, strict=True)
     # header = row 1, six descriptors, one good measurement, then the bad row
     assert "1.txt" in str(err.value) and err.value.row == 9 and err.value.field == field
+    assert reason in str(err.value)
+
+
+@pytest.mark.parametrize(("line", "field", "reason"), MALFORMED)
+def test_malformed_row_is_counted_and_the_stay_kept(tmp_path: Path, line: str, field: str | None,
+                                                    reason: str) -> None:
+    _one_bad_row(tmp_path, line, as_tar=False)
+    cohort = read_physionet2012(tmp_path, progress=False)
+    assert sorted(cohort.stays["stay_id"]) == [1, 2]
+    problems = cohort.quality.to_dict()["problems"]
+    [entry] = [p for p in problems if p["reason"] == reason]
+    assert entry["count"] == 1 and entry["examples"] == ["1.txt row 9"]
+    assert entry["field"] == (field or "Time,Parameter,Value")
+    hr = cohort.events[(cohort.events["stay_id"] == 1) & (cohort.events["variable"] == "heart_rate")]
+    assert len(hr) == 2  # the rows around the bad one are kept
+
+
+def test_unnamed_parameter_rows_of_a_set_c_copy_are_counted(tmp_path: Path) -> None:
+    """The public set-C copy's empty parameter names (``06:32,,2.7``) spread over files."""
+    files = {i: record_text(i, [("00:05", "HR", "70"), ("06:32", "", "2.7"), ("07:00", "HR", "71")])
+             for i in (1, 2, 3)}
+    write_set(tmp_path, "a", files, [f"{i},1,1,1,1,0" for i in (1, 2, 3)], as_tar=True)
+    cohort = read_physionet2012(tmp_path, progress=False)
+    assert len(cohort.stays) == 3
+    assert cohort.quality.total("empty parameter name") == 3
+
+
+def test_padded_parameter_is_stripped_and_counted(tmp_path: Path) -> None:
+    _one_bad_row(tmp_path, "00:10,HR ,80", as_tar=False)
+    cohort = read_physionet2012(tmp_path, progress=False)
+    assert cohort.quality.total("parameter name padded with spaces, stripped") == 1
+    hr = cohort.events[(cohort.events["stay_id"] == 1) & (cohort.events["variable"] == "heart_rate")]
+    assert sorted(hr["value"]) == [70.0, 75.0, 80.0]
+
+
+def test_a_mostly_malformed_file_is_unreadable(tmp_path: Path) -> None:
+    bad = record_text(1, []) + "".join(f"00:{m:02d},HR,x\n" for m in range(10, 40))
+    write_set(tmp_path, "a", {1: bad}, ["1,1,1,1,1,0"], as_tar=False)
+    with pytest.raises(DataError, match="1.txt.*unreadable: 30 of 36 rows malformed"):
+        read_physionet2012(tmp_path, progress=False)
+
+
+def test_a_byte_order_mark_before_the_header_is_accepted(tmp_path: Path) -> None:
+    write_set(tmp_path, "a", {1: "\ufeff" + record_text(1, [("00:05", "HR", "70")])},
+              ["1,1,1,1,1,0"], as_tar=False)
+    assert len(read_physionet2012(tmp_path, progress=False).stays) == 1
 
 
 def test_missing_outcomes_and_broken_archive(tmp_path: Path) -> None:
@@ -213,3 +268,38 @@ def test_real_sets_a_and_b(physionet_root: Path) -> None:
     assert cohort.events["hours"].max() <= 48.0
     assert cohort.quality.total("unknown parameter") == 0
     assert len(cohort.meta["variables"]) >= 35
+
+
+_bad_line = st.one_of(
+    st.sampled_from(["00:10,,73", "0010,HR,73", "00:75,HR,73", "00:10,HR,abc", "00:10,HR,1e400",
+                     "00:10,HR,7,3", '00:10,"HR",73', "00:10,HR", "x", "-1:00,HR,5"]),
+    # free text without a comma is never a row
+    st.text(st.characters(exclude_characters="\r\n,", exclude_categories=("Cs",)), min_size=1,
+            max_size=12).filter(str.strip),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.lists(_row, max_size=12),
+                          st.lists(st.tuples(st.integers(0, 12), _bad_line), max_size=3)),
+                min_size=1, max_size=4))
+def test_malformed_rows_never_cost_a_good_row(files: list[tuple[list[tuple], list[tuple]]]) -> None:
+    """Random malformations: every well-formed row survives with its line number and value,
+    every malformed row is counted, and nothing escapes but a RealmError."""
+    records, expected, injected = [], {}, 0
+    for i, (rows, bad) in enumerate(files):
+        lines: list[tuple[str, tuple | None]] = [(f"{h:02d}:{m:02d},{p},{v!r}", (h, m, p, v))
+                                                 for h, m, p, v in rows]
+        for at, line in sorted(bad, reverse=True):
+            lines.insert(min(at, len(lines)), (line, None))
+        injected += len(bad)
+        text = "Time,Parameter,Value\n" + "\n".join(line for line, _ in lines) + "\n"
+        records.append(RecordText("a", f"{i}.txt", f"set-a/{i}.txt", text))
+        expected.update({(i, n): row for n, (_, row) in enumerate(lines, start=2) if row is not None})
+    quality = QualityReport()
+    parsed = parse_records(records, quality, max_bad_fraction=1.0)
+    got = {(f, r): (p, v) for f, r, p, v in zip(parsed["file"], parsed["row"],
+                                                 parsed["parameter"].astype(str), parsed["value"])}
+    assert set(got) == set(expected)
+    assert all(got[k] == (row[2], row[3]) for k, row in expected.items())
+    assert quality.total() == injected

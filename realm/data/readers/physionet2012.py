@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import re
 import tarfile
 import zlib
@@ -125,10 +126,11 @@ _HHMM = re.compile(r"^(\d+):([0-5]\d)$")
 
 
 def _row_problem(line: str) -> tuple[str, str | None] | None:
-    """Why one data row is malformed, as (message, field); None when it is well formed.
+    """Why one data row is malformed, as (reason, field; None: the row's shape); None when it
+    is well formed.
 
     The slow, exact counterpart of the vectorised checks in :func:`parse_records`: it runs
-    only on a file already known to be bad, to name the row.
+    only on a file already known to hold a bad row, to name and count the row.
     """
     fields = line.split(",")
     if len(fields) != 3 or '"' in line:
@@ -140,34 +142,82 @@ def _row_problem(line: str) -> tuple[str, str | None] | None:
         return "empty parameter name", "Parameter"
     if not _NUMBER.match(value):
         return "not a number", "Value"
+    if not math.isfinite(float(value)):
+        return "not a finite number", "Value"
     return None
 
 
-def _raise_first_problem(record: RecordText) -> None:
-    """Raise :class:`DataError` at the first malformed row of ``record`` (header = row 1)."""
-    lines = record.text.replace("\r\n", "\n").strip("\n").split("\n")
-    for number, line in enumerate(lines[1:], start=2):
-        problem = _row_problem(line)
-        if problem is not None:
-            raise DataError(problem[0], path=record.path, row=number, field=problem[1])
+@dataclass
+class _RowPolicy:
+    """What happens to a malformed row: counted in ``quality`` and skipped, or (``strict``)
+    a DataError naming file, row and field. A file with more than ``max_bad_fraction`` of
+    its rows malformed is unreadable: a DataError, never a silently thinned record."""
+
+    quality: QualityReport
+    strict: bool
+    max_bad_fraction: float
+
+    def skip(self, record: RecordText, number: int, reason: str, field: str | None) -> None:
+        if self.strict:
+            raise DataError(reason, path=record.path, row=number, field=field)
+        self.quality.add(f"set-{record.set_name}", field or HEADER, reason,
+                         example=f"{record.name} row {number}")
+
+    def check_share(self, record: RecordText, bad: int, total: int) -> None:
+        if total and bad > self.max_bad_fraction * total:
+            raise DataError(f"unreadable: {bad} of {total} rows malformed (more than "
+                            f"{self.max_bad_fraction:.0%}; see the rows named with --strict)",
+                            path=record.path)
 
 
-def _body(record: RecordText, index: int) -> tuple[str, int]:
-    """The record's rows after the header, ``HH:MM`` split into two fields and each row
-    prefixed by ``index``; and the row count."""
+def _lines(record: RecordText) -> list[str]:
+    """The record's lines, header first; the header must be the expected one."""
     text = record.text.replace("\r\n", "\n").strip("\n")
-    header, _, body = text.partition("\n")
-    if header.strip() != HEADER:
-        raise DataError(f"expected header {HEADER!r}", path=record.path, row=1)
-    if not body:
-        return "", 0
-    n_rows = body.count("\n") + 1
-    # Whole-file counts run at C speed; only a bad file pays for the row-by-row search.
-    if (body.count(",") != 2 * n_rows or body.count(":") != n_rows or '"' in body
-            or "\n\n" in body):
-        _raise_first_problem(record)
+    lines = text.split("\n")
+    if lines[0].lstrip("\ufeff").strip() != HEADER:
+        found = "a byte-order mark and " if lines[0].startswith("\ufeff") else ""
+        raise DataError(f"expected header {HEADER!r}, found {found}{lines[0].lstrip(chr(0xFEFF))[:40]!r}",
+                        path=record.path, row=1)
+    return lines
+
+
+def _prefixed(rows: list[str], index: int) -> str:
+    """Rows as parser input: ``HH:MM`` split into two fields, each row prefixed by ``index``."""
     prefix = f"{index},"
-    return prefix + body.replace(":", ",").replace("\n", "\n" + prefix), n_rows
+    return prefix + "\n".join(rows).replace(":", ",").replace("\n", "\n" + prefix)
+
+
+def _body(record: RecordText, index: int, policy: _RowPolicy) -> tuple[str, list[int] | None]:
+    """The record's data rows as parser input, and the line numbers of the rows kept when a
+    malformed row was skipped (None: every row kept, in order)."""
+    lines = _lines(record)
+    body = "\n".join(lines[1:])
+    if not body:
+        return "", None
+    n_rows = len(lines) - 1
+    # Whole-file counts run at C speed; only a file that fails them is read row by row.
+    if (body.count(",") == 2 * n_rows and body.count(":") == n_rows and '"' not in body
+            and "\n\n" not in body):
+        return _prefixed(lines[1:], index), None
+    return _clean_body(record, lines, index, policy)
+
+
+def _clean_body(record: RecordText, lines: list[str], index: int,
+                policy: _RowPolicy) -> tuple[str, list[int]]:
+    """Row by row: malformed rows are counted and skipped (blank lines are not data)."""
+    kept, numbers, bad = [], [], 0
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        problem = _row_problem(line)
+        if problem is None:
+            kept.append(line)
+            numbers.append(number)
+            continue
+        policy.skip(record, number, *problem)
+        bad += 1
+    policy.check_share(record, bad, bad + len(kept))
+    return (_prefixed(kept, index) if kept else ""), numbers
 
 
 def _empty_parsed() -> pd.DataFrame:
@@ -177,21 +227,10 @@ def _empty_parsed() -> pd.DataFrame:
                          "value": pd.Series(dtype="float64")})
 
 
-def parse_records(records: Sequence[RecordText]) -> pd.DataFrame:
-    """Parse record files into one long frame: ``file`` (index into ``records``), ``row``
-    (1-based line in the file, header = 1), ``hours``, ``parameter``, ``value`` (float).
-
-    Raises :class:`DataError` naming the file and row of the first malformed row.
-    """
-    bodies = []
-    for i, record in enumerate(records):
-        body, n = _body(record, i)
-        if n:
-            bodies.append(body)
-    if not bodies:
-        return _empty_parsed()
+def _read_bodies(bodies: list[str]) -> pd.DataFrame | None:
+    """One C-speed parse of every body; None when some field does not convert."""
     try:
-        frame = pd.read_csv(
+        return pd.read_csv(
             io.StringIO("\n".join(bodies)), header=None,
             names=["file", "hh", "mm", "parameter", "value"],
             dtype={"file": "int64", "hh": "int64", "mm": "int64", "parameter": "category",
@@ -199,23 +238,87 @@ def parse_records(records: Sequence[RecordText]) -> pd.DataFrame:
             keep_default_na=False, na_filter=False, engine="c",
         )
     except ValueError:
-        frame = None  # some field did not convert; find and name it below
-    if frame is not None:
-        bad = ((frame["mm"] < 0) | (frame["mm"] > 59) | (frame["hh"] < 0)
-               | ~np.isfinite(frame["value"]))
-        names = frame["parameter"].cat.categories
-        if bad.any() or any(name != name.strip() or not name for name in names):
-            frame = None
+        return None
+
+
+def parse_records(records: Sequence[RecordText], quality: QualityReport | None = None, *,
+                  strict: bool = False, max_bad_fraction: float = 0.2) -> pd.DataFrame:
+    """Parse record files into one long frame: ``file`` (index into ``records``), ``row``
+    (1-based line in the file, header = 1), ``hours``, ``parameter``, ``value`` (float).
+
+    A malformed row (bad time, empty parameter name, a value that is not a finite number)
+    is counted in ``quality`` by set, field and reason, with the file and row as example,
+    and skipped; parameter names padded with spaces are stripped and counted. ``strict``
+    (or no ``quality`` report to count in) raises :class:`DataError` at the first malformed
+    row instead. A file with more than ``max_bad_fraction`` of its rows malformed raises.
+    """
+    policy = _RowPolicy(quality if quality is not None else QualityReport(),
+                        strict or quality is None, max_bad_fraction)
+    bodies, kept_rows = [], {}
+    for i, record in enumerate(records):
+        body, numbers = _body(record, i, policy)
+        if body:
+            bodies.append(body)
+        if numbers is not None:
+            kept_rows[i] = numbers
+    frame = _read_bodies(bodies) if bodies else None
+    if bodies and frame is None:
+        # a field that passed the whole-file counts did not convert: read every file row by row
+        bodies = []
+        for i, record in enumerate(records):
+            if i in kept_rows:  # already cleaned (its problems are counted)
+                lines = _lines(record)
+                body = _prefixed([lines[n - 1] for n in kept_rows[i]], i) if kept_rows[i] else ""
+            else:
+                body, kept_rows[i] = _clean_body(record, _lines(record), i, policy)
+            if body:
+                bodies.append(body)
+        frame = _read_bodies(bodies) if bodies else None
+        if bodies and frame is None:
+            raise DataError("records failed to parse although every row passed the row checks",
+                            path=records[0].path)
     if frame is None:
-        for record in records:
-            _raise_first_problem(record)
-        raise DataError("records failed to parse, but no single malformed row was found",
-                        path=records[0].path)
-    # Rows stay in file order, so a running count per file recovers each row's line number.
-    row = frame.groupby("file", sort=False).cumcount() + 2
-    return pd.DataFrame({"file": frame["file"], "row": row,
+        return _empty_parsed()
+    # Rows stay in file order, so a running count per file recovers each row's line number
+    # (through the kept line numbers where a file lost rows).
+    row = (frame.groupby("file", sort=False).cumcount() + 2).to_numpy().copy()
+    for i, numbers in kept_rows.items():
+        at = (frame["file"] == i).to_numpy()
+        row[at] = np.asarray(numbers, dtype=np.int64)[row[at] - 2]
+    frame = frame.assign(row=row)
+    frame = _clean_parameters(frame, records, policy)
+    checks = ((lambda f: (f["mm"] < 0) | (f["mm"] > 59) | (f["hh"] < 0), "expected HH:MM", "Time"),
+              (lambda f: ~np.isfinite(f["value"]), "not a finite number", "Value"))
+    for test, reason, field in checks:
+        bad = test(frame)
+        for index in np.flatnonzero(bad.to_numpy()):
+            policy.skip(records[int(frame["file"].iat[index])], int(frame["row"].iat[index]),
+                        reason, field)
+        frame = frame[~bad]
+    return pd.DataFrame({"file": frame["file"], "row": frame["row"],
                          "hours": frame["hh"] + frame["mm"] / 60.0,
                          "parameter": frame["parameter"], "value": frame["value"]})
+
+
+def _clean_parameters(frame: pd.DataFrame, records: Sequence[RecordText],
+                      policy: _RowPolicy) -> pd.DataFrame:
+    """Strip padded parameter names (counted) and skip rows whose name is empty (counted)."""
+    names = frame["parameter"].cat.categories
+    padded = [name for name in names if name != name.strip()]
+    if padded:
+        rows = frame[frame["parameter"].isin(padded)]
+        for (file, name), part in rows.groupby(["file", "parameter"], observed=True, sort=True):
+            record = records[int(file)]
+            policy.quality.add(f"set-{record.set_name}", name.strip() or "Parameter",
+                               "parameter name padded with spaces, stripped", len(part),
+                               example=f"{record.name} row {int(part['row'].iat[0])}")
+        stripped = frame["parameter"].astype(str).str.strip()
+        frame = frame.assign(parameter=stripped.astype("category"))
+    empty = (frame["parameter"] == "").to_numpy()
+    for index in np.flatnonzero(empty):
+        policy.skip(records[int(frame["file"].iat[index])], int(frame["row"].iat[index]),
+                    "empty parameter name", "Parameter")
+    return frame[~empty]
 
 
 # -- outcomes ------------------------------------------------------------------------------
@@ -375,8 +478,12 @@ def _stays_and_labels(wide: pd.DataFrame, records: Sequence[RecordText],
 
 
 def read_physionet2012(root: Path, *, sets: Sequence[str] | None = None,
-                       window_hours: float = 48.0, progress: bool = True) -> Cohort:
-    """Read PhysioNet 2012 sets under ``root`` (``sets=None``: every set found) as a cohort."""
+                       window_hours: float = 48.0, progress: bool = True,
+                       strict: bool = False, max_bad_fraction: float = 0.2) -> Cohort:
+    """Read PhysioNet 2012 sets under ``root`` (``sets=None``: every set found) as a cohort.
+
+    Malformed rows are counted in the cohort's quality report and skipped (``strict``: the
+    first one is a DataError); see :func:`parse_records`."""
     root = Path(root)
     available = discover_sets(root)
     wanted = sorted(available) if sets is None else list(dict.fromkeys(str(s) for s in sets))
@@ -397,7 +504,7 @@ def read_physionet2012(root: Path, *, sets: Sequence[str] | None = None,
         raise DataError("no record files found", path=root)
     log.info("parsing %d PhysioNet 2012 records from sets %s", len(records), ",".join(wanted))
     quality = QualityReport()
-    parsed = parse_records(records)
+    parsed = parse_records(records, quality, strict=strict, max_bad_fraction=max_bad_fraction)
     wide, measurements = _descriptors(parsed, records, quality)
     stays, labels = _stays_and_labels(wide, records, outcomes, quality)
     events = _events(parsed, measurements, stays["stay_id"].to_numpy(), records,
