@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from harmonize_fakes import write_tiny_kg_spec
+from drug_kg import write_tiny_kg_spec
 
 from realm.cli import main
 from realm.harmonize import BINARY_TASKS, ROUTE_CLASSES, UNSURE, get_task, gold_for, read_labels, score
