@@ -30,10 +30,13 @@ from pydantic import BaseModel
 
 from realm.errors import ConfigError, LLMError
 
-__all__ = ["ChatClient", "Reply", "RetryPolicy", "TransientFailure", "is_transient", "message_text",
+__all__ = ["ChatClient", "Reply", "RetryPolicy", "TransientFailure", "answer_mode", "is_transient", "message_text",
            "supports_tools"]
 
+#: What a caller asks for: pick for the model, or force tool calling or JSON text.
 Structured = Literal["auto", "tools", "json"]
+#: How answers come back: a tool call, JSON text the prompt asks for, or plain text.
+Mode = Literal["tools", "json", "text"]
 
 _TRANSIENT_NAMES = ("Timeout", "RateLimit", "Connection", "ServiceUnavailable", "InternalServer",
                     "Overloaded", "TooManyRequests", "Unavailable")
@@ -60,6 +63,20 @@ def message_text(message: Any) -> str:
     if isinstance(content, list):
         return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
     return str(content or "")
+
+
+def answer_mode(model: object, schema: type[BaseModel] | None, structured: Structured = "auto") -> Mode:
+    """How ``model`` will answer: the one place that chooses between the ways an endpoint can
+    return structured output."""
+    if structured not in ("auto", "tools", "json"):
+        raise ConfigError(f"structured must be auto, tools or json, got {structured!r}")
+    if structured == "tools" and (schema is None or not supports_tools(model)):
+        raise ConfigError(f"{type(model).__name__} cannot answer through a tool here; use structured: json")
+    if schema is None:
+        return "text"
+    if structured == "tools" or (structured == "auto" and supports_tools(model)):
+        return "tools"
+    return "json"
 
 
 class TransientFailure(LLMError):
@@ -109,18 +126,9 @@ class ChatClient:
     ) -> None:
         if not callable(getattr(model, "invoke", None)):
             raise ConfigError(f"{type(model).__name__} has no invoke(messages); pass a LangChain chat model")
-        if structured not in ("auto", "tools", "json"):
-            raise ConfigError(f"structured must be auto, tools or json, got {structured!r}")
-        if structured == "tools" and (schema is None or not supports_tools(model)):
-            raise ConfigError(f"{type(model).__name__} cannot answer through a tool here; use structured: json")
         self.model = model
         self.schema = schema
-        if schema is None:
-            self.mode = "text"
-        elif structured == "tools" or (structured == "auto" and supports_tools(model)):
-            self.mode = "tools"
-        else:
-            self.mode = "json"
+        self.mode: Mode = answer_mode(model, schema, structured)
         self._structured = model.with_structured_output(schema, include_raw=True) if self.mode == "tools" else None
         self.retry = retry if retry is not None else RetryPolicy()
         self._sleep = sleep
