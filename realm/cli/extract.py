@@ -47,7 +47,9 @@ META_FILE = "mentions_meta.json"
 def _extractor(args: argparse.Namespace, kg: Any) -> tuple[Any, dict[str, Any]]:
     from realm.extract.lexicon import Lexicon, load_abbreviations, load_surface_variants
     from realm.extract.lexicon_extractor import LexiconExtractor
-    from realm.extract.llm import LLMExtractor, load_llm_config
+    from realm.config import config_dict
+    from realm.extract.llm import LLMExtractor
+    from realm.extract.llm_config import load_llm_config
 
     config: dict[str, Any] = {"extractor": args.extractor}
     members = []
@@ -59,15 +61,13 @@ def _extractor(args: argparse.Namespace, kg: Any) -> tuple[Any, dict[str, Any]]:
     if args.extractor in ("llm", "ensemble"):
         if args.llm_config is None:
             raise ConfigError(f"--extractor {args.extractor} needs --llm-config YAML")
-        llm_config = load_llm_config(args.llm_config)
-        if args.no_progress:
-            llm_config.extractor.progress = False
+        llm_config = load_llm_config(args.llm_config, progress=False if args.no_progress else None)
         llm = LLMExtractor.from_config(llm_config)
         members.append(llm)
         # the model section without kwargs: they may hold an api key
         config["llm"] = {"model_id": llm.model_id, "prompt_version": llm.cache_settings()["prompt"],
                          "schema_version": llm.cache_settings()["schema"], "mode": llm.client.mode,
-                         **llm_config.extractor.model_dump()}
+                         **config_dict(llm_config.extractor)}
     if args.extractor == "ensemble":
         config["ensemble"] = {"mode": args.ensemble_mode, "min_votes": args.min_votes, "min_confidence": args.min_confidence}
         return EnsembleExtractor(members, args.ensemble_mode, args.min_votes, args.min_confidence), config

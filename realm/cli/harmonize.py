@@ -20,8 +20,8 @@ import pandas as pd
 from realm.cache import atomic_path
 from realm.errors import ConfigError, DataError
 from realm.harmonize.harmonizer import BACKENDS, harmonize
-from realm.harmonize.llm_backend import chat_model_from_config
 from realm.harmonize.tasks import BUILTIN_TASKS, HarmonizeTask, custom_task, get_task, read_shots
+from realm.llm.build import chat_model_from_config
 
 __all__ = ["register", "run"]
 

@@ -9,9 +9,10 @@ and ignored negation, this extractor
   ConText (realm.extract.context) when the model gives none;
 - chunks long notes with overlap on sentence boundaries and merges entities found twice.
 
-Answers are cached per note (realm.extract.llm_cache), so re-runs make no calls and an
-interrupted run resumes. Patient text goes only to a local endpoint unless allowed
-(realm.extract.privacy). Logs hold note counts, never note text.
+The model is called through realm.llm (retries, structured output); an answer out of format
+gets one repair turn here. Raw answers are cached per note (realm.llm.cache), so re-runs
+make no calls and an interrupted run resumes. Patient text goes only to a local endpoint
+unless allowed (realm.llm.privacy). Logs hold note counts, never note text.
 """
 
 from __future__ import annotations
@@ -20,73 +21,36 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
 from langchain_core.language_models import BaseChatModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from langchain_core.messages import BaseMessage
 from tqdm.auto import tqdm
 
 from realm.errors import ConfigError, LLMError
 from realm.extract.base import check_mentions
-from realm.extract.chat_models import ChatModelConfig, build_chat_model
 from realm.extract.context import ConText
 from realm.extract.grounding import Chunk, Grounding, chunk_text, ground
-from realm.extract.llm_cache import AnswerCache, CachedNote, text_digest
-from realm.extract.llm_client import ChunkClient, TransientFailure
-from realm.extract.llm_prompt import DEFAULT_TASK, PROMPT_VERSION, build_messages
-from realm.extract.llm_schema import SCHEMA_VERSION, normalize_assertion, normalize_type, parse_answer
-from realm.extract.privacy import check_local
+from realm.extract.llm_config import LLMConfig, LLMExtractorConfig, load_llm_config
+from realm.extract.llm_prompt import PROMPT_VERSION, build_messages, repair_messages
+from realm.extract.llm_schema import SCHEMA_VERSION, LLMEntities, normalize_assertion, normalize_type, parse_answer
 from realm.extract.sections import SectionDetector
+from realm.llm.build import build_chat_model
+from realm.llm.build import model_id as model_id_of
+from realm.llm.cache import ResponseCache, text_digest
+from realm.llm.client import ChatClient, TransientFailure
+from realm.llm.privacy import check_local
 from realm.records import Assertion, Mention
 
-__all__ = ["LLMExtractor", "LLMExtractorConfig", "LLMConfig", "LLMStats", "load_llm_config"]
+__all__ = ["LLMExtractor", "LLMStats", "CACHE_STAGE"]
 
 log = logging.getLogger(__name__)
 
-
-class LLMExtractorConfig(BaseModel):
-    """Extraction knobs (the ``extractor:`` section of an LLM config YAML)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    task: str = DEFAULT_TASK
-    chunk_chars: int = 4000
-    chunk_overlap: int = 400
-    structured: str = "auto"  # auto | tools | json
-    max_concurrency: int = Field(default=4, ge=1)
-    retries: int = Field(default=3, ge=0)
-    backoff: float = Field(default=1.0, ge=0.0)  # seconds before the first retry, doubled after
-    max_backoff: float = 30.0
-    fuzzy_threshold: float = Field(default=0.88, gt=0.0, le=1.0)
-    max_entity_chars: int = 120  # longer "entities" are sentences, not entities
-    cache: bool = True
-    progress: bool = True
-
-
-class LLMConfig(BaseModel):
-    """A whole LLM config file: the ``model:`` and the ``extractor:`` sections."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: ChatModelConfig
-    extractor: LLMExtractorConfig = Field(default_factory=LLMExtractorConfig)
-
-
-def load_llm_config(path: str | os.PathLike) -> LLMConfig:
-    """Read and validate an LLM config YAML."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return LLMConfig.model_validate(data)
-    except OSError as exc:
-        raise ConfigError(f"cannot read LLM config {path}: {exc.strerror}") from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"LLM config {path} is invalid: {exc}") from None
+#: The cache stage of the raw answers (realm.llm.cache).
+CACHE_STAGE = "llm_answers"
 
 
 @dataclass
@@ -126,12 +90,35 @@ class _Pending:
     failed: bool = False
 
 
-def _model_id(model: BaseChatModel) -> str:
-    for attr in ("model_name", "model", "model_path", "model_id"):
-        value = getattr(model, attr, None)
-        if isinstance(value, str) and value:
-            return f"{type(model).__name__}:{value}"
-    return type(model).__name__
+@dataclass(frozen=True)
+class CachedNote:
+    """The raw answers for one note: per chunk, its span and the answer text (None: the
+    model's answer stayed unusable after the repair turn)."""
+
+    chunks: tuple[tuple[int, int], ...]
+    answers: tuple[str | None, ...]
+    mode: str  # "tools" or "json": how the answers were produced
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> CachedNote | None:
+        """The note a cache payload holds, or None for a malformed one (a miss)."""
+        try:
+            return cls(tuple((int(s), int(e)) for s, e in data["chunks"]), tuple(data["answers"]), str(data["mode"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def payload(self) -> dict[str, Any]:
+        return {"chunks": [list(c) for c in self.chunks], "answers": list(self.answers), "mode": self.mode}
+
+
+@dataclass(frozen=True)
+class ChunkAnswer:
+    """The raw answer kept for a chunk (None: unusable after repair) and what it cost."""
+
+    raw: str | None
+    calls: int
+    retries: int
+    repaired: bool
 
 
 class LLMExtractor:
@@ -155,20 +142,14 @@ class LLMExtractor:
         self.config = config or LLMExtractorConfig()
         # refuse before anything is sent: this is the last point every code path crosses
         self.endpoint = check_local(model, allow_remote=allow_remote, local_hosts=local_hosts)
-        self.client = ChunkClient(
-            model,
-            structured=self.config.structured,
-            retries=self.config.retries,
-            backoff=self.config.backoff,
-            max_backoff=self.config.max_backoff,
-            sleep=sleep,
-        )
+        self.client = ChatClient(model, schema=LLMEntities, structured=self.config.structured,
+                                 retry=self.config.retry_policy(), sleep=sleep)
         chunk_text("x" * 10, self.config.chunk_chars, self.config.chunk_overlap)  # validate early
-        self.model_id = model_id or _model_id(model)
+        self.model_id = model_id or model_id_of(model)
         self.context = context if context is not None else ConText.default()
         self.sections = sections if sections is not None else SectionDetector.default()
         self.cache = (
-            AnswerCache(self.cache_settings(), cache_root) if self.config.cache else None
+            ResponseCache(CACHE_STAGE, self.cache_settings(), cache_root) if self.config.cache else None
         )
         self.stats = LLMStats()
 
@@ -210,7 +191,7 @@ class LLMExtractor:
             digest = text_digest(text)
             if digest in answered or digest in todo:
                 continue
-            cached = self.cache.get(text) if self.cache is not None else None
+            cached = self._cached(text)
             if cached is not None:
                 answered[digest] = cached
                 self.stats.cache_hits += 1
@@ -234,7 +215,11 @@ class LLMExtractor:
         return out
 
     # -- calling --------------------------------------------------------------------------------
-    def _answer_all(self, todo: dict[str, _Pending]):
+    def _cached(self, text: str) -> CachedNote | None:
+        payload = self.cache.get(text) if self.cache is not None else None
+        return CachedNote.from_payload(payload) if payload is not None else None
+
+    def _answer_all(self, todo: dict[str, _Pending]) -> Iterator[tuple[str, _Pending]]:
         """Yield (digest, pending) as each note's chunks are all answered; cache each at once.
 
         A thread pool with at most ``max_concurrency`` calls in flight rather than
@@ -286,13 +271,30 @@ class LLMExtractor:
         chunk = pending.chunks[job[1]]
         messages = build_messages(chunk.of(pending.text), task=self.config.task, json_mode=self.client.mode == "json",
                                   part=(job[1], len(pending.chunks)))
-        return executor.submit(self.client.answer, messages)
+        return executor.submit(self._answer, messages)
+
+    def _answer(self, messages: list[BaseMessage]) -> ChunkAnswer:
+        """A usable raw answer for one chunk, or None after one failed repair turn (stored as
+        such and counted, so a re-run does not pay for it again)."""
+        first = self.client.invoke(messages)
+        try:
+            parse_answer(first.text)
+            return ChunkAnswer(first.text, first.calls, first.retries, False)
+        except LLMError as problem:
+            fixed = self.client.invoke(repair_messages(messages, first.text, str(problem)))
+        calls, retries = first.calls + fixed.calls, first.retries + fixed.retries
+        try:
+            parse_answer(fixed.text)
+            return ChunkAnswer(fixed.text, calls, retries, True)
+        except LLMError:
+            return ChunkAnswer(None, calls, retries, True)
 
     def _store(self, pending: _Pending) -> None:
         if self.cache is None or pending.failed:
             return  # a note with a failed chunk is asked again next run
         answers = tuple(pending.answers.get(i) for i in range(len(pending.chunks)))
-        self.cache.put(pending.text, CachedNote(tuple((c.start, c.end) for c in pending.chunks), answers, self.client.mode))
+        self.cache.put(pending.text, CachedNote(tuple((c.start, c.end) for c in pending.chunks), answers,
+                                                self.client.mode).payload())
 
     # -- answers -> mentions ------------------------------------------------------------------------
     def _mentions(

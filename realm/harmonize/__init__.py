@@ -8,7 +8,7 @@ from realm.harmonize.answers import Answer, ParsedAnswer, parse_answer
 from realm.harmonize.evaluate import gold_for, read_labels, score
 from realm.harmonize.harmonizer import BACKENDS, HarmonizedConcept, harmonize, make_backends
 from realm.harmonize.kg_backend import DrugMatch, KGBackend
-from realm.harmonize.llm_backend import ChatModel, LLMBackend, build_messages, chat_model_from_config, vote
+from realm.harmonize.llm_backend import LLMBackend, build_messages, vote
 from realm.harmonize.prescriptions import MENTION_COLUMNS, prescriptions_to_mentions
 from realm.harmonize.tasks import (
     BINARY_TASKS,
@@ -28,7 +28,7 @@ __all__ = [
     "score", "read_labels", "gold_for",
     "BACKENDS", "HarmonizedConcept", "harmonize", "make_backends",
     "DrugMatch", "KGBackend",
-    "ChatModel", "LLMBackend", "build_messages", "chat_model_from_config", "vote",
+    "LLMBackend", "build_messages", "vote",
     "MENTION_COLUMNS", "prescriptions_to_mentions",
     "BINARY_TASKS", "BUILTIN_TASKS", "ROUTE_CLASSES", "UNSURE", "HarmonizeTask", "Shot",
     "custom_task", "get_task", "normalize_generic", "read_shots",

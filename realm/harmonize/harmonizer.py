@@ -15,14 +15,17 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from realm.errors import ConfigError
 from realm.harmonize.answers import Answer
 from realm.harmonize.kg_backend import KGBackend
-from realm.harmonize.llm_backend import ChatModel, LLMBackend
+from realm.harmonize.llm_backend import LLMBackend
 from realm.harmonize.tasks import UNSURE, HarmonizeTask, Shot, get_task
 from realm.kg.graph import KnowledgeGraph
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 __all__ = ["HarmonizedConcept", "harmonize", "make_backends", "BACKENDS"]
 
@@ -61,7 +64,7 @@ def make_backends(
     backend: str,
     *,
     kg: KnowledgeGraph | str | os.PathLike | None = None,
-    chat_model: ChatModel | None = None,
+    chat_model: BaseChatModel | None = None,
     n_samples: int = 5,
     min_agreement: float = 0.6,
     cache: bool = True,
@@ -104,7 +107,7 @@ def harmonize(
     backend: str = "kg",
     *,
     kg: KnowledgeGraph | str | os.PathLike | None = None,
-    chat_model: ChatModel | None = None,
+    chat_model: BaseChatModel | None = None,
     shots: Sequence[Shot] | None = None,
     n_shots: int | None = None,
     n_samples: int = 5,

@@ -1,57 +1,45 @@
 """The LLM backend: few-shot prompts, repeated sampling, majority vote, an agreement score.
 
-The model sits behind :class:`ChatModel`, the one narrow interface to the outside service:
-anything with LangChain's ``invoke(messages)`` returning a message with ``.content``
-(every ``BaseChatModel`` does). Tests pass a scripted fake; real models come from a
-LLM config via realm.extract.chat_models (:func:`chat_model_from_config`),
-which also refuses non-local endpoints unless allowed (realm.extract.privacy).
+The model is any LangChain chat model, called through realm.llm (:class:`ChatClient`:
+retries on transient errors, the error discipline); tests pass a scripted fake
+(realm.llm.fake); real models come from an LLM config's ``model:`` section
+(:func:`realm.llm.build.chat_model_from_config`), which refuses non-local endpoints unless
+allowed (realm.llm.privacy).
 
 Each string is asked ``n_samples`` times (temperature > 0 gives different samples); every
 reply is read by :func:`realm.harmonize.answers.parse_answer`; the most frequent readable
 answer wins when its share of *all* samples reaches ``min_agreement``, else the answer
-is :data:`UNSURE`. Replies are cached on disk, keyed by (string, task, model, prompt
-version, shots hash, samples), so a re-run costs no calls.
+is :data:`UNSURE`. Replies are cached on disk (realm.llm.cache), keyed by the string and by
+(task, question, classes, model, prompt version, shots hash, samples), so a re-run costs no
+calls.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-import yaml
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from realm.cache import atomic_path, config_hash, stage_dir
-from realm.errors import ConfigError, LLMError
+from realm.errors import ConfigError
 from realm.harmonize.answers import Answer, parse_answer
 from realm.harmonize.tasks import UNSURE, HarmonizeTask
+from realm.llm.build import model_id
+from realm.llm.cache import ResponseCache
+from realm.llm.client import ChatClient, RetryPolicy
 
-__all__ = ["ChatModel", "LLMBackend", "build_messages", "vote", "model_id", "chat_model_from_config", "PROMPT_VERSION"]
+__all__ = ["LLMBackend", "build_messages", "vote", "PROMPT_VERSION", "CACHE_STAGE"]
 
 log = logging.getLogger(__name__)
 
 #: Bump when the prompt wording changes: cached replies to the old prompt are then unused.
 PROMPT_VERSION = "1"
-_CACHE_STAGE = "harmonize"
-
-
-@runtime_checkable
-class ChatModel(Protocol):
-    """The part of a LangChain chat model this backend uses."""
-
-    def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:  # noqa: A002 - LangChain's name
-        ...
-
-
-def model_id(model: ChatModel) -> str:
-    """A stable name for cache keys: class, model name and temperature when exposed."""
-    name = next((str(getattr(model, a)) for a in ("model_name", "model", "model_id") if getattr(model, a, None)), "")
-    temperature = getattr(model, "temperature", None)
-    return f"{type(model).__name__}:{name}:t={temperature}"
+#: The cache stage of the replies (realm.llm.cache).
+CACHE_STAGE = "harmonize"
 
 
 def build_messages(task: HarmonizeTask, text: str) -> list[BaseMessage]:
@@ -93,20 +81,21 @@ class LLMBackend:
 
     def __init__(
         self,
-        model: ChatModel,
+        model: Any,
         *,
         n_samples: int = 5,
         min_agreement: float = 0.6,
         cache: bool = True,
         cache_root: str | Path | None = None,
         model_name: str | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if n_samples < 1:
             raise ConfigError(f"n_samples must be at least 1, got {n_samples}")
         if not 0.0 <= min_agreement <= 1.0:
             raise ConfigError(f"min_agreement must lie in [0, 1], got {min_agreement}")
-        if not isinstance(model, ChatModel):
-            raise ConfigError(f"{type(model).__name__} has no invoke(messages); pass a LangChain chat model")
+        self.client = ChatClient(model, retry=retry, sleep=sleep)
         temperature = getattr(model, "temperature", None)
         if n_samples > 1 and temperature is not None and float(temperature) == 0.0:
             log.warning("%d samples at temperature 0 will agree by construction; set a temperature > 0", n_samples)
@@ -116,66 +105,30 @@ class LLMBackend:
         self.cache = cache
         self.cache_root = cache_root
         self.model_name = model_name or model_id(model)
-        self.calls = 0  # model invocations made (cache hits excluded)
+        self.calls = 0  # model invocations made, retries included (cache hits excluded)
 
-    def _cache_file(self, text: str, task: HarmonizeTask) -> Path:
-        key = config_hash(text, task.name, task.question, task.classes, self.model_name, PROMPT_VERSION,
-                          task.shots_hash, self.n_samples)
-        return stage_dir(_CACHE_STAGE, key[:2], self.cache_root) / f"{key}.json"
+    def _cache(self, task: HarmonizeTask) -> ResponseCache:
+        return ResponseCache(CACHE_STAGE, {
+            "task": task.name, "question": task.question, "classes": task.classes, "model": self.model_name,
+            "prompt": PROMPT_VERSION, "shots": task.shots_hash, "samples": self.n_samples}, self.cache_root)
 
     def _ask(self, messages: list[BaseMessage]) -> str:
-        try:
-            reply = self.model.invoke(messages)
-        except Exception as exc:  # any provider error: timeouts, HTTP, quota
-            raise LLMError(f"chat model {self.model_name} failed: {type(exc).__name__}: {exc}") from exc
-        self.calls += 1
-        content = getattr(reply, "content", reply)
-        if isinstance(content, list):  # content blocks: keep the text parts
-            content = " ".join(str(b.get("text", "")) if isinstance(b, dict) else str(b) for b in content)
-        return str(content)
+        reply = self.client.invoke(messages)
+        self.calls += reply.calls
+        return reply.text
 
     def replies(self, text: str, task: HarmonizeTask) -> list[str]:
         """The raw replies for one string (from the cache when present)."""
-        path = self._cache_file(text, task)
-        if self.cache and path.is_file():
-            return list(json.loads(path.read_text(encoding="utf-8"))["replies"])
+        cache = self._cache(task) if self.cache else None
+        cached = cache.get(text) if cache is not None else None
+        if cached is not None and isinstance(cached.get("replies"), list):
+            return [str(r) for r in cached["replies"]]
         messages = build_messages(task, text)
         out = [self._ask(messages) for _ in range(self.n_samples)]
-        if self.cache:
-            with atomic_path(path) as tmp:
-                tmp.write_text(json.dumps({"replies": out, "model": self.model_name, "task": task.name}), encoding="utf-8")
+        if cache is not None:
+            cache.put(text, {"replies": out, "model": self.model_name, "task": task.name})
         return out
 
     def answer(self, text: str, task: HarmonizeTask) -> Answer:
         """The voted answer for one string."""
         return vote(task, self.replies(text, task), self.min_agreement)
-
-
-def chat_model_from_config(path: str | Path) -> ChatModel:
-    """The chat model of an LLM config YAML, built by :mod:`realm.extract.chat_models`.
-
-    The same file as ``realm extract --llm-config`` (its ``model:`` section), or that
-    section alone; the endpoint must be local unless it sets ``allow_remote: true``
-    (realm.extract.privacy). For voting, give it a temperature > 0::
-
-        model: {provider: ollama, model: llama3.1:8b, temperature: 0.7}
-    """
-    from pydantic import ValidationError
-
-    from realm.extract.chat_models import ChatModelConfig, build_chat_model
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"LLM config {path} not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    section = raw.get("model", raw) if isinstance(raw, dict) else None
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: expected a mapping (or a 'model:' mapping) of chat-model settings")
-    try:
-        config = ChatModelConfig(**section)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: invalid chat-model settings ({exc.error_count()} errors: {exc.errors()[0]['msg']})") from exc
-    return build_chat_model(config)

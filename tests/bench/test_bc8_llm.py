@@ -37,7 +37,7 @@ def _files(tmp_path: Path) -> tuple[Path, Path, Path]:
         "philtrum": {"entities": [{"text": "prominent philtrum", "type": "finding"}]},  # no HPO surface
     }
     config.write_text(json.dumps({
-        "model": {"class_path": "realm.extract.fake_chat.ScriptedToolChatModel", "kwargs": {"by_substring": answers}},
+        "model": {"class_path": "realm.llm.fake.ScriptedToolChatModel", "kwargs": {"by_substring": answers}},
         "extractor": {"max_concurrency": 2, "backoff": 0.0, "cache": False, "progress": False},
     }))
     return train, test, config

@@ -86,7 +86,7 @@ def test_extract_with_a_scripted_llm_links_and_counts_hallucinations(tiny: tuple
     }
     config = tmp_path / "llm.yaml"
     config.write_text(json.dumps({
-        "model": {"class_path": "realm.extract.fake_chat.ScriptedToolChatModel", "kwargs": {"by_substring": answers}},
+        "model": {"class_path": "realm.llm.fake.ScriptedToolChatModel", "kwargs": {"by_substring": answers}},
         "extractor": {"max_concurrency": 2, "backoff": 0.0},
     }))
     out = tmp_path / "out"
@@ -101,7 +101,7 @@ def test_extract_with_a_scripted_llm_links_and_counts_hallucinations(tiny: tuple
                    ("n2", "acute kidney injury", "T:aki", "family")}
     meta = json.loads((out / "mentions_meta.json").read_text())
     assert meta["counts"]["hallucinations_dropped"] == 1
-    assert meta["config"]["llm"]["model_id"].startswith("realm.extract.fake_chat.ScriptedToolChatModel")
+    assert meta["config"]["llm"]["model_id"].startswith("realm.llm.fake.ScriptedToolChatModel")
     assert not (cohort_dir / "mentions.parquet").exists()
 
 
@@ -126,7 +126,7 @@ def test_extract_with_the_ensemble_votes_lexicon_and_a_scripted_llm(
     }
     config = tmp_path / "llm.yaml"
     config.write_text(json.dumps({
-        "model": {"class_path": "realm.extract.fake_chat.ScriptedToolChatModel", "kwargs": {"by_substring": answers}},
+        "model": {"class_path": "realm.llm.fake.ScriptedToolChatModel", "kwargs": {"by_substring": answers}},
         "extractor": {"max_concurrency": 1, "backoff": 0.0},
     }))
     common = ["extract", "--cohort", str(cohort_dir), "--extractor", "ensemble", "--kg", str(spec),

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import os
-import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from realm.errors import ConfigError, LLMError
-from realm.extract.chat_models import ChatModelConfig, build_chat_model
-from realm.extract.fake_chat import ScriptedChatModel, ScriptedToolChatModel
-from realm.extract.llm import LLMExtractor, LLMExtractorConfig
-from realm.extract.privacy import check_local, is_local_url, model_endpoint
+from realm.errors import ConfigError
+from realm.errors import LLMError
+from realm.extract.llm import LLMExtractor
+from realm.extract.llm_config import LLMExtractorConfig, load_llm_config
+from realm.llm.build import build_chat_model
+from realm.llm.config import ChatModelConfig
+from realm.llm.fake import ScriptedChatModel, ScriptedToolChatModel
 from realm.records import Assertion
 
 NOTE = "Admitted with septic shock. No pneumonia. History of CHF. Started norepinephrine."
@@ -188,23 +189,13 @@ class UrlModel(ScriptedToolChatModel):
     base_url: str = "http://127.0.0.1:8000/v1"
 
 
-@pytest.mark.parametrize(
-    ("url", "local"),
-    [("http://127.0.0.1:8000/v1", True), ("http://localhost:11434", True), ("http://[::1]:8080", True),
-     ("http://0.0.0.0:8000", True), ("https://api.openai.com/v1", False), ("http://10.1.2.3:8000", False),
-     ("http://my-gpu.hospital.org", False), ("127.0.0.1:8000", True)],
-)
-def test_is_local_url(url: str, local: bool) -> None:
-    assert is_local_url(url) is local
-
-
 def test_remote_base_url_is_refused_before_any_call(tmp_path: Path) -> None:
     model = UrlModel(base_url="https://api.example.com/v1", default={"entities": []})
     with pytest.raises(LLMError, match="allow_remote"):
         LLMExtractor(model, config(), cache_root=tmp_path)
     assert model.calls == []
     assert LLMExtractor(model, config(), cache_root=tmp_path, allow_remote=True).extract(NOTE) == []
-    assert check_local(model, local_hosts=["api.example.com"]).url == "https://api.example.com/v1"
+    assert LLMExtractor(model, config(), cache_root=tmp_path, local_hosts=["api.example.com"]).extract(NOTE) == []
 
 
 def test_loopback_base_url_is_accepted(tmp_path: Path) -> None:
@@ -212,42 +203,34 @@ def test_loopback_base_url_is_accepted(tmp_path: Path) -> None:
     assert [m.text for m in LLMExtractor(model, config(), cache_root=tmp_path).extract(NOTE)] == ["CHF"]
 
 
-def test_hosted_provider_classes_are_remote_and_file_models_local() -> None:
-    hosted = types.new_class("ChatAnthropic", (ScriptedChatModel,))
-    hosted.__module__ = "langchain_anthropic.chat_models"
-    assert model_endpoint(hosted()).url == "https://api.anthropic.com"
-    with pytest.raises(LLMError):
-        check_local(hosted())
-    gguf = types.new_class("ChatLlamaCpp", (ScriptedChatModel,), exec_body=lambda ns: ns.update(
-        {"__annotations__": {"model_path": str}, "model_path": "/models/x.gguf"}))
-    assert check_local(gguf()).kind == "file"
+# -- config ----------------------------------------------------------------------------------
 
 
-def test_config_refuses_hosted_providers_before_importing_them() -> None:
-    with pytest.raises(LLMError, match="allow_remote"):
-        build_chat_model(ChatModelConfig(provider="openai", model="gpt-4o"))
-    with pytest.raises(LLMError):
-        build_chat_model(ChatModelConfig(provider="anthropic", model="claude"))
+def test_config_file_builds_the_extractor_with_the_model_id_as_cache_key(tmp_path: Path) -> None:
+    path = tmp_path / "llm.yaml"
+    path.write_text("model:\n  class_path: realm.llm.fake.ScriptedToolChatModel\n"
+                    "  kwargs: {default: {entities: [{text: CHF, type: condition}]}}\n"
+                    "extractor:\n  chunk_chars: 2000\n  backoff: 0\n")
+    cfg = load_llm_config(path, progress=False)
+    assert cfg.extractor.chunk_chars == 2000 and cfg.extractor.progress is False
+    ex = LLMExtractor.from_config(cfg, cache_root=tmp_path)
+    assert ex.model_id == "realm.llm.fake.ScriptedToolChatModel" and ex.client.mode == "tools"
+    assert [m.text for m in ex.extract(NOTE)] == ["CHF"]
 
 
-def test_config_names_the_extra_for_a_missing_integration() -> None:
-    try:
-        import langchain_openai  # noqa: F401
-    except ImportError:
-        with pytest.raises(ConfigError, match=r"realm\[openai\]"):
-            build_chat_model(ChatModelConfig(provider="openai", model="qwen", base_url="http://127.0.0.1:8000/v1"))
-    else:
-        model = build_chat_model(ChatModelConfig(provider="openai", model="qwen", base_url="http://127.0.0.1:8000/v1"))
-        assert model_endpoint(model).url.startswith("http://127.0.0.1")
-    with pytest.raises(ConfigError, match=r"realm\[llamacpp\]|not found"):
-        build_chat_model(ChatModelConfig(provider="llamacpp", model_path="/nonexistent/model.gguf"))
-
-
-def test_config_builds_any_chat_model_by_class_path(tmp_path: Path) -> None:
-    cfg = ChatModelConfig(class_path="realm.extract.fake_chat.ScriptedChatModel", kwargs={"default": "[]"})
-    assert isinstance(build_chat_model(cfg), ScriptedChatModel)
-    with pytest.raises(ConfigError):
-        build_chat_model(ChatModelConfig(class_path="realm.extract.llm.LLMExtractor"))
+@pytest.mark.parametrize(("text", "key"), [
+    ("model: {class_path: x.Y}\nextractor: {chunk_size: 10}\n", "chunk_size"),
+    ("model: {class_path: x.Y}\nextractor: {structured: xml}\n", "structured"),
+    ("model: {class_path: x.Y}\nextractor: {max_concurrency: 0}\n", "max_concurrency"),
+    ("model: {class_path: x.Y}\nextracter: {}\n", "extracter"),
+    ("extractor: {}\n", "model"),
+])
+def test_config_file_errors_name_the_file_and_the_key(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=key) as caught:
+        load_llm_config(path)
+    assert str(path) in str(caught.value)
 
 
 # -- opt-in: a real local model --------------------------------------------------------------

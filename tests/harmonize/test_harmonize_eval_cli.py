@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from harmonize_fakes import write_tiny_kg_spec
+from drug_kg import write_tiny_kg_spec
 
 from realm.cli import main
 from realm.harmonize import BINARY_TASKS, ROUTE_CLASSES, UNSURE, get_task, gold_for, read_labels, score
@@ -78,6 +78,26 @@ def test_harmonize_command_writes_the_task_columns(tmp_path: Path) -> None:
     table = pd.read_csv(out)
     assert code == 0 and list(table["antibiotic"]) == ["yes", UNSURE, "no"]
     assert list(table["antibiotic_backend"]) == ["kg", "kg", "kg"]
+
+
+def test_harmonize_command_asks_the_llm_of_an_llm_config_where_the_kg_is_unsure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REALM_CACHE", str(tmp_path / "cache"))
+    spec = write_tiny_kg_spec(tmp_path / "kg")
+    source = tmp_path / "rx.csv"
+    pd.DataFrame({"DRUG": ["Ceftriaxone", "Vancomycin", "Oxycodone"]}).to_csv(source, index=False)
+    config = tmp_path / "llm.yaml"  # the file realm extract reads: its extractor section is not harmonize's
+    config.write_text("model:\n  class_path: realm.llm.fake.ScriptedChatModel\n"
+                      "  kwargs: {by_substring: {Vancomycin: 'yes'}, temperature: 0.7}\n"
+                      "extractor:\n  max_concurrency: 2\n")
+    out = tmp_path / "out.csv"
+    assert main(["harmonize", "--input", str(source), "--column", "DRUG", "--task", "antibiotic", "--out", str(out),
+                 "--kg", str(spec), "--backend", "llm+kg", "--llm-config", str(config), "--samples", "3"]) == 0
+    table = pd.read_csv(out)
+    assert list(table["antibiotic"]) == ["yes", "yes", "no"]
+    assert list(table["antibiotic_backend"]) == ["kg", "llm", "kg"]
+    assert list(table["antibiotic_agreement"]) == [1.0, 1.0, 1.0]
 
 
 def test_harmonize_command_errors_are_reported_not_raised(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from harmonize_fakes import tiny_drug_kg
+from drug_kg import tiny_drug_kg
 
 from realm.errors import ConfigError, DataError
 from realm.harmonize import UNSURE, KGBackend, custom_task, get_task, harmonize, prescriptions_to_mentions

@@ -1,43 +1,11 @@
-"""Test helpers for realm.harmonize: a scripted chat model and a tiny drug KG."""
+"""Test helper for realm.harmonize: a tiny drug KG (as an object, or as files and a KG spec)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import Field
 
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Node
-
-
-class ScriptedChat(BaseChatModel):
-    """Replies ``script(query, call_number)``; records every query it was asked."""
-
-    script: Callable[[str, int], str] = Field(default=lambda _query, _i: "oral")
-    temperature: float = 0.7
-    model_name: str = "scripted"
-    asked: list[str] = Field(default_factory=list)
-    prompts: list[list[BaseMessage]] = Field(default_factory=list)
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
-        query = str(messages[-1].content)
-        self.prompts.append(list(messages))
-        reply = self.script(query, len(self.asked))
-        self.asked.append(query)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=reply))])
-
-
-def cycle(*replies: str) -> Callable[[str, int], str]:
-    """A script answering the given replies in turn, whatever the question."""
-    return lambda _query, i: replies[i % len(replies)]
 
 
 def tiny_drug_kg() -> KnowledgeGraph:

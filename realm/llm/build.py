@@ -1,27 +1,9 @@
-"""Build a LangChain chat model from config; local models are first-class.
-
-Three ways to name a model, all in the ``model:`` section of an LLM config YAML::
-
-    # an OpenAI-compatible server on this machine (vLLM, llama-server, LM Studio)
-    provider: openai
-    model: Qwen/Qwen2.5-7B-Instruct
-    base_url: http://127.0.0.1:8000/v1
-
-    # Ollama (default endpoint localhost:11434)
-    provider: ollama
-    model: llama3.1:8b
-
-    # a GGUF file run in-process by llama.cpp
-    provider: llamacpp
-    model_path: ~/models/qwen2.5-7b-instruct-q4_k_m.gguf
-
-    # any BaseChatModel subclass, by import path
-    class_path: mypackage.models.MyChatModel
-    kwargs: {some_option: 1}
+"""Build a LangChain chat model from a :class:`~realm.llm.config.ChatModelConfig`.
 
 Integration packages are optional extras, imported only here and only when asked for; a
 missing one is a :class:`ConfigError` naming the extra to install. The endpoint is checked
-for locality (realm.extract.privacy) before the model is built and again after.
+for locality (realm.llm.privacy) before the model is built, from the config alone, and again
+after, from the model object.
 """
 
 from __future__ import annotations
@@ -32,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from pydantic import BaseModel, ConfigDict, Field
 
 from realm.errors import ConfigError, LLMError
-from realm.extract.privacy import HOSTED_PACKAGES, check_local, is_local_url
+from realm.llm.config import ChatModelConfig, load_chat_config
+from realm.llm.privacy import HOSTED_PACKAGES, check_local, is_local_url
 
-__all__ = ["ChatModelConfig", "build_chat_model", "EXTRAS"]
+__all__ = ["build_chat_model", "chat_model_from_config", "intended_url", "model_id", "EXTRAS"]
 
 #: provider -> the realm extra that installs its integration package
 EXTRAS: dict[str, str] = {"openai": "openai", "ollama": "ollama", "llamacpp": "llamacpp"}
@@ -63,42 +45,22 @@ _PROVIDER_PACKAGES = {
 }
 
 
-class ChatModelConfig(BaseModel):
-    """How to build the chat model (see the module docstring for examples)."""
+def intended_url(config: ChatModelConfig) -> str | None:
+    """Where the model would send text, judged from the config alone (None: in-process)."""
+    if config.base_url:
+        return config.base_url
+    if config.provider == "ollama":
+        return "http://localhost:11434"
+    package = _PROVIDER_PACKAGES.get(config.provider or "")
+    return HOSTED_PACKAGES.get(package) if package else None
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    provider: str | None = None
-    model: str | None = None
-    base_url: str | None = None
-    model_path: str | None = None
-    class_path: str | None = None
-    temperature: float = 0.0
-    max_tokens: int | None = 2048
-    timeout: float | None = Field(default=120.0, description="seconds per request")
-    #: send notes to a non-local endpoint; off by default because notes are patient data
-    allow_remote: bool = False
-    #: extra host names treated as local (e.g. the hospital's own inference server)
-    local_hosts: list[str] = Field(default_factory=list)
-    kwargs: dict[str, Any] = Field(default_factory=dict)
-
-    def model_id(self) -> str:
-        """A stable id of the model for cache keys (provider, model or file name and size)."""
-        if self.model_path:
-            path = Path(self.model_path).expanduser()
-            size = path.stat().st_size if path.is_file() else -1
-            return f"llamacpp:{path.name}:{size}"
-        name = self.class_path or f"{self.provider}:{self.model}"
-        return f"{name}@{self.base_url}" if self.base_url else name
-
-    def intended_url(self) -> str | None:
-        """Where the model would send text, judged from the config alone (None: in-process)."""
-        if self.base_url:
-            return self.base_url
-        if self.provider == "ollama":
-            return "http://localhost:11434"
-        package = _PROVIDER_PACKAGES.get(self.provider or "")
-        return HOSTED_PACKAGES.get(package) if package else None
+def model_id(model: object) -> str:
+    """A stable name of a model object for cache keys: its class, its model name or file and
+    its temperature when it exposes them (sampled answers differ with the temperature)."""
+    name = next((str(getattr(model, a)) for a in ("model_name", "model", "model_path", "model_id")
+                 if isinstance(getattr(model, a, None), str) and getattr(model, a)), "")
+    return f"{type(model).__name__}:{name}:t={getattr(model, 'temperature', None)}"
 
 
 def _extra_hint(provider: str | None) -> str:
@@ -163,7 +125,7 @@ def _init(config: ChatModelConfig) -> BaseChatModel:
 
 def build_chat_model(config: ChatModelConfig) -> BaseChatModel:
     """The chat model ``config`` names, after refusing a non-local endpoint not allowed."""
-    url = config.intended_url()
+    url = intended_url(config)
     if url is not None and not config.allow_remote and not is_local_url(url, config.local_hosts):
         raise LLMError(
             f"LLM config names a non-local endpoint for provider {config.provider!r}; patient "
@@ -179,3 +141,9 @@ def build_chat_model(config: ChatModelConfig) -> BaseChatModel:
         raise ConfigError("LLM config `model:` needs a provider, a model_path or a class_path")
     check_local(model, allow_remote=config.allow_remote, local_hosts=config.local_hosts)
     return model
+
+
+def chat_model_from_config(source: str | os.PathLike) -> BaseChatModel:
+    """The chat model named by an LLM config YAML's ``model:`` section (see
+    :func:`realm.llm.config.load_chat_config`), refused if non-local and not allowed."""
+    return build_chat_model(load_chat_config(source))

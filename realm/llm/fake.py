@@ -5,6 +5,7 @@ them. These answer from a script, with or without tool calling, and record every
 
     ScriptedToolChatModel(responses=[{"entities": [...]}, "not json", {"raise": "timeout"}])
     ScriptedChatModel(by_substring={"potassium": '{"entities": []}'}, default='{"entities": []}')
+    ScriptedChatModel(responses=["oral", "PO", "oral"], temperature=0.7)  # three samples
 
 A response is a dict with ``entities`` (a tool call, or its JSON text for the text-only
 model), a string (a text answer), or ``{"raise": "timeout" | "connection" | "fatal"}``.
@@ -32,6 +33,11 @@ __all__ = ["ScriptedChatModel", "ScriptedToolChatModel"]
 _ERRORS: dict[str, type[Exception]] = {"timeout": TimeoutError, "connection": ConnectionError, "fatal": RuntimeError}
 
 
+def _last_user(messages: Sequence[BaseMessage]) -> str:
+    last = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+    return str(last.content) if last is not None else ""
+
+
 class ScriptedChatModel(BaseChatModel):
     """Answers from ``by_substring``, then ``responses`` in order, then ``default``."""
 
@@ -39,6 +45,7 @@ class ScriptedChatModel(BaseChatModel):
     by_substring: dict[str, Any] = Field(default_factory=dict)
     default: Any = None  # None: an exhausted script is an error (a test asked too often)
     model: str = "scripted"
+    temperature: float | None = None  # part of the model id; samplers warn at 0
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _next: int = PrivateAttr(default=0)
     _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
@@ -52,9 +59,13 @@ class ScriptedChatModel(BaseChatModel):
         """The messages of every call so far."""
         return self._calls
 
+    @property
+    def asked(self) -> list[str]:
+        """The last user message of every call so far (the query, after any few-shot turns)."""
+        return [_last_user(messages) for messages in self._calls]
+
     def _pick(self, messages: Sequence[BaseMessage]) -> Any:
-        last = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
-        prompt = str(last.content) if last is not None else ""
+        prompt = _last_user(messages)
         with self._lock:
             self._calls.append(list(messages))
             for key, response in self.by_substring.items():
@@ -88,11 +99,11 @@ class ScriptedChatModel(BaseChatModel):
 class ScriptedToolChatModel(ScriptedChatModel):
     """A scripted model with tool calling: dict responses come back as a call of the bound tool."""
 
-    _tool_name: str = PrivateAttr(default="LLMEntities")
+    _tool_name: str = PrivateAttr(default="answer")
 
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any) -> Runnable:
         first = tools[0] if tools else None
-        self._tool_name = getattr(first, "__name__", None) or "LLMEntities"
+        self._tool_name = getattr(first, "__name__", None) or "answer"
         return self.bind(tools=list(tools), **kwargs)
 
     def _message(self, response: Any) -> AIMessage:

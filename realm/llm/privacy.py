@@ -7,7 +7,7 @@ own GPU server). Everything else, including a hosted provider with its default e
 is *remote* and needs ``allow_remote: true``.
 
 The check reads the model object's endpoint attributes, so it also covers models built
-outside :mod:`realm.extract.chat_models`. A custom in-process ``BaseChatModel`` that opens
+outside :mod:`realm.llm.build`. A custom in-process ``BaseChatModel`` that opens
 its own connections without exposing a URL cannot be seen; document such models' endpoints.
 """
 

@@ -1,0 +1,78 @@
+"""The LLM extractor's settings: an LLM config YAML's ``extractor:`` section beside its ``model:``.
+
+::
+
+    model:                      # realm.llm.config.ChatModelConfig, shared with realm harmonize
+      provider: openai
+      model: qwen2.5-7b-instruct
+      base_url: http://127.0.0.1:8000/v1
+    extractor:                  # LLMExtractorConfig
+      max_concurrency: 4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import with_config
+
+from realm.errors import ConfigError
+from realm.extract.llm_prompt import DEFAULT_TASK
+from realm.llm.client import RetryPolicy, Structured
+from realm.llm.config import STRICT, ChatModelConfig, load_settings
+
+__all__ = ["LLMExtractorConfig", "LLMConfig", "load_llm_config"]
+
+
+@with_config(STRICT)
+@dataclass(frozen=True)
+class LLMExtractorConfig:
+    """Extraction knobs (the ``extractor:`` section of an LLM config YAML)."""
+
+    task: str = DEFAULT_TASK
+    """The prediction task named in the prompt."""
+    chunk_chars: int = 4000
+    chunk_overlap: int = 400
+    structured: Structured = "auto"
+    """auto | tools | json: how the answer comes back (realm.llm.client)."""
+    max_concurrency: int = 4
+    """Calls in flight at once."""
+    retries: int = 3
+    backoff: float = 1.0
+    """Seconds before the first retry, doubled after."""
+    max_backoff: float = 30.0
+    fuzzy_threshold: float = 0.88
+    max_entity_chars: int = 120
+    """Longer "entities" are sentences, not entities."""
+    cache: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            raise ConfigError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
+        if not 0.0 < self.fuzzy_threshold <= 1.0:
+            raise ConfigError(f"fuzzy_threshold must lie in (0, 1], got {self.fuzzy_threshold}")
+        self.retry_policy()  # validates retries and backoff
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retries, self.backoff, self.max_backoff)
+
+
+@with_config(STRICT)
+@dataclass(frozen=True)
+class LLMConfig:
+    """A whole LLM config file: the ``model:`` and the ``extractor:`` sections."""
+
+    model: ChatModelConfig
+    extractor: LLMExtractorConfig = field(default_factory=LLMExtractorConfig)
+
+
+def load_llm_config(path: str | os.PathLike, **extractor: Any) -> LLMConfig:
+    """Read and check an LLM config YAML; ``extractor`` settings (None: skipped) override the
+    file's ``extractor:`` section (e.g. ``progress=False`` from a command line)."""
+    config = load_settings(LLMConfig, path)
+    changes = {k: v for k, v in extractor.items() if v is not None}
+    return dataclasses.replace(config, extractor=dataclasses.replace(config.extractor, **changes)) if changes else config

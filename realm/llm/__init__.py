@@ -1,0 +1,16 @@
+"""realm.llm: the one seam to chat models, shared by extraction and harmonization.
+
+One module per job, lowest stage of the package (it imports no other stage):
+
+- :mod:`~realm.llm.config`: :class:`ChatModelConfig` (the ``model:`` section of an LLM config
+  YAML) and its loader;
+- :mod:`~realm.llm.build`: a LangChain chat model from that config, and the model id that
+  keys caches;
+- :mod:`~realm.llm.privacy`: the guard that keeps patient text on local endpoints;
+- :mod:`~realm.llm.client`: one call with retries on transient errors and structured output;
+- :mod:`~realm.llm.cache`: the content-addressed response cache;
+- :mod:`~realm.llm.fake`: scripted chat models for tests and dry runs.
+
+What a caller asks and how it reads the answers (prompts, schemas, votes) stays with the
+caller (realm.extract.llm, realm.harmonize.llm_backend).
+"""
