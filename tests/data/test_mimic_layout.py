@@ -39,6 +39,8 @@ def _edited(tmp_path: Path, edit) -> Path:
     (lambda r: r["age"].update(rule="anchor_year"), "tables.patients.columns.anchor_age"),
     (lambda r: r.update(itemids="mimic9_itemids.csv"), "itemids"),
     (lambda r: r.update(extra=1), "extra"),
+    (lambda r: r["tables"]["notes"].pop("exclude_reason"), "tables.notes.exclude_reason"),
+    (lambda r: r["tables"]["notes"].update(category="Nursing"), "tables.notes.category"),
 ])
 def test_layout_errors_name_file_and_key(tmp_path: Path, edit, key: str) -> None:
     path = _edited(tmp_path, edit)

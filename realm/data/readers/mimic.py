@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from realm.cache import inputs_digest
 from realm.data.cohort import Cohort
 from realm.data.quality import QualityReport
-from realm.data.readers.mimic_common import (
+from realm.data.readers.mimic_cohort import (
     apply_cohort_rules,
     build_cohort,
     collect_medications,
@@ -184,7 +184,7 @@ def _notes(con: duckdb.DuckDBPyConnection, table: TableFile | None, layout: Tabl
     if error:
         quality.add(table.name, error, f"note marked as error ({error}=1)", counts.get("error", 0))
     if excluded:
-        quality.add(table.name, layout.columns["category"], f"{excluded} (written at discharge)",
+        quality.add(table.name, layout.columns["category"], layout.options["exclude_reason"],
                     counts.get("excluded", 0))
     time = layout.columns["time"]
     quality.add(table.name, time, f"note without {time}" + (f" or {date}" if date else ""),

@@ -61,7 +61,7 @@ _SPECS: dict[str, _TableSpec] = {
     "d_items": _TableSpec(("itemid",), ("label",)),
     "d_labitems": _TableSpec(("itemid",), ("label",)),
     "notes": _TableSpec(_NOTE_ROLES, ("subject_id", "date", "category", "error"),
-                        ("category", "exclude_category"), may_be_absent=True),
+                        ("category", "exclude_category", "exclude_reason"), may_be_absent=True),
     "discharge_notes": _TableSpec(("hadm_id",), _NOTE_ROLES + ("subject_id",),
                                   ("count_field", "count_reason"), may_be_absent=True),
     "diagnoses_icd": _TableSpec(may_be_absent=True),
@@ -79,8 +79,9 @@ class TableLayout:
 
     ``columns`` maps each role to the column name the source uses (all must be in the
     file); ``optional_columns`` roles are used when the file has them. ``options`` holds the
-    table's rules (``join``, ``dictionary``, ``category``, ``exclude_category``,
-    ``date_only``, ``count_field``, ``count_reason``), checked against the table kind.
+    table's rules (``join``, ``dictionary``, ``category``, ``exclude_category`` and
+    ``exclude_reason``, ``date_only``, ``count_field``, ``count_reason``), checked against the
+    table kind.
     """
 
     key: str
@@ -175,7 +176,7 @@ def _table(path: Path, key: str, raw: Any) -> TableLayout:
         raise _fail(path, f"{where}.dictionary", "expected d_items or d_labitems")
     if "date_only" in spec.keys and not isinstance(options.get("date_only"), bool):
         raise _fail(path, f"{where}.date_only", "expected true or false")
-    for name in ("category", "exclude_category", "count_field", "count_reason"):
+    for name in ("category", "exclude_category", "exclude_reason", "count_field", "count_reason"):
         if name in options:
             _text(path, f"{where}.{name}", options[name])
     if key == "notes" and ("category" in columns) == ("category" in options):
@@ -183,6 +184,8 @@ def _table(path: Path, key: str, raw: Any) -> TableLayout:
                     "give either a category column or one category for every note")
     if "exclude_category" in options and "category" not in columns:
         raise _fail(path, f"{where}.exclude_category", "needs a category column")
+    if ("exclude_category" in options) != ("exclude_reason" in options):
+        raise _fail(path, f"{where}.exclude_reason", "exclude_category and exclude_reason go together")
     if key == "discharge_notes" and not {"count_field", "count_reason"} <= set(options):
         raise _fail(path, where, "count_field and count_reason are required")
     return TableLayout(

@@ -1,9 +1,11 @@
 """The MIMIC reader's cohort rules, the stays relation the scans join to, the note and
 drug-order scans, and the final assembly.
 
-The other shared parts live beside this module: :mod:`~realm.data.readers.mimic_tables`
-(finding and scanning CSVs), :mod:`~realm.data.readers.mimic_events` (the itemid map and
-bounded-memory event scans) and :mod:`~realm.data.readers.mimic_values` (unit conversion).
+The reader (:mod:`~realm.data.readers.mimic`) is built from this module and the ones beside
+it: :mod:`~realm.data.readers.mimic_layout` (the source versions' table layouts),
+:mod:`~realm.data.readers.mimic_tables` (finding and scanning CSVs),
+:mod:`~realm.data.readers.mimic_events` (the itemid map and bounded-memory event scans) and
+:mod:`~realm.data.readers.mimic_values` (unit conversion).
 """
 
 from __future__ import annotations
