@@ -69,7 +69,7 @@ def _present(table: TableFile, layout: TableLayout, role: str) -> str | None:
 
 def _scan(table: TableFile, layout: TableLayout, roles: Sequence[str]) -> str:
     """``csv_scan`` of ``table`` typing the columns of ``roles``."""
-    types = {}
+    types: dict[str, str] = {}
     for role in roles:
         kind = layout.types.get(role, ROLE_TYPES.get(role))
         name = _present(table, layout, role)
@@ -87,7 +87,7 @@ def _select(con: duckdb.DuckDBPyConnection, table: TableFile, layout: TableLayou
 
 def _find_tables(root: Path, layout: MimicLayout) -> dict[str, TableFile]:
     """The tables of the layout that exist, in its order (a required one missing raises)."""
-    found = {}
+    found: dict[str, TableFile] = {}
     for key, t in layout.tables.items():
         table = find_table(root / t.folder, t.file, tuple(t.columns.values()), optional=t.optional)
         if table is not None:
@@ -155,38 +155,38 @@ def _notes(con: duckdb.DuckDBPyConnection, table: TableFile | None, layout: Tabl
                     label, "/".join(p for p in (layout.folder, layout.file) if p))
         return pd.DataFrame({c: [] for c in ("note_id", "stay_id", "hours", "category", "text")}), 0
 
-    def c(role: str) -> str:
-        return "n." + table.col(layout.columns[role])
+    def c(name: str) -> str:
+        return "n." + table.col(name)
 
-    date = _present(table, layout, "date")
-    when = f"COALESCE({c('time')}, CAST({c('date')} AS TIMESTAMP) + INTERVAL 1 DAY)" if date else c("time")
-    category = (f"trim({c('category')})" if "category" in layout.columns
-                else _sql_text(layout.options["category"]))
+    cols = layout.columns
+    date, error = _present(table, layout, "date"), _present(table, layout, "error")
+    category_col = _present(table, layout, "category")
+    when = f"COALESCE({c(cols['time'])}, CAST({c(date)} AS TIMESTAMP) + INTERVAL 1 DAY)" if date else c(cols["time"])
+    category = f"trim({c(category_col)})" if category_col else _sql_text(layout.options["category"])
     cases = []
-    error = _present(table, layout, "error")
     if error:
-        cases.append(f"WHEN TRY_CAST({c('error')} AS INTEGER) = 1 THEN 'error'")
+        cases.append(f"WHEN TRY_CAST({c(error)} AS INTEGER) = 1 THEN 'error'")
     excluded = layout.options.get("exclude_category")
-    if excluded:
-        cases.append(f"WHEN lower(trim({c('category')})) = {_sql_text(excluded.lower())} THEN 'excluded'")
+    if excluded and category_col:
+        cases.append(f"WHEN lower(trim({c(category_col)})) = {_sql_text(excluded.lower())} THEN 'excluded'")
     roles = [r for r in ("note_id", "hadm_id", "time", "date") if _present(table, layout, r)]
     sql = f"""
-        SELECT CAST({c('note_id')} AS VARCHAR) AS note_id, s.stay_id,
+        SELECT CAST({c(cols['note_id'])} AS VARCHAR) AS note_id, s.stay_id,
                date_diff('microsecond', s.intime, {when}) / 3.6e9 AS hours,
                {category} AS category,
                CASE {' '.join(cases)}
                     WHEN {when} IS NULL THEN 'notime'
                     WHEN {when} > s.window_end THEN 'after'
                     ELSE 'ok' END AS reason,
-               {c('text')} AS text
-        FROM {_scan(table, layout, roles)} n JOIN cohort_stays s ON {c('hadm_id')} = s.hadm_id"""
+               {c(cols['text'])} AS text
+        FROM {_scan(table, layout, roles)} n JOIN cohort_stays s ON {c(cols['hadm_id'])} = s.hadm_id"""
     notes, counts = collect_notes(con, sql, table)
     if error:
         quality.add(table.name, error, f"note marked as error ({error}=1)", counts.get("error", 0))
-    if excluded:
-        quality.add(table.name, layout.columns["category"], layout.options["exclude_reason"],
+    if excluded and category_col:
+        quality.add(table.name, category_col, layout.options["exclude_reason"],
                     counts.get("excluded", 0))
-    time = layout.columns["time"]
+    time = cols["time"]
     quality.add(table.name, time, f"note without {time}" + (f" or {date}" if date else ""),
                 counts.get("notime", 0))
     return notes, counts.get("after", 0)
