@@ -1,8 +1,8 @@
-"""Benchmark: stream a large synthetic MIMIC-III CHARTEVENTS through ``read_mimic3``.
+"""Benchmark: stream a large synthetic MIMIC-III CHARTEVENTS through ``read_mimic``.
 
 Generates a MIMIC-III v1.4-format folder whose CHARTEVENTS.csv.gz has ``--rows`` rows
 (DuckDB ``COPY ... TO`` straight from ``range()``, so generation is fast and needs no
-memory), then runs ``read_mimic3`` in a subprocess and reports its wall time, rows/s and
+memory), then runs ``read_mimic`` in a subprocess and reports its wall time, rows/s and
 peak resident memory (psutil polling of the process tree, and ru_maxrss). The bar: peak
 RSS under 3 GB whatever the row count.
 
@@ -42,9 +42,9 @@ BASE = "TIMESTAMP '2150-01-01 00:00:00'"
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from realm.data.readers.mimic3 import read_mimic3
+from realm.data.readers.mimic import read_mimic
 t = time.perf_counter()
-c = read_mimic3(Path(sys.argv[1]), progress=False, memory_limit=sys.argv[2])
+c = read_mimic(Path(sys.argv[1]), "mimic3", progress=False, memory_limit=sys.argv[2])
 print(json.dumps({"seconds": time.perf_counter() - t, "stays": len(c.stays),
                   "events": len(c.events), "notes": len(c.notes)}))
 """
@@ -112,7 +112,7 @@ def generate(root: Path, rows: int) -> int:
 
 
 def measure(root: Path, memory_limit: str) -> dict:
-    """Run read_mimic3 in a child process; poll its RSS (with children) every 50 ms."""
+    """Run read_mimic in a child process; poll its RSS (with children) every 50 ms."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(root), memory_limit],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -127,7 +127,7 @@ def measure(root: Path, memory_limit: str) -> dict:
     out, err = proc.communicate()
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"read_mimic3 failed (exit {proc.returncode}):\n{err[-3000:]}")
+        raise SystemExit(f"read_mimic failed (exit {proc.returncode}):\n{err[-3000:]}")
     maxrss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
     return {"wall_s": wall, "peak_rss_polled_mb": peak / 2**20, "ru_maxrss_mb": maxrss_kb / 1024,
             **json.loads(out.strip().splitlines()[-1])}
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=50_000_000, help="CHARTEVENTS rows")
     parser.add_argument("--workdir", type=Path, default=None, help="where to write the database")
     parser.add_argument("--out", type=Path, default=Path("chartevents_stream.json"), help="JSON result")
-    parser.add_argument("--memory-limit", default="2GB", help="read_mimic3 memory_limit")
+    parser.add_argument("--memory-limit", default="2GB", help="read_mimic memory_limit")
     parser.add_argument("--keep", action="store_true", help="keep the generated database")
     parser.add_argument("--root", type=Path, default=None,
                         help="measure this already generated folder (of --rows rows) instead")

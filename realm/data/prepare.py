@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 SOURCES: tuple[str, ...] = ("mimic3", "mimic4", "physionet2012", "synthetic")
 #: Bump when the reader output or the split logic changes, so old caches are not reused.
 PREPARE_VERSION = 2
+#: The MIMIC layout each MIMIC-like source reads through (the synthetic hospital is written
+#: in MIMIC-III's format).
+MIMIC_LAYOUTS: dict[str, str] = {"mimic3": "mimic3", "mimic4": "mimic4", "synthetic": "mimic3"}
 ORACLE_FILE = "TRUE_RISK.csv"
 ORACLE_COLUMNS = ("ICUSTAY_ID", "SUBJECT_ID", "RISK_MORTALITY", "RISK_READMISSION", "SPLIT")
 
@@ -45,14 +48,12 @@ def _read_source(source: str, root: Path, *, window_hours: float,
         return read_physionet2012(root, sets=sets, window_hours=window_hours, progress=progress)
     if sets is not None:
         raise ConfigError(f"--sets applies to physionet2012, not {source}")
-    reader: Callable[..., Cohort]
-    if source in ("mimic3", "synthetic"):
-        from realm.data.readers.mimic3 import read_mimic3 as reader
-    elif source == "mimic4":
-        from realm.data.readers.mimic4 import read_mimic4 as reader
-    else:
+    if source not in MIMIC_LAYOUTS:
         raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
-    return reader(root, window_hours=window_hours, labs=labs, progress=progress)
+    from realm.data.readers.mimic import read_mimic
+
+    return read_mimic(root, MIMIC_LAYOUTS[source], window_hours=window_hours, labs=labs,
+                      progress=progress)
 
 
 def attach_oracle(cohort: Cohort, path: Path) -> Cohort:

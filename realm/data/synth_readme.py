@@ -72,7 +72,7 @@ def render_readme(pop: SynthPopulation, params: dict[str, Any], *, n_stays: int,
         "",
         f"Written by `realm data synth --n-stays {n_stays} --seed {seed}` "
         "(`realm.data.synth.write_synthetic_hospital`). A MIMIC-III v1.4-format database: the same",
-        "upper-case CSV tables and column names, read by `realm.data.readers.mimic3.read_mimic3`.",
+        "upper-case CSV tables and column names, read by `realm.data.readers.mimic.read_mimic` with the `mimic3` layout.",
         "Nothing here describes a real patient.",
         "",
         "## Latent risk model",

@@ -11,16 +11,15 @@ a scope to the clause end over-negates. When several triggers apply the nearest 
 
 from __future__ import annotations
 
-import csv
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from realm.errors import ConfigError
 from realm.records import Assertion
+from realm.resources import read_rule_table, resource_path
 
 __all__ = ["ContextRule", "ContextHit", "ConText", "load_context_rules", "clause_bounds"]
 
@@ -53,26 +52,23 @@ class ContextHit:
 
 def load_context_rules(path: str | Path | None = None) -> list[ContextRule]:
     """Read rules from a CSV (default: the packaged ``context_rules.csv``)."""
-    if path is None:
-        text = resources.files("realm.resources").joinpath("context_rules.csv").read_text(encoding="utf-8")
-        name = "realm/resources/context_rules.csv"
-    else:
-        text, name = Path(path).read_text(encoding="utf-8"), str(path)
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    rows = read_rule_table(resource_path("context_rules.csv") if path is None else path,
+                           ("literal", "category", "direction", "kind"))
     rules = []
-    for lineno, row in enumerate(csv.DictReader(lines), start=2):
-        literal = (row.get("literal") or "").strip()
-        direction, kind = (row.get("direction") or "").strip(), (row.get("kind") or "").strip()
-        category = (row.get("category") or "").strip()
+    for row in rows:
+        where = f"{row.path} rule {row.line}"  # the rule's line in the file
+        literal, direction, kind = row.get("literal"), row.get("direction"), row.get("kind")
+        category, scope = row.get("category"), row.get("max_scope")
         if not literal or direction not in DIRECTIONS or kind not in KINDS:
-            raise ConfigError(f"{name} rule {lineno}: needs a literal, a direction in {DIRECTIONS} and a kind in {KINDS}")
+            raise ConfigError(f"{where}: needs a literal, a direction in {DIRECTIONS} and a kind in {KINDS}")
         try:
             cat = Assertion(category) if category else None
         except ValueError:
-            raise ConfigError(f"{name} rule {lineno}: unknown category {category!r}") from None
+            raise ConfigError(f"{where}: unknown category {category!r}") from None
         if cat is None and kind != "termination":
-            raise ConfigError(f"{name} rule {lineno}: a {kind} needs a category")
-        scope = (row.get("max_scope") or "").strip()
+            raise ConfigError(f"{where}: a {kind} needs a category")
+        if scope and not scope.isdigit():
+            raise ConfigError(f"{where}: max_scope must be a whole number, got {scope!r}")
         rules.append(ContextRule(literal, cat, direction, kind, int(scope) if scope else None))
     return rules
 

@@ -13,7 +13,6 @@ from a knowledge graph object: extraction comes before the KG stage.
 
 from __future__ import annotations
 
-import csv
 import re
 import unicodedata
 from bisect import bisect_right
@@ -21,13 +20,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import accumulate
-from importlib import resources
 from pathlib import Path
 
 import ahocorasick
 
 from realm.errors import ConfigError
 from realm.records import Assertion, Node
+from realm.resources import read_rule_table, resource_path
 
 __all__ = ["Term", "LexiconMatch", "Lexicon", "NormalizedText", "abbreviated_variants", "crosses_break", "normalize",
            "load_abbreviations", "load_surface_variants"]
@@ -182,18 +181,11 @@ def norm_key(text: str) -> str:
 
 def _load_pairs(path: str | Path | None, packaged: str, key: str) -> dict[str, tuple[str, ...]]:
     """``key`` -> expansions from ``<key>,expansion`` rows of a CSV (default: packaged)."""
-    if path is None:
-        text = resources.files("realm.resources").joinpath(packaged).read_text(encoding="utf-8")
-        name = f"realm/resources/{packaged}"
-    else:
-        text, name = Path(path).read_text(encoding="utf-8"), str(path)
     table: dict[str, list[str]] = {}
-    kept = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if not line.startswith("#")]
-    reader = csv.DictReader(line for _, line in kept)
-    for row in reader:
-        surface, expansion = (row.get(key) or "").strip(), (row.get("expansion") or "").strip()
-        if not surface or not expansion:  # the file's own line number, comment lines counted
-            raise ConfigError(f"{name} row {kept[reader.line_num - 1][0]}: needs '{key}' and 'expansion'")
+    for row in read_rule_table(resource_path(packaged) if path is None else path, (key, "expansion")):
+        surface, expansion = row.get(key), row.get("expansion")
+        if not surface or not expansion:
+            raise ConfigError(f"{row.path} row {row.line}: needs '{key}' and 'expansion'")
         table.setdefault(surface, []).append(expansion)
     return {k: tuple(v) for k, v in table.items()}
 

@@ -9,14 +9,13 @@ upper-case headers still open a section, named after their normalized text.
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from realm.errors import ConfigError
 from realm.records import Assertion
+from realm.resources import read_rule_table, resource_path
 
 __all__ = ["SectionRule", "Section", "SectionDetector", "load_section_rules"]
 
@@ -48,23 +47,18 @@ class Section:
 
 def load_section_rules(path: str | Path | None = None) -> list[SectionRule]:
     """Read section rules (default: the packaged ``sections.csv``)."""
-    if path is None:
-        text = resources.files("realm.resources").joinpath("sections.csv").read_text(encoding="utf-8")
-        name = "realm/resources/sections.csv"
-    else:
-        text, name = Path(path).read_text(encoding="utf-8"), str(path)
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    rows = read_rule_table(resource_path("sections.csv") if path is None else path,
+                           ("header", "section"))
     rules = []
-    for lineno, row in enumerate(csv.DictReader(lines), start=2):
-        header, section = (row.get("header") or "").strip(), (row.get("section") or "").strip()
+    for row in rows:
+        header, section, raw = row.get("header"), row.get("section"), row.get("assertion")
         if not header or not section:
-            raise ConfigError(f"{name} row {lineno}: needs 'header' and 'section'")
-        raw = (row.get("assertion") or "").strip()
+            raise ConfigError(f"{row.path} row {row.line}: needs 'header' and 'section'")
         try:
             assertion = Assertion(raw) if raw else None
         except ValueError:
-            raise ConfigError(f"{name} row {lineno}: unknown assertion {raw!r}") from None
-        organs = tuple(w.strip().lower() for w in (row.get("organ_words") or "").split("|") if w.strip())
+            raise ConfigError(f"{row.path} row {row.line}: unknown assertion {raw!r}") from None
+        organs = tuple(w.strip().lower() for w in row.get("organ_words").split("|") if w.strip())
         rules.append(SectionRule(header.lower(), section, assertion, organs))
     return rules
 

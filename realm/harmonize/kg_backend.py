@@ -16,19 +16,18 @@ Anything not found is :data:`UNSURE`, never a silent guess.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-from realm.errors import ConfigError, DataError
+from realm.errors import ConfigError
 from realm.harmonize.answers import Answer
 from realm.harmonize.tasks import BINARY_TASKS, UNSURE, HarmonizeTask, normalize_generic
 from realm.kg.graph import KnowledgeGraph
+from realm.resources import RuleRow, read_rule_table, resource_path
 
-__all__ = ["KGBackend", "DrugMatch", "read_table"]
+__all__ = ["KGBackend", "DrugMatch"]
 
 # Tokens that describe strength, form or packaging, never the active ingredient.
 _FORM_WORDS = {
@@ -54,20 +53,9 @@ class DrugMatch:
     fluid: dict[str, str] | None = None  # the fluid-table row when matched there
 
 
-def _resource(name: str) -> Path:
-    return Path(str(resources.files("realm.resources").joinpath(name)))
-
-
-def read_table(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
-    """Rows of a rule CSV (``DataError`` naming the file when a column is missing)."""
-    if not path.is_file():
-        raise DataError("no such rule table", path=path)
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = set(required) - set(reader.fieldnames or ())
-        if missing:
-            raise DataError(f"missing columns {sorted(missing)}", path=path)
-        return [{k: (v or "").strip() for k, v in row.items()} for row in reader]
+def _table(path: str | Path | None, packaged: str, required: tuple[str, ...]) -> list[RuleRow]:
+    """A rule table: the user's ``path``, else the packaged ``packaged``."""
+    return read_rule_table(Path(path) if path else resource_path(packaged), required)
 
 
 def _key(text: str) -> str:
@@ -88,19 +76,18 @@ class KGBackend:
         anchors: str | Path | None = None,
     ) -> None:
         self.kg = kg
-        self.routes = {" ".join(r["route"].upper().split()): r["route_class"] for r in
-                       read_table(Path(routes) if routes else _resource("route_classes.csv"), ("route", "route_class"))}
-        self.fluids = {" ".join(r["term"].upper().split()): r for r in
-                       read_table(Path(fluids) if fluids else _resource("harmonize_fluids.csv"),
-                                  ("term", "generic_name", "iv_fluid", "electrolyte"))}
+        self.routes = {" ".join(r.get("route").upper().split()): r.get("route_class") for r in
+                       _table(routes, "route_classes.csv", ("route", "route_class"))}
+        self.fluids = {" ".join(r.get("term").upper().split()): dict(r.values) for r in
+                       _table(fluids, "harmonize_fluids.csv", ("term", "generic_name", "iv_fluid", "electrolyte"))}
         self.anchors: dict[str, set[str]] = defaultdict(set)
-        for row in read_table(Path(anchors) if anchors else _resource("harmonize_class_anchors.csv"), ("task", "node_id")):
-            if row["task"] not in BINARY_TASKS:
-                raise ConfigError(f"class anchors: unknown task {row['task']!r}")
+        for row in _table(anchors, "harmonize_class_anchors.csv", ("task", "node_id")):
+            if row.get("task") not in BINARY_TASKS:
+                raise ConfigError(f"{row.path} row {row.line}: class anchors: unknown task {row.get('task')!r}")
             # An anchor the KG lacks cannot be an ancestor; dropping it keeps "no" honest: a KG
             # holding no class of a task answers "unsure" for it, never "no".
-            if row["node_id"] in kg:
-                self.anchors[row["task"]].add(row["node_id"])
+            if row.get("node_id") in kg:
+                self.anchors[row.get("task")].add(row.get("node_id"))
         # Name/variant -> drug node ids; a string naming two different drugs is ambiguous.
         self._names: dict[str, set[str]] = defaultdict(set)
         for node in kg.nodes("drug"):

@@ -15,15 +15,14 @@ MIMIC-III demo evaluation file, so few-shot prompts never leak test items).
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from realm.cache import config_hash
 from realm.errors import ConfigError, DataError
+from realm.resources import read_rule_table, resource_path
 
 __all__ = [
     "UNSURE",
@@ -125,32 +124,20 @@ def normalize_generic(name: str) -> str:
     return " / ".join(parts)
 
 
-def _resource_path(name: str) -> Path:
-    return Path(str(resources.files("realm.resources").joinpath(name)))
-
-
 def read_shots(path: str | Path, task: str | None = None) -> list[Shot]:
     """Shots from a CSV with columns ``text,answer`` (and optionally ``task`` to filter on)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("no such shots file", path=path)
     out: list[Shot] = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"text", "answer"} - set(reader.fieldnames or ())
-        if missing:
-            raise DataError(f"missing columns {sorted(missing)}", path=path)
-        for row_no, row in enumerate(reader, start=2):
-            if task is not None and "task" in row and row["task"] != task:
-                continue
-            if not (row["text"] or "").strip() or not (row["answer"] or "").strip():
-                raise DataError("empty text or answer", path=path, row=row_no)
-            out.append(Shot(row["text"].strip(), row["answer"].strip()))
+    for row in read_rule_table(path, ("text", "answer")):
+        if task is not None and "task" in row.values and row.get("task") != task:
+            continue
+        if not row.get("text") or not row.get("answer"):
+            raise DataError("empty text or answer", path=row.path, row=row.line)
+        out.append(Shot(row.get("text"), row.get("answer")))
     return out
 
 
 def _builtin(name: str) -> HarmonizeTask:
-    shots = tuple(read_shots(_resource_path(_SHOTS_FILE), task=name))
+    shots = tuple(read_shots(resource_path(_SHOTS_FILE), task=name))
     if name == "generic_name":
         shots = tuple(Shot(s.text, normalize_generic(s.answer)) for s in shots)
         return HarmonizeTask(name, "Give the generic (INN/USAN) name of the active ingredient(s) of this "

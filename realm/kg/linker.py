@@ -17,7 +17,6 @@ dictionary expansion and synonyms first, embeddings for the rest.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import re
@@ -26,13 +25,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
+from pathlib import Path
 
 from realm.errors import ConfigError
 from realm.kg.embedders import TextEmbedder, get_embedder
 from realm.kg.graph import KnowledgeGraph
 from realm.kg.index import NumpyIndex, VectorIndex, build_index, check_index
 from realm.records import Mention
+from realm.resources import read_rule_table, resource_path
 
 __all__ = [
     "Candidate",
@@ -124,21 +124,15 @@ def lexical_similarity(a: str, b: str) -> float:
     return 0.5 * (dice + jac)
 
 
-def load_abbreviations(path: str | None = None) -> dict[str, str]:
+def load_abbreviations(path: str | Path | None = None) -> dict[str, str]:
     """Normalised abbreviation -> expansion, from the packaged CSV (or ``path``)."""
-    if path is None:
-        ref = resources.files("realm.resources").joinpath("abbreviations.csv")
-        text = ref.read_text(encoding="utf-8")
-    else:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
     table: dict[str, str] = {}
-    for row in csv.DictReader(text.splitlines()):
+    rows = read_rule_table(resource_path("abbreviations.csv") if path is None else path,
+                           ("abbreviation", "expansion"))
+    for row in rows:
         if not row.get("abbreviation") or not row.get("expansion"):
-            raise ConfigError(
-                f"abbreviation table {path or 'abbreviations.csv'}: row {row} lacks a field"
-            )
-        table[normalize(row["abbreviation"])] = row["expansion"].strip()
+            raise ConfigError(f"{row.path} row {row.line}: needs 'abbreviation' and 'expansion'")
+        table[normalize(row.get("abbreviation"))] = row.get("expansion")
     return table
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -11,7 +13,7 @@ import pandas as pd
 
 from realm.errors import DataError
 
-__all__ = ["resource_path", "Variable", "load_variables", "SCALES"]
+__all__ = ["resource_path", "RuleRow", "read_rule_table", "Variable", "load_variables", "SCALES"]
 
 #: How a continuous variable is put on the scale models read (variables.csv ``scale``).
 SCALES = ("linear", "log")
@@ -20,6 +22,61 @@ SCALES = ("linear", "log")
 def resource_path(name: str) -> Path:
     """Path of a file shipped in ``realm/resources``."""
     return Path(str(resources.files("realm.resources").joinpath(name)))
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    """One data row of a rule table: its file, its line in that file, its stripped values."""
+
+    path: Path
+    line: int
+    values: Mapping[str, str]
+
+    def get(self, column: str) -> str:
+        """The value of ``column``; "" when the row leaves it empty or short."""
+        return self.values.get(column, "")
+
+
+def read_rule_table(path: str | Path, required: tuple[str, ...] = ()) -> list[RuleRow]:
+    """Rows of a hand-written CSV rule table (a shipped one: ``resource_path(name)``).
+
+    Lines starting with ``#`` are comments and blank lines are skipped; a byte-order mark
+    (as spreadsheet programs write) is ignored. Each row keeps the line number it has in
+    the file, comment lines counted, so the callers' messages point at the line an editor
+    shows. A missing file, or a header lacking a ``required`` column, raises
+    :class:`DataError` naming the file, the header's line and the column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such rule table", path=path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the table ({type(exc).__name__})", path=path) from exc
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(keepends=True), start=1)
+                if line.strip() and not line.startswith("#")]
+    consumed = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed
+        for _, line in numbered:
+            consumed += 1
+            yield line
+
+    reader = csv.reader(lines())
+    header = [h.strip() for h in next(reader, [])]
+    header_line = numbered[0][0] if numbered else 1
+    for column in required:
+        if column not in header:
+            raise DataError("missing column", path=path, row=header_line, field=column)
+    rows = []
+    while True:
+        start = consumed  # a quoted value may span lines: a row is at its first line
+        values = next(reader, None)
+        if values is None:
+            return rows
+        rows.append(RuleRow(path, numbered[start][0],
+                            {h: v.strip() for h, v in zip(header, values) if h}))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 
 import realm.bench.bc8.benchmark as bench
 from realm.cli import main
+from realm.errors import ConfigError
 from realm.bench.bc8.data import Finding, Observation
 from realm.extract.sections import SectionDetector
 from realm.bench.bc8.dense import (
@@ -99,6 +100,11 @@ def test_learn_thresholds_picks_the_cut_between_right_and_wrong_proposals() -> N
     best, f1 = learn_thresholds(tune, [[] for _ in tune], proposals, dense.decide, lambda t: t)
     assert 0.7 < best.memory <= 0.8 and f1 == pytest.approx(1.0)
 
+
+
+def test_learn_thresholds_refuses_an_empty_grid() -> None:
+    with pytest.raises(ConfigError, match="grid"):
+        learn_thresholds([], [], [], lambda p, t: [], lambda t: t, grid=())
 
 def test_lexicon_dense_system_adds_a_paraphrase_the_lexicon_misses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from realm.bench.bc8.data import Finding, Observation
 from realm.bench.bc8.loose import LooseMatcher, strip_suffix
 from realm.bench.bc8.rerank import (
@@ -12,9 +14,10 @@ from realm.bench.bc8.rerank import (
     group_candidates,
     header_of,
 )
+from realm.errors import ExtractionError
 from realm.extract.lexicon import Lexicon, Term
-from realm.extract.lexicon_extractor import LexiconExtractor
-from realm.records import Assertion
+from realm.extract.lexicon_extractor import Annotation, LexiconExtractor
+from realm.records import Assertion, Mention
 
 
 def _lexicon() -> Lexicon:
@@ -86,3 +89,11 @@ def test_reranker_learns_from_training_observations() -> None:
     stats = CandidateStats.collect(reranker.extractor, train, lambda t: t)
     assert stats.id_gold["HP:0000343"] == 40
     assert len(group_candidates(reranker.extractor.annotate("FACE: round face"))) == 1
+
+
+def test_an_annotation_without_a_term_cannot_be_scored() -> None:
+    """group_candidates keeps annotations with a term; one built by hand without is refused."""
+    ann = Annotation(Mention("ear pit", ((0, 7),), "phenotype", node_id="HP:0004467"))
+    assert group_candidates([ann]) == []
+    with pytest.raises(ExtractionError, match="HP:0004467"):
+        CandidateStats().source_precision(ann)

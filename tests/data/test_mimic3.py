@@ -1,4 +1,4 @@
-"""The MIMIC-III reader on a tiny v1.4-format database with hand-known answers."""
+"""The MIMIC reader with the MIMIC-III layout on a tiny v1.4-format database with hand-known answers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mimic_fixtures import NOTE_TEXT, drop_column, write_mimic3
 
-from realm.data.readers.mimic3 import AGE_OVER_89, read_mimic3
+from realm.data.readers.mimic import read_mimic
+from realm.data.readers.mimic_layout import load_layout
 from realm.data.readers.mimic_values import convert_values, parse_category
 from realm.errors import ConfigError, DataError
 
@@ -20,7 +21,7 @@ from realm.errors import ConfigError, DataError
 @pytest.fixture(scope="module", params=["csv", "csv.gz"])
 def cohort(request, tmp_path_factory):
     root = write_mimic3(tmp_path_factory.mktemp("m3") / "mimic3", gz=request.param == "csv.gz")
-    return read_mimic3(root, progress=False)
+    return read_mimic(root, "mimic3", progress=False)
 
 
 def _value(cohort, variable: str, hours: float) -> float:
@@ -39,7 +40,7 @@ def test_cohort_rules(cohort) -> None:
 
 def test_stays_columns(cohort) -> None:
     s = cohort.stays.set_index("stay_id")
-    assert s.loc[8000, "age"] == AGE_OVER_89
+    assert s.loc[8000, "age"] == load_layout("mimic3").age_over_89
     assert abs(s.loc[1000, "age"] - 60) < 0.01
     assert s.loc[1000, "icu_type"] == "MICU" and s.loc[1000, "sex"] == "F"
     assert s.loc[2000, "ethnicity"] == "BLACK" and s.loc[2000, "insurance"] == "Private"
@@ -112,34 +113,34 @@ def test_meta_and_roundtrip(cohort, tmp_path) -> None:
 
 def test_lab_selection_and_window(tmp_path) -> None:
     root = write_mimic3(tmp_path / "m", gz=False)
-    c = read_mimic3(root, labs=["potassium"], window_hours=24, progress=False)
+    c = read_mimic(root, "mimic3", labs=["potassium"], window_hours=24, progress=False)
     variables = set(c.events["variable"])
     assert "potassium" in variables and "creatinine" not in variables
     assert c.events["hours"].max() <= 24 and c.meta["labs"] == ["potassium"]
     assert c.labels.set_index("stay_id").loc[2001, "mortality"] == 0  # 47.9 h >= 24 h
     with pytest.raises(ConfigError, match="troponin"):
-        read_mimic3(root, labs=["troponin"], progress=False)
+        read_mimic(root, "mimic3", labs=["troponin"], progress=False)
 
 
 def test_missing_column_names_file_and_column(tmp_path) -> None:
     root = write_mimic3(tmp_path / "m", gz=True)
     drop_column(root / "CHARTEVENTS.csv.gz", "ITEMID")
     with pytest.raises(DataError, match=r"CHARTEVENTS\.csv\.gz.*'ITEMID'"):
-        read_mimic3(root, progress=False)
+        read_mimic(root, "mimic3", progress=False)
 
 
 def test_missing_table(tmp_path) -> None:
     root = write_mimic3(tmp_path / "m", gz=False)
     (root / "LABEVENTS.csv").unlink()
     with pytest.raises(DataError, match="LABEVENTS"):
-        read_mimic3(root, progress=False)
+        read_mimic(root, "mimic3", progress=False)
 
 
 def test_not_gzip_is_a_data_error(tmp_path) -> None:
     root = write_mimic3(tmp_path / "m", gz=True)
     (root / "PATIENTS.csv.gz").write_bytes(b"this is not gzip at all")
     with pytest.raises(DataError, match=r"PATIENTS\.csv\.gz"):
-        read_mimic3(root, progress=False)
+        read_mimic(root, "mimic3", progress=False)
 
 
 def test_truncated_gzip_is_a_data_error(tmp_path) -> None:
@@ -149,7 +150,7 @@ def test_truncated_gzip_is_a_data_error(tmp_path) -> None:
     blob = gzip.compress((header + "".join(rows) * 2000).encode())
     path.write_bytes(blob[: len(blob) // 2])  # the header reads fine; the stream ends early
     with pytest.raises(DataError, match=r"CHARTEVENTS\.csv\.gz"):
-        read_mimic3(root, progress=False)
+        read_mimic(root, "mimic3", progress=False)
 
 
 def test_bad_row_error_hides_note_text(tmp_path) -> None:
@@ -157,7 +158,7 @@ def test_bad_row_error_hides_note_text(tmp_path) -> None:
     path = root / "NOTEEVENTS.csv"
     path.write_text(path.read_text() + "notanumber,1,100,2101-01-01,,,Nursing,n,,,SECRET PATIENT TEXT\n")
     with pytest.raises(DataError) as info:
-        read_mimic3(root, progress=False)
+        read_mimic(root, "mimic3", progress=False)
     assert "NOTEEVENTS.csv" in str(info.value) and "SECRET" not in str(info.value)
 
 

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 from mimic_fixtures import NOTE_TEXT, drop_column, write_mimic4
 
-from realm.data.readers.mimic4 import read_mimic4
+from realm.data.readers.mimic import read_mimic
 from realm.errors import DataError
 
 
 @pytest.fixture(scope="module", params=["csv", "csv.gz"])
 def cohort(request, tmp_path_factory):
     root = write_mimic4(tmp_path_factory.mktemp("m4") / "mimic4", gz=request.param == "csv.gz")
-    return read_mimic4(root, progress=False)
+    return read_mimic(root, "mimic4", progress=False)
 
 
 def _value(cohort, variable: str, hours: float) -> float:
@@ -68,7 +68,7 @@ def test_without_notes_folder(tmp_path) -> None:
     for f in (root / "note").iterdir():
         f.unlink()
     (root / "note").rmdir()
-    c = read_mimic4(root, progress=False)
+    c = read_mimic(root, "mimic4", progress=False)
     assert c.notes.empty and len(c.stays) == 6
 
 
@@ -76,11 +76,11 @@ def test_missing_column_names_file_and_column(tmp_path) -> None:
     root = write_mimic4(tmp_path / "m", gz=True)
     drop_column(root / "icu" / "icustays.csv.gz", "intime")
     with pytest.raises(DataError, match=r"icustays\.csv\.gz.*'intime'"):
-        read_mimic4(root, progress=False)
+        read_mimic(root, "mimic4", progress=False)
 
 
 def test_corrupt_gzip(tmp_path) -> None:
     root = write_mimic4(tmp_path / "m", gz=True)
     (root / "hosp" / "labevents.csv.gz").write_bytes(b"\x1f\x8b\x08garbage")
     with pytest.raises(DataError, match=r"labevents\.csv\.gz"):
-        read_mimic4(root, progress=False)
+        read_mimic(root, "mimic4", progress=False)

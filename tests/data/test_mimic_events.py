@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mimic_fixtures import write_mimic3
 
-from realm.data.readers import mimic3, mimic_events
+from realm.data.readers import mimic, mimic_events
 from realm.errors import DataError
 from realm.resources import load_variables, resource_path
 
@@ -20,21 +20,21 @@ def root(tmp_path_factory):
 def _events_given_to_build_cohort(root, monkeypatch) -> pd.DataFrame:
     """The events frame as the collector hands it over, before Cohort casts it."""
     seen: dict[str, pd.DataFrame] = {}
-    real = mimic3.build_cohort
+    real = mimic.build_cohort
 
     def spy(stays, events, *args, **kwargs):
         seen["events"] = events
         return real(stays, events, *args, **kwargs)
 
-    monkeypatch.setattr(mimic3, "build_cohort", spy)
-    mimic3.read_mimic3(root, progress=False)
+    monkeypatch.setattr(mimic, "build_cohort", spy)
+    mimic.read_mimic(root, "mimic3", progress=False)
     return seen["events"]
 
 
 def test_batch_size_does_not_change_the_result(root, monkeypatch) -> None:
-    whole = mimic3.read_mimic3(root, progress=False)
+    whole = mimic.read_mimic(root, "mimic3", progress=False)
     monkeypatch.setattr(mimic_events, "BATCH_ROWS", 2)  # many batches, most groups split
-    batched = mimic3.read_mimic3(root, progress=False)
+    batched = mimic.read_mimic(root, "mimic3", progress=False)
     pd.testing.assert_frame_equal(whole.events, batched.events)
     assert whole.quality.to_dict() == batched.quality.to_dict()
     assert whole.quality.total() > 0  # the fixture has dropped rows to count
@@ -42,7 +42,7 @@ def test_batch_size_does_not_change_the_result(root, monkeypatch) -> None:
 
 def test_unconvertible_examples_survive_batching(root, monkeypatch) -> None:
     monkeypatch.setattr(mimic_events, "BATCH_ROWS", 1)
-    c = mimic3.read_mimic3(root, progress=False)
+    c = mimic.read_mimic(root, "mimic3", progress=False)
     problems = {p["reason"]: p for p in c.quality.to_dict()["problems"]}
     assert problems["gcs_motor: value cannot be converted"]["examples"] == ["Garbage"]
     assert problems["lactate: value cannot be converted"]["examples"] == ["ERROR"]
@@ -71,7 +71,7 @@ def test_duplicate_itemid_in_map_names_the_row(tmp_path, monkeypatch) -> None:
     bad.write_text("\n".join([header, first, *rest, first]) + "\n")
     monkeypatch.setattr(mimic_events, "resource_path", lambda name: bad)
     with pytest.raises(DataError, match=rf"row {len(rest) + 3}.*listed twice"):
-        mimic_events.load_itemids("mimic3", None)
+        mimic_events.load_itemids("mimic3_itemids.csv", None)
 
 
 def test_unknown_conversion_in_map_names_the_row(tmp_path, monkeypatch) -> None:
@@ -80,4 +80,4 @@ def test_unknown_conversion_in_map_names_the_row(tmp_path, monkeypatch) -> None:
     bad.write_text(text)
     monkeypatch.setattr(mimic_events, "resource_path", lambda name: bad)
     with pytest.raises(DataError, match=r"row \d+, field 'conversion': unknown conversion 'furlongs'"):
-        mimic_events.load_itemids("mimic3", None)
+        mimic_events.load_itemids("mimic3_itemids.csv", None)

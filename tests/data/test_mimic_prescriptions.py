@@ -17,8 +17,7 @@ import pytest
 from mimic_fixtures import T0, ts, write_mimic3, write_mimic4
 
 from realm.data.cohort import Cohort
-from realm.data.readers.mimic3 import read_mimic3
-from realm.data.readers.mimic4 import read_mimic4
+from realm.data.readers.mimic import read_mimic
 from realm.errors import DataError
 
 M3_HEADER = ["ROW_ID", "SUBJECT_ID", "HADM_ID", "ICUSTAY_ID", "STARTDATE", "ENDDATE", "DRUG_TYPE", "DRUG",
@@ -54,7 +53,7 @@ def _m3_rows() -> list[list]:
 def mimic3(tmp_path_factory) -> Cohort:
     root = write_mimic3(tmp_path_factory.mktemp("m3rx") / "mimic3")
     _write_csv(root / "PRESCRIPTIONS.csv", M3_HEADER, _m3_rows(), gz=False)
-    return read_mimic3(root, progress=False)
+    return read_mimic(root, "mimic3", progress=False)
 
 
 def test_mimic3_orders_known_by_the_prediction_time(mimic3: Cohort) -> None:
@@ -92,7 +91,7 @@ def test_a_late_order_fails_validation(mimic3: Cohort) -> None:
 
 
 def test_no_prescriptions_table_means_no_medications(tmp_path) -> None:
-    cohort = read_mimic3(write_mimic3(tmp_path / "m3"), progress=False)
+    cohort = read_mimic(write_mimic3(tmp_path / "m3"), "mimic3", progress=False)
     assert cohort.medications is None
 
 
@@ -106,7 +105,7 @@ def test_mimic4_prescriptions_cut_by_starttime(tmp_path) -> None:
     rows = [[1, 100, i, None, None, None, start, None, "MAIN", drug, None, None, None, None, None, "1", "mg",
              "1", "TAB", None, "IV"] for i, (drug, start) in enumerate(orders)]
     _write_csv(root / "hosp" / "prescriptions.csv.gz", header, rows, gz=True)
-    meds = read_mimic4(root, progress=False).medications
+    meds = read_mimic(root, "mimic4", progress=False).medications
     assert meds is not None
     got = dict(zip(meds["drug"], meds["hours"].astype(float)))
     assert got == pytest.approx({"Heparin": -3.0, "Cefepime": 47 + 59 / 60})  # Furosemide came after the cut

@@ -128,13 +128,14 @@ def _fake_mimic3(monkeypatch: pytest.MonkeyPatch) -> None:
     notes = pd.DataFrame({"note_id": ["n1"], "stay_id": [13], "hours": [2.0],
                           "category": ["Nursing"], "text": ["stable"]})
 
-    def read_mimic3(root: Path, *, window_hours: float, labs, progress: bool) -> Cohort:
+    def read_mimic(root: Path, layout: str, *, window_hours: float, labs, progress: bool) -> Cohort:
+        assert layout == "mimic3"  # the synthetic hospital is written in MIMIC-III's format
         return Cohort(stays=stays, events=events, notes=notes, labels=labels,
                       meta={"source": "mimic3", "window_hours": window_hours})
 
-    module = types.ModuleType("realm.data.readers.mimic3")
-    module.read_mimic3 = read_mimic3
-    monkeypatch.setitem(sys.modules, "realm.data.readers.mimic3", module)
+    module = types.ModuleType("realm.data.readers.mimic")
+    module.read_mimic = read_mimic
+    monkeypatch.setitem(sys.modules, "realm.data.readers.mimic", module)
 
 
 def _true_risk(root: Path, splits: list[str]) -> None:

@@ -147,8 +147,11 @@ def test_bad_arguments_raise_config_error(tmp_path: Path) -> None:
 
 
 def test_round_trip_through_the_mimic3_reader(hospital: Path) -> None:
-    mimic3 = pytest.importorskip("realm.data.readers.mimic3", reason="the MIMIC-III reader is not importable yet")
-    cohort = mimic3.read_mimic3(hospital, progress=False)
+    from realm.data.readers.mimic import read_mimic
+    from realm.data.readers.mimic_layout import load_layout
+
+    layout = load_layout("mimic3")
+    cohort = read_mimic(hospital, layout, progress=False)
     risk = _read(hospital, "TRUE_RISK").rename(columns={"ICUSTAY_ID": "stay_id"})
     assert len(cohort.stays) == len(risk)  # every synthetic stay passes the cohort rules
     assert not cohort.notes["category"].str.lower().eq("discharge summary").any()
@@ -165,4 +168,4 @@ def test_round_trip_through_the_mimic3_reader(hospital: Path) -> None:
         assert _auroc(defined[col].to_numpy(), y) > floor, task
     readm = labels["readmission_30d"].dropna().astype(int).mean()
     assert 0.08 < readm < 0.22
-    assert np.isclose(cohort.stays["age"].max(), mimic3.AGE_OVER_89) or cohort.stays["age"].max() <= 89
+    assert np.isclose(cohort.stays["age"].max(), layout.age_over_89) or cohort.stays["age"].max() <= 89

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from realm.cache import atomic_dir, config_hash, stage_dir
-from realm.errors import KGError
+from realm.errors import ConfigError, KGError
 from realm.bench.bc8.data import Finding, Observation
 from realm.extract.context import ConText
 from realm.extract.sections import SectionDetector
@@ -287,15 +287,13 @@ def learn_thresholds(
 ) -> tuple[DenseThresholds, float]:
     """The (memory, KG) thresholds maximising normalisation F1 of ``base`` + accepted proposals
     (after ``post``) on ``tune``; ties go to the higher (more precise) thresholds."""
-    best: tuple[float, float, float] | None = None
-    for tm in grid:
-        for tk in grid:
-            t = DenseThresholds(tm, tk)
-            predicted = [
-                post(list(b) + decide(p, t)) for o, b, p in zip(tune, base, proposals, strict=True)
-            ]
-            f1 = _norm_f1(tune, predicted, resolve)
-            if best is None or (f1, tm, tk) > best:
-                best = (f1, tm, tk)
-    assert best is not None
-    return DenseThresholds(best[1], best[2]), best[0]
+    if not grid:
+        raise ConfigError("learn_thresholds needs a non-empty threshold grid")
+
+    def f1(t: DenseThresholds) -> float:
+        predicted = [post(list(b) + decide(p, t)) for b, p in zip(base, proposals, strict=True)]
+        return _norm_f1(tune, predicted, resolve)
+
+    # (F1, memory, KG) compared as a tuple: ties go to the higher thresholds
+    score, tm, tk = max((f1(DenseThresholds(tm, tk)), tm, tk) for tm in grid for tk in grid)
+    return DenseThresholds(tm, tk), score

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from realm.errors import RealmError
+from realm.errors import ExtractionError, RealmError
 from realm.bench.bc8.data import Observation
 from realm.extract.lexicon import Term, norm_key
 from realm.bench.bc8.loose import LooseMatcher
@@ -151,9 +151,16 @@ def _gold_ids(obs: Observation, resolve: Resolver) -> set[str]:
     return out
 
 
+def _term(ann: Annotation) -> Term:
+    """The term that produced ``ann``; candidates are grouped from annotations with one."""
+    if ann.term is None:
+        raise ExtractionError(f"annotation of node {ann.mention.node_id} via {ann.via} has no term to score")
+    return ann.term
+
+
 def _pair(ann: Annotation) -> tuple[str, str, str]:
-    assert ann.term is not None
-    return (ann.via, norm_key(ann.term.text), ann.term.node_id)
+    term = _term(ann)
+    return (ann.via, norm_key(term.text), term.node_id)
 
 
 @dataclass
@@ -187,17 +194,16 @@ class CandidateStats:
                 stats.id_hits[cand.node_id] += 1
                 stats.id_right[cand.node_id] += ok
                 for ann in cand.annotations:
-                    assert ann.term is not None
+                    source = (ann.via, _term(ann).source)
                     stats.pair_hits[_pair(ann)] += 1
                     stats.pair_right[_pair(ann)] += ok
-                    stats.source_hits[(ann.via, ann.term.source)] += 1
-                    stats.source_right[(ann.via, ann.term.source)] += ok
+                    stats.source_hits[source] += 1
+                    stats.source_right[source] += ok
         return stats
 
     def source_precision(self, ann: Annotation) -> float:
         """Precision of the annotation's (step, term source) over the training texts."""
-        assert ann.term is not None
-        key = (ann.via, ann.term.source)
+        key = (ann.via, _term(ann).source)
         return (self.source_right[key] + 1.0) / (self.source_hits[key] + 2.0)
 
     def pair_precision(self, ann: Annotation, strength: float = 2.0) -> float:
@@ -216,7 +222,6 @@ def candidate_features(
     """One row of features for a candidate among ``others`` (all candidates of its
     observation, itself included)."""
     best = max(cand.annotations, key=stats.pair_precision)
-    assert best.term is not None
     node_id = cand.node_id
     header = header_of(text)
     n_header = stats.header_n[header]
@@ -226,7 +231,7 @@ def candidate_features(
     spans = {s for a in cand.annotations for s in a.mention.spans}
     rivals = [c for c in others if c.node_id != node_id and any(s in spans for a in c.annotations for s in a.mention.spans)]
     rival_best = max((stats.pair_precision(a) for c in rivals for a in c.annotations), default=0.0)
-    words = len(norm_key(best.term.text).split())
+    words = len(norm_key(_term(best).text).split())
     overlapped = any(
         a < e and s < b for c in others if c.node_id != node_id for o in c.annotations for s, e in o.mention.spans for a, b in spans
     )

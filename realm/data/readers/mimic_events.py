@@ -46,14 +46,15 @@ DEFAULT_LABS: tuple[str, ...] = (
 BATCH_ROWS = 500_000
 
 
-def load_itemids(source: str, labs: Sequence[str] | None) -> tuple[pd.DataFrame, list[str], str]:
-    """The itemid rows to read: every ``core`` variable plus the chosen labs.
+def load_itemids(name: str, labs: Sequence[str] | None) -> tuple[pd.DataFrame, list[str], str]:
+    """The itemid rows of the map ``name`` (in realm/resources) to read: every ``core``
+    variable plus the chosen labs.
 
     Returns the rows, the lab names and a digest of the map (its version, for meta.json).
     Unknown lab names raise :class:`ConfigError`; an unknown variable or conversion, or an
     itemid listed twice for one table, raises :class:`DataError` naming the map's row.
     """
-    path = resource_path(f"{source}_itemids.csv")
+    path = resource_path(name)
     table = pd.read_csv(path, dtype={"itemid": "int64"}, keep_default_na=False)
     known = load_variables()
     for col, allowed in (("variable", set(known)), ("conversion", set(CONVERSIONS))):
@@ -71,7 +72,7 @@ def load_itemids(source: str, labs: Sequence[str] | None) -> tuple[pd.DataFrame,
     chosen = list(DEFAULT_LABS if labs is None else labs)
     unknown = [name for name in chosen if name not in available]
     if unknown:
-        raise ConfigError(f"unknown lab(s) {unknown} for {source}; known: {', '.join(available)}")
+        raise ConfigError(f"unknown lab(s) {unknown} in {name}; known: {', '.join(available)}")
     keep = (table["group"] == "core") | table["variable"].isin(chosen)
     return table[keep].reset_index(drop=True), chosen, file_digest(path)[:16]
 

@@ -1,9 +1,11 @@
-"""What the MIMIC-III and MIMIC-IV readers share besides tables and events: the cohort
-rules, the stays relation the scans join to, notes, and the final assembly.
+"""The MIMIC reader's cohort rules, the stays relation the scans join to, the note and
+drug-order scans, and the final assembly.
 
-The other shared parts live beside this module: :mod:`~realm.data.readers.mimic_tables`
-(finding and scanning CSVs), :mod:`~realm.data.readers.mimic_events` (the itemid map and
-bounded-memory event scans) and :mod:`~realm.data.readers.mimic_values` (unit conversion).
+The reader (:mod:`~realm.data.readers.mimic`) is built from this module and the ones beside
+it: :mod:`~realm.data.readers.mimic_layout` (the source versions' table layouts),
+:mod:`~realm.data.readers.mimic_tables` (finding and scanning CSVs),
+:mod:`~realm.data.readers.mimic_events` (the itemid map and bounded-memory event scans) and
+:mod:`~realm.data.readers.mimic_values` (unit conversion).
 """
 
 from __future__ import annotations
@@ -158,14 +160,18 @@ def collect_medications(
     table: TableFile,
     quality: QualityReport,
     *,
+    hadm: str,
     start: str,
+    drug: str,
+    route: str | None,
     date_only: bool,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Drug orders (PRESCRIPTIONS) of the cohort's admissions known by the prediction time.
 
     Orders join stays by ``hadm_id`` (each cohort admission has one ICU stay), so orders
     written on the ward before the ICU stay come with negative hours. ``start`` names the
-    start column; with ``date_only`` (MIMIC-III's STARTDATE holds a date) an order counts as
+    start column (``hadm``, ``drug`` and ``route`` the others; no route when None); with
+    ``date_only`` (MIMIC-III's STARTDATE holds a date) an order counts as
     known at the end of its start day, so an order written later that day cannot leak.
     Orders without a start or a drug name are counted under ``table`` in ``quality``;
     those known after the prediction time are counted in the returned reasons. Stop times
@@ -175,22 +181,22 @@ def collect_medications(
         return "p." + table.col(name)
 
     when = f"(CAST(CAST({c(start)} AS DATE) AS TIMESTAMP) + INTERVAL 1 DAY)" if date_only else c(start)
-    route = f"trim({c('ROUTE')})" if table.has("ROUTE") else "NULL"
-    scan = csv_scan(table, {"HADM_ID": "BIGINT", start: "TIMESTAMP"})
+    route_sql = f"trim({c(route)})" if route else "NULL"
+    scan = csv_scan(table, {hadm: "BIGINT", start: "TIMESTAMP"})
     query(con, "DROP TABLE IF EXISTS scanned_meds", table)
     query(con, f"""
         CREATE TEMP TABLE scanned_meds AS
         SELECT s.stay_id, CAST(date_diff('microsecond', s.intime, {when}) / 3.6e9 AS FLOAT) AS hours,
-               trim({c('DRUG')}) AS drug, {route} AS route,
-               CASE WHEN {c('DRUG')} IS NULL OR trim({c('DRUG')}) = '' THEN 'nodrug'
+               trim({c(drug)}) AS drug, {route_sql} AS route,
+               CASE WHEN {c(drug)} IS NULL OR trim({c(drug)}) = '' THEN 'nodrug'
                     WHEN {c(start)} IS NULL THEN 'nostart'
                     WHEN {when} > s.window_end THEN 'after' ELSE 'ok' END AS reason
-        FROM {scan} p JOIN cohort_stays s ON {c('HADM_ID')} = s.hadm_id""", table)
+        FROM {scan} p JOIN cohort_stays s ON {c(hadm)} = s.hadm_id""", table)
     counts = query(con, "SELECT reason, count(*) AS n FROM scanned_meds GROUP BY reason", table)
     meds = query(con, """SELECT stay_id, hours, drug, route FROM scanned_meds WHERE reason = 'ok'
                          ORDER BY stay_id, hours, drug""", table)
     query(con, "DROP TABLE scanned_meds", table)
     reasons = {str(r): int(n) for r, n in zip(counts["reason"], counts["n"])}
-    quality.add(table.name, "DRUG", "order without a drug name", reasons.get("nodrug", 0))
+    quality.add(table.name, drug, "order without a drug name", reasons.get("nodrug", 0))
     quality.add(table.name, start, "order without a start time", reasons.get("nostart", 0))
     return meds, reasons
