@@ -28,8 +28,8 @@ __all__ = ["register", "run"]
 log = logging.getLogger(__name__)
 
 
-def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared with ``realm bench harmonize``."""
+def _backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """Who answers, and how."""
     parser.add_argument("--backend", choices=BACKENDS, default="kg", help="who answers (default: kg)")
     parser.add_argument("--kg", default="default", help="KG spec for the kg backend (built-in name or YAML)")
     parser.add_argument("--llm-config", type=Path, help="LLM config YAML (as for realm extract); local endpoints only unless allow_remote")
@@ -47,11 +47,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output CSV")
     parser.add_argument("--classes", help="custom task: comma-separated classes")
     parser.add_argument("--question", help="custom task: the question asked of each string")
-    add_backend_arguments(parser)
+    _backend_arguments(parser)
     parser.set_defaults(func=run)
 
 
-def task_from_args(args: argparse.Namespace) -> HarmonizeTask:
+def _task(args: argparse.Namespace) -> HarmonizeTask:
     """The task named on the command line, with user shots when given."""
     if args.task == "custom":
         if not args.classes or not args.question:
@@ -64,7 +64,7 @@ def task_from_args(args: argparse.Namespace) -> HarmonizeTask:
     return task.with_shots(shots, args.shots) if (shots or args.shots is not None) else task
 
 
-def chat_model_from_args(args: argparse.Namespace) -> object | None:
+def _chat_model(args: argparse.Namespace) -> object | None:
     if "llm" not in args.backend:
         return None
     if args.llm_config is None:
@@ -78,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
     table = pd.read_csv(args.input, dtype=str, keep_default_na=False)
     if args.column not in table.columns:
         raise DataError(f"no column {args.column!r} (has {list(table.columns)[:12]})", path=args.input, field=args.column)
-    task = task_from_args(args)
+    task = _task(args)
     concepts = harmonize(table[args.column].tolist(), task, args.backend, kg=args.kg,
-                         chat_model=chat_model_from_args(args), n_samples=args.samples,
+                         chat_model=_chat_model(args), n_samples=args.samples,
                          min_agreement=args.min_agreement, cache=not args.no_cache)
     name = task.name
     table[name] = [c.value for c in concepts]
