@@ -27,7 +27,8 @@ DEFAULTS = ExtractConfig()
 
 
 def _run(args: argparse.Namespace) -> int:
-    cfg = ExtractConfig(extractor=args.extractor, linker=args.linker, llm_config=args.llm_config,
+    cfg = ExtractConfig(extractor=args.extractor, linker=args.linker, link_threshold=args.link_threshold,
+                        lexical_weight=args.lexical_weight, llm_config=args.llm_config,
                         timeseries=not args.no_timeseries, prescriptions=not args.no_prescriptions,
                         lab_findings=args.lab_findings, window_hours=args.window_hours,
                         ensemble_mode=args.ensemble_mode, min_votes=args.min_votes,
@@ -58,6 +59,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window-hours", type=float, default=None, help="default: the cohort's window (48 h)")
     parser.add_argument("--linker", choices=("dense", "dictionary"), default=DEFAULTS.linker,
                         help="how to link LLM mentions: dictionary + embeddings, or dictionary only")
+    parser.add_argument("--link-threshold", type=float, default=None,
+                        help="cosine under which the dense linker abstains (default: the linker's)")
+    parser.add_argument("--lexical-weight", type=float, default=None,
+                        help="lexical share of the dense re-rank (default: the linker's)")
     parser.add_argument("--ensemble-mode", choices=MODES, default=DEFAULTS.ensemble_mode)
     parser.add_argument("--min-votes", type=int, default=DEFAULTS.min_votes)
     parser.add_argument("--min-confidence", type=float, default=DEFAULTS.min_confidence)

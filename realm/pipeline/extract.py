@@ -49,6 +49,8 @@ class ExtractConfig:
         extractor: ``lexicon`` (the KG's names, offline), ``llm`` or their ``ensemble``.
         linker: how mentions without a node are linked: ``dense`` (dictionary + embeddings)
             or ``dictionary`` only.
+        link_threshold: cosine under which the dense linker abstains (None: the linker's default).
+        lexical_weight: lexical share of the dense re-rank (None: the linker's default).
         llm_config: LLM config YAML (``model:`` + ``extractor:``); needed by ``llm``/``ensemble``.
         timeseries: add lab/vital findings from the cohort's events.
         prescriptions: add drug orders from the cohort's medications table.
@@ -62,6 +64,8 @@ class ExtractConfig:
 
     extractor: Literal["lexicon", "llm", "ensemble"] = "lexicon"
     linker: Literal["dense", "dictionary"] = "dense"
+    link_threshold: float | None = None
+    lexical_weight: float | None = None
     llm_config: Path | None = None
     timeseries: bool = True
     prescriptions: bool = True
@@ -104,14 +108,16 @@ def _extractor(cfg: ExtractConfig, kg: KnowledgeGraph) -> tuple[Any, dict[str, A
     return members[0], config
 
 
-def _link(mentions: list[Mention], kg: KnowledgeGraph, dense: bool, progress: bool) -> list[Mention]:
+def _link(mentions: list[Mention], kg: KnowledgeGraph, cfg: ExtractConfig) -> list[Mention]:
     """Link the mentions that have no node yet (lexicon mentions carry theirs)."""
     from realm.kg.linker import Linker, LinkerConfig
 
     todo = [i for i, m in enumerate(mentions) if m.node_id is None]
     if not todo:
         return mentions
-    linker = Linker.from_kg(kg, config=LinkerConfig(dense=dense), progress=progress)
+    tuned = {"threshold": cfg.link_threshold, "lexical_weight": cfg.lexical_weight}
+    config = LinkerConfig(dense=cfg.linker == "dense", **{k: v for k, v in tuned.items() if v is not None})
+    linker = Linker.from_kg(kg, config=config, progress=cfg.progress)
     linked = linker.link_mentions([mentions[i] for i in todo])
     out = list(mentions)
     for i, m in zip(todo, linked, strict=True):
@@ -151,7 +157,7 @@ def extract_mentions(cohort_dir: Path, kg: str | KnowledgeGraph, cfg: ExtractCon
     stay_ids = [int(s) for s in notes["stay_id"]]
     log.info("extracting from %d notes of %d stays with %s", len(texts), cohort.stays.shape[0], cfg.extractor)
     per_note = extract_all(extractor, texts, note_ids, stay_ids)
-    mentions = _link([m for ms in per_note for m in ms], graph, cfg.linker == "dense", cfg.progress)
+    mentions = _link([m for ms in per_note for m in ms], graph, cfg)
     note_hours = dict(zip(note_ids, (float(h) for h in notes["hours"]), strict=True))
     frames = [mentions_frame(mentions, note_hours)]
     window = float(cfg.window_hours if cfg.window_hours is not None else cohort.meta.get("window_hours", 48.0))
