@@ -28,8 +28,7 @@ from realm.cache import atomic_dir, config_hash, inputs_digest, stage_dir
 from realm.data.cohort import TASKS
 from realm.errors import ConfigError
 
-__all__ = ["DemoConfig", "run_demo", "register", "cached_hospital", "cached_mentions",
-           "lexicon_extract_args"]
+__all__ = ["DemoConfig", "run_demo", "register", "cached_hospital", "cached_mentions"]
 
 log = logging.getLogger(__name__)
 
@@ -102,33 +101,22 @@ def cached_hospital(n_stays: int, seed: int) -> Path:
     return folder
 
 
-def lexicon_extract_args(cohort_dir: Path, kg: str, out: Path, progress: bool) -> argparse.Namespace:
-    """``realm extract`` arguments for the offline lexicon extractor with dictionary linking,
-    parsed by the command's own parser so every option it adds keeps its default."""
-    from realm.cli.extract import register
-
-    parser = argparse.ArgumentParser(prog="realm extract")
-    register(parser)
-    argv = ["--cohort", str(cohort_dir), "--extractor", "lexicon", "--kg", str(kg),
-            "--linker", "dictionary", "--out", str(out)]
-    return parser.parse_args(argv + ([] if progress else ["--no-progress"]))
-
-
 def cached_mentions(cohort_dir: Path, cohort_key: str, kg: str, kg_version: str,
                     progress: bool) -> Path:
     """``mentions.parquet`` of the cohort (lexicon + dictionary links + findings), extracted
     once per (cohort, KG version, extraction code) into the cache."""
-    from realm.cli.extract import run_extract
+    from realm.pipeline.extract import ExtractConfig, extract_mentions
 
     # The extractor's rule tables (realm/resources) are inputs too: a new abbreviation row
     # must re-extract. The whole folder, so a table added later cannot be forgotten here.
     key = config_hash("lexicon", cohort_key, kg_version,
-                      _code("extract", "cli/extract.py", "kg/linker.py", "kg/findings_table.py",
+                      _code("extract", "pipeline/extract.py", "kg/linker.py", "kg/findings_table.py",
                             "harmonize", "resources"))
     folder = stage_dir("demo_mentions", key)
     if not (folder / "mentions.parquet").is_file():
         with atomic_dir(folder) as tmp:
-            run_extract(lexicon_extract_args(cohort_dir, kg, tmp, progress))
+            extract_mentions(cohort_dir, kg, ExtractConfig(extractor="lexicon", linker="dictionary",
+                                                           progress=progress), out=tmp)
     return folder / "mentions.parquet"
 
 
@@ -164,7 +152,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Run every step; returns the evaluation record (also written as metrics.json)."""
     from realm.data.prepare import prepare_cohort
     from realm.demo_models import ORACLE_NAME, NeuralSpec, oracle_predictions, tabular_predictions
-    from realm.cli.evaluate import run_evaluate
+    from realm.eval.run import run_evaluate
     from realm.eval.predictions import write_predictions
     from realm.kg.spec import load_kg
 
@@ -219,7 +207,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from realm.cli.evaluate import summary_lines
+    from realm.eval.run import summary_lines
 
     cfg = DemoConfig(n_stays=args.n_stays, out=args.out, seed=args.seed,
                      max_epochs=args.max_epochs, kg=args.kg, embedder=args.embedder,

@@ -39,14 +39,14 @@ def test_demo_tiny_then_warm(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     # behavioural check of the caching; the warm-run time itself is a benchmark figure).
     import realm.data.synth
     import realm.demo_models
-    import realm.cli.extract
+    import realm.pipeline.extract
 
     def must_not_run(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached demo step ran again")
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(realm.data.synth, "write_synthetic_hospital", must_not_run)
-        mp.setattr(realm.cli.extract, "run_extract", must_not_run)
+        mp.setattr(realm.pipeline.extract, "extract_mentions", must_not_run)
         mp.setattr(realm.demo_models, "train_neural", must_not_run)
         assert main(argv) == 0
     again = json.loads((tmp_path / "demo" / "metrics.json").read_text())

@@ -1,8 +1,9 @@
 """``realm bench linking``: entity-linking accuracy on BioCreative VIII Track 3, and index speed.
 
     realm bench linking --data Clinical-Genetics-Physical-Exam-Data-Train.tsv --out linking.json \
-        [--kg hpo] [--holdout-frac 0.5] [--seed 0] [--embedder onnx] [--fresh-build] \
-        [--default-build]
+        [--kg hpo] [--seed 0] [--embedder onnx] [--fresh-build] [--default-build]
+
+Settings: :class:`LinkingBenchConfig`, tuned values in ``configs/bench/linking.yaml``.
 
 Gold mentions are the annotated spans (discontinuous spans joined by a space; rows whose Term
 is NA skipped), gold ids resolved through the KG's alt ids. Observations (StringID) are split
@@ -13,7 +14,6 @@ latency p50/p95, and Chroma's recall@10 against exact cosine over the very same 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,39 @@ import numpy as np
 
 from realm.cache import atomic_path
 from realm.errors import DataError, KGError
-from realm.kg.embedders import DEFAULT_EMBEDDER, EMBEDDERS
+from realm.kg.embedders import DEFAULT_EMBEDDER
 
-__all__ = ["register", "GoldMention", "read_gold", "split_gold", "accuracy_at"]
+__all__ = ["LinkingBenchConfig", "run", "format_table", "GoldMention", "read_gold", "split_gold", "accuracy_at"]
 
 log = logging.getLogger(__name__)
 
-WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # lexical weights tried on the tuning part
+
+
+@dataclass(frozen=True)
+class LinkingBenchConfig:
+    """What ``realm bench linking`` runs.
+
+    Args:
+        data: BioCreative VIII Track 3 TSV (the Train split).
+        out: JSON file to write.
+        kg: KG spec the gold ids are resolved in.
+        holdout_frac: share of observations held out (the rest tunes the re-rank weight).
+        seed: split seed.
+        embedder: text embedder name (realm.kg.embedders).
+        lexical_weights: re-rank lexical weights tried on the tuning part.
+        fresh_build: time a full index build in a temporary folder (else reuse ``realm kg index``'s).
+        default_build: also time the default KG + index build from a clean cache (minutes).
+    """
+
+    data: Path
+    out: Path
+    kg: str = "hpo"
+    holdout_frac: float = 0.5
+    seed: int = 0
+    embedder: str = DEFAULT_EMBEDDER
+    lexical_weights: tuple[float, ...] = field(default=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5))
+    fresh_build: bool = False
+    default_build: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,39 +210,39 @@ def _default_build_seconds(embedder_name: str) -> dict[str, Any]:
         }
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the benchmark, print a table and write JSON to ``args.out``."""
+def run(cfg: LinkingBenchConfig) -> dict[str, Any]:
+    """Run the benchmark; writes JSON to ``cfg.out`` and returns it."""
     from realm.kg.embedders import get_embedder
     from realm.kg.linker import Linker, LinkerConfig
     from realm.kg.spec import load_kg
 
-    kg = load_kg(args.kg, progress=False)
-    gold, unresolved = read_gold(args.data, kg)
-    tune, held = split_gold(gold, args.holdout_frac, args.seed)
-    embedder = get_embedder(args.embedder)
+    kg = load_kg(cfg.kg, progress=False)
+    gold, unresolved = read_gold(cfg.data, kg)
+    tune, held = split_gold(gold, cfg.holdout_frac, cfg.seed)
+    embedder = get_embedder(cfg.embedder)
     with tempfile.TemporaryDirectory(prefix="realm-bench-") as tmp:
-        workdir = Path(tmp) if args.fresh_build else None
+        workdir = Path(tmp) if cfg.fresh_build else None
         speed, chroma = _speed(kg, embedder, [g.text for g in held], workdir)
         exact = Linker(kg, None, None, LinkerConfig(dense=False))
         embedder = _MemoEmbedder(embedder)
         tuning = {}
-        for w in WEIGHTS:
+        for w in cfg.lexical_weights:
             linker = Linker(kg, embedder, chroma, LinkerConfig(lexical_weight=w))
             tuning[w] = accuracy_at(tune, _rank(linker, tune), 1)
-        best_w = max(WEIGHTS, key=lambda w: (tuning[w], -w))
+        best_w = max(cfg.lexical_weights, key=lambda w: (tuning[w], -w))
         full = Linker(kg, embedder, chroma, LinkerConfig(lexical_weight=best_w))
         ranked = {"exact_dictionary": _rank(exact, held), "full_linker": _rank(full, held)}
     result = {
-        "kg": {"spec": args.kg, "name": kg.name, "version": kg.version, "nodes": len(kg)},
+        "kg": {"spec": cfg.kg, "name": kg.name, "version": kg.version, "nodes": len(kg)},
         "embedder": embedder.model_id,
         "data": {
-            "path": str(args.data),
+            "path": str(cfg.data),
             "mentions": len(gold),
             "unresolved_ids": unresolved,
             "tuning": len(tune),
             "held_out": len(held),
-            "holdout_frac": args.holdout_frac,
-            "seed": args.seed,
+            "holdout_frac": cfg.holdout_frac,
+            "seed": cfg.seed,
         },
         "tuned_lexical_weight": best_w,
         "tuning_acc_at_1": {str(w): round(a, 4) for w, a in tuning.items()},
@@ -229,38 +255,20 @@ def run(args: argparse.Namespace) -> int:
         },
         "speed": speed,
     }
-    if args.default_build:
-        result["default_kg_index_build"] = _default_build_seconds(args.embedder)
-    with atomic_path(args.out) as tmp_out:
+    if cfg.default_build:
+        result["default_kg_index_build"] = _default_build_seconds(cfg.embedder)
+    with atomic_path(cfg.out) as tmp_out:
         tmp_out.write_text(json.dumps(result, indent=2))
-    lines = [f"{'linker':<18} {'acc@1':>7} {'acc@5':>7}   (held-out, n={len(held)})"]
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The held-out accuracies and the speed figures as text."""
+    held = result["data"]["held_out"]
+    lines = [f"{'linker':<18} {'acc@1':>7} {'acc@5':>7}   (held-out, n={held})"]
     lines += [
         f"{n:<18} {v['acc_at_1']:>7.3f} {v['acc_at_5']:>7.3f}"
         for n, v in result["held_out"].items()
     ]
-    lines += [f"{k}: {v}" for k, v in speed.items()]
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
-
-
-def register(parser: argparse.ArgumentParser) -> None:
-    """Add this benchmark's arguments to its ``realm bench linking`` parser."""
-    parser.add_argument("--data", required=True, type=Path, help="bc8 Track 3 TSV (Train split)")
-    parser.add_argument("--out", required=True, type=Path, help="JSON file to write")
-    parser.add_argument("--kg", default="hpo", help="KG spec (default: hpo)")
-    parser.add_argument(
-        "--holdout-frac", type=float, default=0.5, help="share of observations held out"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="split seed")
-    parser.add_argument("--embedder", choices=sorted(EMBEDDERS), default=DEFAULT_EMBEDDER)
-    parser.add_argument(
-        "--fresh-build",
-        action="store_true",
-        help="time a full index build in a temporary folder (else reuse `realm kg index`'s)",
-    )
-    parser.add_argument(
-        "--default-build",
-        action="store_true",
-        help="also time the default KG + index build from a clean cache (minutes)",
-    )
-    parser.set_defaults(func=run)
+    lines += [f"{k}: {v}" for k, v in result["speed"].items()]
+    return "\n".join(lines)

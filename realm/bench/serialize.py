@@ -2,15 +2,17 @@
 
     realm bench serialize --out ser.json [--n-stays 2000 --seed 0 --formats list,markdown]
 
+Settings: :class:`SerializeBenchConfig`, tuned values in ``configs/bench/serialize.yaml``.
+
 Synthesize -> prepare -> extract (lexicon + dictionary links + findings + drug orders, as
 ``realm demo``; all cached) -> serialize every stay at the prediction time (list and Markdown,
 token budget counted with the embedder's tokenizer) -> embed with the packaged int8 ONNX
 MiniLM and a task instruction -> per task, a logistic-regression probe trained on the train
-split, its C chosen on the validation split from ``--c-grid``, scored on the test split
+split, its C chosen on the validation split from ``c_grid``, scored on the test split
 (AUROC with a subject-bootstrap 95% CI), and few-shot probes (k positives + k negatives drawn
-from train, ``--draws`` seeded draws, same C) as mean ± sd test AUROC.
+from train, ``draws`` seeded draws, same C) as mean ± sd test AUROC.
 
-With ``--note-encoder`` (default on) the same probe runs on note embeddings: each note written
+With ``note_encoder`` (default on) the same probe runs on note embeddings: each note written
 by the prediction time is encoded by :class:`~realm.features.notes.HFNoteEncoder` (the
 packaged MiniLM through transformers, mean pooling, 256-token windows) and a stay is the mean
 of its notes; throughput is reported in notes/s of CPU and wall time. The oracle (true risk)
@@ -19,10 +21,11 @@ AUROC on the same test stays is printed beside, as the ceiling.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
+from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,36 +35,62 @@ import pandas as pd
 from realm.data.cohort import TASKS
 from realm.errors import ConfigError
 
-__all__ = ["register", "run", "probe_task"]
+__all__ = ["SerializeBenchConfig", "run", "format_table", "probe_task", "fit_probe"]
 
 log = logging.getLogger(__name__)
 
 
-def register(parser: argparse.ArgumentParser) -> None:
-    """Add the benchmark's arguments."""
-    parser.add_argument("--out", type=Path, required=True, help="JSON with every figure")
-    parser.add_argument("--n-stays", type=int, default=2000, help="synthetic ICU stays")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--kg", default="default", help="KG the entities are linked against")
-    parser.add_argument("--embedder", default="onnx", help="record embedder (realm.kg.embedders name or HF model)")
-    parser.add_argument("--formats", default="list,markdown", help="serialization formats to compare")
-    parser.add_argument("--token-budget", type=int, default=256, help="tokens per record (MiniLM reads 256)")
-    parser.add_argument("--shots", default="4,8,16,32", help="few-shot k (positives and negatives each)")
-    parser.add_argument("--draws", type=int, default=20, help="seeded draws per few-shot k")
-    parser.add_argument("--c-grid", default="0.01,0.1,1", help="probe C values; chosen on the val split")
-    parser.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples for CIs")
-    parser.add_argument("--note-encoder", action=argparse.BooleanOptionalAction, default=True,
-                        help="also probe MiniLM note embeddings (HFNoteEncoder)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for the note encoder")
-    parser.set_defaults(func=_main)
+@dataclass(frozen=True)
+class SerializeBenchConfig:
+    """What ``realm bench serialize`` runs.
+
+    Args:
+        out: JSON with every figure.
+        n_stays: synthetic ICU stays.
+        seed: hospital, split and probe seed.
+        kg: KG the entities are linked against.
+        embedder: record embedder (realm.kg.embedders name or HF model).
+        formats: serialization formats to compare.
+        token_budget: tokens per record.
+        shots: few-shot k (positives and negatives each).
+        draws: seeded draws per few-shot k.
+        c_grid: probe C values, chosen on the val split.
+        n_resamples: bootstrap resamples for CIs.
+        note_encoder: also probe MiniLM note embeddings (HFNoteEncoder).
+        threads: torch threads for the note encoder.
+    """
+
+    out: Path
+    n_stays: int = 2000
+    seed: int = 0
+    kg: str = "default"
+    embedder: str = "onnx"
+    formats: tuple[str, ...] = ("list", "markdown")
+    token_budget: int = 256
+    shots: tuple[int, ...] = (4, 8, 16, 32)
+    draws: int = 20
+    c_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
+    n_resamples: int = 1000
+    note_encoder: bool = True
+    threads: int = 2
+
+
+def fit_probe(x_train: np.ndarray, y_train: np.ndarray, c: float = 1.0) -> Any:
+    """A standardised L2 logistic regression fitted on ``x_train`` (``predict_proba`` ready)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+    return probe.fit(x_train, y_train)
 
 
 def probe_task(vectors: np.ndarray, y: np.ndarray, split: np.ndarray, groups: np.ndarray, *,
-               c_grid: list[float], shots: list[int], draws: int, n_resamples: int, seed: int) -> dict[str, Any]:
+               c_grid: Sequence[float], shots: Sequence[int], draws: int, n_resamples: int,
+               seed: int) -> dict[str, Any]:
     """Probe one task: C by val AUROC, test AUROC with CI, few-shot mean ± sd (NaN labels left out)."""
     from realm.bench.common import score
     from realm.eval.metrics import auroc
-    from realm.features.record import fit_probe
 
     known = ~np.isnan(y)
     tr, va, te = (np.flatnonzero(known & (split == s)) for s in ("train", "val", "test"))
@@ -109,7 +138,7 @@ def _note_vectors(cohort: Any, ids: list[int], threads: int) -> tuple[np.ndarray
     return vectors, timing
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(cfg: SerializeBenchConfig) -> dict[str, Any]:
     """Run the benchmark; returns the JSON payload it wrote."""
     from realm.bench.common import score, write_json
     from realm.data.cohort import Cohort
@@ -118,14 +147,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from realm.kg.spec import load_kg
     from realm.features.record import RecordEncoder, load_mentions
 
-    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    shots = [int(k) for k in args.shots.split(",") if k.strip()]
-    c_grid = [float(c) for c in args.c_grid.split(",") if c.strip()]
+    formats, shots, c_grid = list(cfg.formats), list(cfg.shots), list(cfg.c_grid)
     started, cpu0 = time.perf_counter(), time.process_time()
-    _, cohort_dir = prepare_cohort("synthetic", cached_hospital(args.n_stays, args.seed), progress=False)
+    _, cohort_dir = prepare_cohort("synthetic", cached_hospital(cfg.n_stays, cfg.seed), progress=False)
     cohort = Cohort.load(cohort_dir, tables=("events", "notes", "medications"))
-    kg = load_kg(args.kg, progress=False)
-    mentions = load_mentions(cached_mentions(cohort_dir, str(cohort.meta["cache_key"]), args.kg, kg.version,
+    kg = load_kg(cfg.kg, progress=False)
+    mentions = load_mentions(cached_mentions(cohort_dir, str(cohort.meta["cache_key"]), cfg.kg, kg.version,
                                              progress=False))
     # Orders are listed from the medications table (the DRUG strings); their linked copies in
     # the mentions table would only repeat them under KG names.
@@ -136,13 +163,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     groups = stays.loc[ids, "subject_id"].to_numpy()
     labels = cohort.labels.set_index("stay_id").loc[ids]
     oracle = cohort.oracle.set_index("stay_id").loc[ids] if cohort.oracle is not None else None
-    payload: dict[str, Any] = {"command": " ".join(sys.argv), "n_stays": len(ids), "seed": args.seed,
-                               "embedder": args.embedder, "token_budget": args.token_budget, "kg_version": kg.version,
+    payload: dict[str, Any] = {"command": " ".join(sys.argv), "n_stays": len(ids), "seed": cfg.seed,
+                               "embedder": cfg.embedder, "token_budget": cfg.token_budget, "kg_version": kg.version,
                                "splits": {str(k): int(v) for k, v in pd.Series(split).value_counts().items()},
                                "features": {}}
     features: dict[str, np.ndarray] = {}
     for fmt in formats:
-        encoder = RecordEncoder(args.embedder, fmt=fmt, token_budget=args.token_budget)
+        encoder = RecordEncoder(cfg.embedder, fmt=fmt, token_budget=cfg.token_budget)
         texts = encoder.texts(cohort, ids, kg=kg, mentions=mentions, medications=cohort.medications)
         wall, cpu = time.perf_counter(), time.process_time()
         features[f"record_{fmt}"] = encoder.encode_texts(texts)
@@ -150,27 +177,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         payload["features"][f"record_{fmt}"] = {
             "embed_wall_s": round(time.perf_counter() - wall, 1), "embed_cpu_s": round(time.process_time() - cpu, 1),
             "words_median": float(np.median(words)), "words_max": int(words.max())}
-    if args.note_encoder:
-        features["notes_minilm"], payload["features"]["notes_minilm"] = _note_vectors(cohort, ids, args.threads)
+    if cfg.note_encoder:
+        features["notes_minilm"], payload["features"]["notes_minilm"] = _note_vectors(cohort, ids, cfg.threads)
     results: dict[str, Any] = {}
     for task in TASKS:
         y = labels[task].astype("float64").to_numpy()
-        results[task] = {name: probe_task(x, y, split, groups, c_grid=c_grid, shots=shots, draws=args.draws,
-                                          n_resamples=args.n_resamples, seed=args.seed)
+        results[task] = {name: probe_task(x, y, split, groups, c_grid=c_grid, shots=shots, draws=cfg.draws,
+                                          n_resamples=cfg.n_resamples, seed=cfg.seed)
                          for name, x in features.items()}
         if oracle is not None:
             te = np.flatnonzero(~np.isnan(y) & (split == "test"))
             results[task]["oracle"] = {"test_auroc": score(y[te].astype(int), oracle[f"risk_{task}"].to_numpy()[te],
-                                                           groups[te], n_resamples=args.n_resamples,
-                                                           seed=args.seed)["auroc"]}
+                                                           groups[te], n_resamples=cfg.n_resamples,
+                                                           seed=cfg.seed)["auroc"]}
     payload.update(results=results, wall_s=round(time.perf_counter() - started, 1),
                    cpu_s=round(time.process_time() - cpu0, 1))
-    write_json(Path(args.out), payload)
+    write_json(Path(cfg.out), payload)
     return payload
 
 
-def _main(args: argparse.Namespace) -> int:
-    payload = run(args)
+def format_table(payload: dict[str, Any], out: Path) -> str:
+    """Per task and feature set: test AUROC with its CI and the few-shot means; then timings."""
     lines = [f"{'task':<16}{'features':<18}{'n_test(pos)':>12}{'C':>6}{'test AUROC [95% CI]':>26}  few-shot k: mean±sd"]
     for task, per in payload["results"].items():
         for name, r in per.items():
@@ -183,6 +210,5 @@ def _main(args: argparse.Namespace) -> int:
             lines.append(f"{task:<16}{name:<18}{r['n_test']:>7}({r['test_positive']:>3}){r['c']:>6g}{cell:>26}  {few}")
     for name, f in payload["features"].items():
         lines.append(f"{name}: " + ", ".join(f"{k}={v}" for k, v in f.items()))
-    lines.append(f"wall {payload['wall_s']} s, cpu {payload['cpu_s']} s -> {args.out}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
+    lines.append(f"wall {payload['wall_s']} s, cpu {payload['cpu_s']} s -> {out}")
+    return "\n".join(lines)

@@ -41,10 +41,14 @@ LIGHTNING_VERBS = ("fit", "validate", "test", "predict")
 BENCHES: dict[str, tuple[str, str]] = {
     "physionet2012": ("realm.bench.physionet2012", "train and score every model on PhysioNet 2012"),
     "synthetic": ("realm.bench.synthetic", "REALM vs time series vs the oracle"),
-    "bc8": ("realm.bench.bc8.benchmark", "phenotype extraction + HPO normalization (BioCreative VIII)"),
-    "linking": ("realm.bench.linking", "entity linking accuracy and index speed"),
-    "harmonize": ("realm.bench.harmonize", "medication concept harmonization"),
-    "serialize": ("realm.bench.serialize", "serialized-record and note embeddings: LR and few-shot probes"),
+    "bc8": ("realm.cli.bench.bc8", "phenotype extraction + HPO normalization (BioCreative VIII)"),
+    "bc8-split": ("realm.cli.bench.bc8_split", "split a BioCreative VIII TSV into train/dev by observation"),
+    "linking": ("realm.cli.bench.linking", "entity linking accuracy and index speed"),
+    "harmonize": ("realm.cli.bench.harmonize", "medication concept harmonization"),
+    "serialize": ("realm.cli.bench.serialize", "serialized-record and note embeddings: LR and few-shot probes"),
+    "lexicon-throughput": ("realm.cli.bench.lexicon_throughput", "lexicon extractor notes/s on synthetic notes"),
+    "chartevents-stream": ("realm.cli.bench.chartevents_stream", "MIMIC-III reader speed and memory on a large CHARTEVENTS"),
+    "synthetic-hospitals": ("realm.cli.bench.synthetic_hospitals", "means over several bench synthetic runs"),
 }
 
 

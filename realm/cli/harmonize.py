@@ -12,24 +12,19 @@ The output is the input table plus, for the task, ``<task>`` (value or "unsure")
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
-import pandas as pd
-
-from realm.cache import atomic_path
-from realm.errors import ConfigError, DataError
-from realm.harmonize.harmonizer import BACKENDS, harmonize
+from realm.errors import ConfigError
+from realm.harmonize.csv_table import harmonize_csv
+from realm.harmonize.harmonizer import BACKENDS
 from realm.harmonize.tasks import BUILTIN_TASKS, HarmonizeTask, custom_task, get_task, read_shots
 from realm.llm.build import chat_model_from_config
 
-__all__ = ["register", "run"]
-
-log = logging.getLogger(__name__)
+__all__ = ["register"]
 
 
-def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared with ``realm bench harmonize``."""
+def _backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """Who answers, and how."""
     parser.add_argument("--backend", choices=BACKENDS, default="kg", help="who answers (default: kg)")
     parser.add_argument("--kg", default="default", help="KG spec for the kg backend (built-in name or YAML)")
     parser.add_argument("--llm-config", type=Path, help="LLM config YAML (as for realm extract); local endpoints only unless allow_remote")
@@ -47,11 +42,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output CSV")
     parser.add_argument("--classes", help="custom task: comma-separated classes")
     parser.add_argument("--question", help="custom task: the question asked of each string")
-    add_backend_arguments(parser)
-    parser.set_defaults(func=run)
+    _backend_arguments(parser)
+    parser.set_defaults(func=_run)
 
 
-def task_from_args(args: argparse.Namespace) -> HarmonizeTask:
+def _task(args: argparse.Namespace) -> HarmonizeTask:
     """The task named on the command line, with user shots when given."""
     if args.task == "custom":
         if not args.classes or not args.question:
@@ -64,7 +59,7 @@ def task_from_args(args: argparse.Namespace) -> HarmonizeTask:
     return task.with_shots(shots, args.shots) if (shots or args.shots is not None) else task
 
 
-def chat_model_from_args(args: argparse.Namespace) -> object | None:
+def _chat_model(args: argparse.Namespace) -> object | None:
     if "llm" not in args.backend:
         return None
     if args.llm_config is None:
@@ -72,24 +67,8 @@ def chat_model_from_args(args: argparse.Namespace) -> object | None:
     return chat_model_from_config(args.llm_config)
 
 
-def run(args: argparse.Namespace) -> int:
-    if not args.input.is_file():
-        raise DataError("no such file", path=args.input)
-    table = pd.read_csv(args.input, dtype=str, keep_default_na=False)
-    if args.column not in table.columns:
-        raise DataError(f"no column {args.column!r} (has {list(table.columns)[:12]})", path=args.input, field=args.column)
-    task = task_from_args(args)
-    concepts = harmonize(table[args.column].tolist(), task, args.backend, kg=args.kg,
-                         chat_model=chat_model_from_args(args), n_samples=args.samples,
-                         min_agreement=args.min_agreement, cache=not args.no_cache)
-    name = task.name
-    table[name] = [c.value for c in concepts]
-    table[f"{name}_agreement"] = [round(c.agreement, 4) for c in concepts]
-    table[f"{name}_backend"] = [c.backend for c in concepts]
-    table[f"{name}_unparseable"] = [c.n_unparseable for c in concepts]
-    with atomic_path(args.out) as tmp:
-        table.to_csv(tmp, index=False)
-    distinct = {c.text: c for c in concepts}
-    unsure = sum(c.is_unsure for c in distinct.values())
-    log.info("%s: %d rows, %d distinct strings, %d unsure -> %s", name, len(table), len(distinct), unsure, args.out)
+def _run(args: argparse.Namespace) -> int:
+    harmonize_csv(args.input, args.column, _task(args), args.out, backend=args.backend, kg=args.kg,
+                  chat_model=_chat_model(args), n_samples=args.samples, min_agreement=args.min_agreement,
+                  cache=not args.no_cache)
     return 0

@@ -1,17 +1,23 @@
-"""``realm kg build|stats`` (and ``index|query`` once realm.cli.kg_index exists)."""
+"""``realm kg build|stats|index|query``: build and inspect a KG, index its names, link a string.
+
+    realm kg build [--kg default] [--rebuild]
+    realm kg stats [--kg hpo] [--json]
+    realm kg index [--kg default] [--embedder onnx] [--chroma-host H --chroma-port P]
+    realm kg query "high arched palate" --type phenotype [--k 5]
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import logging
 import sys
+from typing import Any
 
+from realm.kg.embedders import DEFAULT_EMBEDDER, EMBEDDERS
 from realm.kg.graph import KnowledgeGraph
 
-__all__ = ["register"]
+__all__ = ["register", "format_stats"]
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +72,71 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _index_options(parser: argparse.ArgumentParser) -> None:
+    _add_kg_option(parser)
+    parser.add_argument(
+        "--embedder",
+        choices=sorted(EMBEDDERS),
+        default=DEFAULT_EMBEDDER,
+        help=f"text embedder (default: {DEFAULT_EMBEDDER})",
+    )
+    parser.add_argument(
+        "--chroma-host",
+        default=None,
+        help="use a Chroma server (`chroma run`) instead of the local cache",
+    )
+    parser.add_argument(
+        "--chroma-port", type=int, default=8000, help="Chroma server port (default 8000)"
+    )
+
+
+def _open(args: argparse.Namespace) -> tuple[KnowledgeGraph, Any, Any]:
+    """The KG, embedder and Chroma index the options name."""
+    from realm.kg.embedders import get_embedder
+    from realm.kg.index import ChromaIndex
+    from realm.kg.spec import load_kg
+
+    kg = load_kg(args.kg, progress=not getattr(args, "no_progress", False))
+    embedder = get_embedder(args.embedder)
+    index = ChromaIndex.for_kg(
+        kg.name, embedder.model_id, host=args.chroma_host, port=args.chroma_port
+    )
+    return kg, embedder, index
+
+
+def _index(args: argparse.Namespace) -> int:
+    """Build or update the index; logs what was embedded, kept and deleted."""
+    from realm.kg.index import build_index
+
+    kg, embedder, index = _open(args)
+    report = build_index(
+        kg, embedder, index, batch_size=args.batch_size, progress=not args.no_progress
+    )
+    log.info("index ready: %d entries (%.0f strings/s)", report.entries, report.strings_per_s)
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    """Print the candidates of ``args.text`` as JSON lines (id, name, type, score, ...)."""
+    from realm.kg.linker import Linker
+
+    kg, embedder, index = _open(args)
+    linker = Linker(kg, embedder, index)  # refuses a missing or stale index with a KGError
+    for cand in linker.link(args.text, type=args.type, k=args.k):
+        row = {
+            "id": cand.node_id,
+            "name": cand.name,
+            "type": cand.type,
+            "score": round(cand.score, 4),
+            "matched": cand.matched,
+            "method": cand.method,
+        }
+        sys.stdout.write(json.dumps(row) + "\n")
+    return 0
+
+
 def register(parser: argparse.ArgumentParser) -> None:
-    """Add ``build`` and ``stats`` (and ``index``/``query`` when available) to ``realm kg``."""
+    """Add ``build``, ``stats``, ``index`` and ``query`` to ``realm kg``."""
     sub = parser.add_subparsers(dest="kg_command", metavar="KG_COMMAND", required=True)
     build = sub.add_parser("build", help="build (or reuse) a KG and print its version, counts and path")
     _add_kg_option(build)
@@ -78,6 +147,27 @@ def register(parser: argparse.ArgumentParser) -> None:
     _add_kg_option(stats)
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
     stats.set_defaults(func=_stats)
-    # The Chroma index and linker commands live with their owner; plug them in when present.
-    if importlib.util.find_spec("realm.cli.kg_index") is not None:
-        importlib.import_module("realm.cli.kg_index").register(sub)
+    index = sub.add_parser(
+        "index",
+        help="embed every node name and synonym into the vector index",
+        description="Build or update the vector index of a KG (resumable, incremental).",
+    )
+    _index_options(index)
+    index.add_argument(
+        "--batch-size", type=int, default=512, help="strings embedded per committed batch"
+    )
+    index.add_argument("--no-progress", action="store_true", help="no progress bar")
+    index.set_defaults(func=_index)
+
+    query = sub.add_parser(
+        "query",
+        help="link a text to KG nodes; prints JSON lines",
+        description="Link TEXT to nodes of a KG; one JSON object per candidate.",
+    )
+    query.add_argument("text", metavar="TEXT")
+    _index_options(query)
+    query.add_argument("--k", type=int, default=5, help="number of candidates (default 5)")
+    query.add_argument("--type", default=None, help="only nodes of this type (e.g. phenotype)")
+    query.set_defaults(func=_query)
+
+

@@ -6,8 +6,8 @@ int8 ONNX), a LangChain ``Embeddings`` (OpenAI, Ollama, an instruction-tuned GTE
 or a local Hugging Face encoder through :class:`~realm.features.notes.HFNoteEncoder`.
 
 Vectors are cached per (serialized text, embedder id, instruction), so a changed record,
-model or instruction never reuses a stale vector. :func:`probe_auroc` scores them with a
-logistic-regression probe, on all training stays and in few-shot draws (k per class).
+model or instruction never reuses a stale vector. ``realm bench serialize`` scores them with a
+logistic-regression probe (realm.bench.serialize.probe_task).
 :class:`RecordVectorProvider` hands them to the REALM DataModule as an extra modality.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from realm.kg.embedders import EMBEDDERS, LangChainEmbedder, TextEmbedder, get_e
 from realm.kg.graph import KnowledgeGraph
 from realm.features.serialize import FORMATS, Format, serialize_stay
 
-__all__ = ["RecordEncoder", "as_embedder", "probe_auroc", "fit_probe", "ProbeResult", "RecordVectorProvider",
+__all__ = ["RecordEncoder", "as_embedder", "RecordVectorProvider",
            "DEFAULT_INSTRUCTION", "load_mentions"]
 
 log = logging.getLogger(__name__)
@@ -160,86 +159,6 @@ class RecordEncoder:
     ) -> np.ndarray:
         """(N, dim) vectors of ``stay_ids`` (default: every stay in ``cohort.stays`` order)."""
         return self.encode_texts(self.texts(cohort, stay_ids, kg=kg, mentions=mentions, medications=medications))
-
-
-# -- probes -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ProbeResult:
-    """Test AUROC of a logistic-regression probe: on all train stays and k-shot draws."""
-
-    auroc: float
-    n_train: int
-    n_test: int
-    few_shot: dict[int, tuple[float, float]] = field(default_factory=dict)  # k -> (mean, sd)
-
-    def summary(self) -> str:
-        parts = [f"AUROC {self.auroc:.3f} (train {self.n_train}, test {self.n_test})"]
-        parts += [f"{k}-shot {m:.3f} ± {s:.3f}" for k, (m, s) in sorted(self.few_shot.items())]
-        return "; ".join(parts)
-
-
-def fit_probe(x_train: np.ndarray, y_train: np.ndarray, c: float = 1.0) -> Any:
-    """A standardised L2 logistic regression fitted on ``x_train`` (``predict_proba`` ready)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
-    return probe.fit(x_train, y_train)
-
-
-def _fit_score(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-               c: float) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    probe = fit_probe(x_train, y_train, c)
-    return float(roc_auc_score(y_test, probe.predict_proba(x_test)[:, 1]))
-
-
-def probe_auroc(
-    vectors: np.ndarray,
-    labels: np.ndarray,
-    splits: np.ndarray,
-    *,
-    shots: Sequence[int] = (),
-    draws: int = 10,
-    seed: int = 0,
-    c: float = 1.0,
-    train: str = "train",
-    test: str = "test",
-) -> ProbeResult:
-    """Fit a standardised logistic regression on ``train`` rows, report AUROC on ``test``.
-
-    ``labels`` may hold NaN (undefined) rows, which are left out. For each k in ``shots``,
-    ``draws`` seeded draws of k positives and k negatives from ``train`` give mean ± sd.
-    """
-    vectors = np.asarray(vectors, dtype=np.float64)
-    labels = np.asarray(labels, dtype=np.float64)
-    splits = np.asarray(splits, dtype=object)
-    if not (len(vectors) == len(labels) == len(splits)):
-        raise ConfigError(f"vectors ({len(vectors)}), labels ({len(labels)}) and splits "
-                          f"({len(splits)}) differ in length")
-    known = ~np.isnan(labels)
-    tr, te = np.flatnonzero(known & (splits == train)), np.flatnonzero(known & (splits == test))
-    for name, rows in ((train, tr), (test, te)):
-        if len(np.unique(labels[rows])) < 2:
-            raise DataError(f"split {name!r} needs both classes for a probe; it has "
-                            f"{len(rows)} labelled rows")
-    y = np.where(known, labels, 0).astype(int)  # NaN rows are never indexed below
-    auroc = _fit_score(vectors[tr], y[tr], vectors[te], y[te], c)
-    rng = np.random.default_rng(seed)
-    few: dict[int, tuple[float, float]] = {}
-    pos, neg = tr[y[tr] == 1], tr[y[tr] == 0]
-    for k in shots:
-        if k < 1 or k > min(len(pos), len(neg)):
-            raise ConfigError(f"{k}-shot needs 1 <= k <= {min(len(pos), len(neg))} (train has "
-                              f"{len(pos)} positives, {len(neg)} negatives)")
-        scores = [_fit_score(vectors[rows], y[rows], vectors[te], y[te], c)
-                  for rows in (np.concatenate([rng.choice(pos, k, replace=False),
-                                               rng.choice(neg, k, replace=False)])
-                               for _ in range(draws))]
-        few[int(k)] = (float(np.mean(scores)), float(np.std(scores, ddof=1)) if draws > 1 else 0.0)
-    return ProbeResult(auroc=auroc, n_train=len(tr), n_test=len(te), few_shot=few)
 
 
 # -- the REALM modality ---------------------------------------------------------------------------

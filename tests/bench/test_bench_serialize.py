@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from realm.bench.serialize import probe_task, register
+from realm.bench.serialize import SerializeBenchConfig, probe_task
+from realm.cli.bench.serialize import register
+from realm.config import load_config
 from realm.errors import ConfigError
 
 
@@ -44,8 +47,13 @@ def test_a_split_with_one_class_is_a_clean_error() -> None:
         probe_task(x, y, split, groups, c_grid=[1.0], shots=[], draws=2, n_resamples=50, seed=0)
 
 
-def test_register_defaults() -> None:
+def test_command_line_overrides_the_config(tmp_path: Path) -> None:
+    """The shipped YAML fills what the command line leaves out; the command line wins."""
     parser = argparse.ArgumentParser()
     register(parser)
-    args = parser.parse_args(["--out", "x.json"])
-    assert (args.n_stays, args.formats, args.token_budget, args.note_encoder) == (2000, "list,markdown", 256, True)
+    args = parser.parse_args(["--out", str(tmp_path / "x.json"), "--n-stays", "50", "--no-note-encoder"])
+    cfg = load_config(SerializeBenchConfig, args.config, out=args.out, n_stays=args.n_stays,
+                      note_encoder=args.note_encoder)
+    shipped = load_config(SerializeBenchConfig, "bench/serialize.yaml", out=tmp_path / "x.json")
+    assert (cfg.n_stays, cfg.note_encoder) == (50, False)
+    assert cfg.c_grid == shipped.c_grid and cfg.formats == shipped.formats

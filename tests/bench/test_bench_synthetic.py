@@ -51,15 +51,15 @@ def test_bench_synthetic_reports_oracle_and_models(tmp_path: Path, monkeypatch: 
             assert value == pytest.approx(reported)
 
     # A second run reuses the hospital and its mentions (both cached by content).
-    import realm.cli.extract
     import realm.data.synth
+    import realm.pipeline.extract
 
     def must_not_run(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached benchmark step ran again")
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(realm.data.synth, "write_synthetic_hospital", must_not_run)
-        mp.setattr(realm.cli.extract, "run_extract", must_not_run)
+        mp.setattr(realm.pipeline.extract, "extract_mentions", must_not_run)
         assert main(argv + ["--models", "timeseries,lr", "--neural-seeds", "2", "--monitor", "loss"]) == 0
     second = json.loads(out.read_text())
     assert [t["seed"] for t in second["training"]["timeseries"]] == [0, 1]  # two seeds, averaged

@@ -1,28 +1,18 @@
-"""benchmarks/synthetic_hospitals.py on handmade prediction files."""
+"""``realm bench synthetic-hospitals`` on handmade prediction files."""
 
 from __future__ import annotations
 
-import importlib.util
+import json
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from realm.bench.synthetic_hospitals import hospital_means
+from realm.cli import main
 from realm.errors import DataError
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "synthetic_hospitals.py"
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("synthetic_hospitals", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _run(folder: Path, seed: int, noise: dict[str, float], n: int = 300) -> Path:
     """A bench workdir whose models are the true risk plus model-specific noise."""
@@ -45,7 +35,7 @@ def _run(folder: Path, seed: int, noise: dict[str, float], n: int = 300) -> Path
 def test_means_and_intervals(tmp_path: Path) -> None:
     noise = {"oracle": 0.0, "realm": 0.5, "timeseries": 2.0, "gbm": 1.0}
     runs = [_run(tmp_path / f"h{s}", s, noise) for s in range(3)]
-    result = _script().hospital_means(runs, n_resamples=200)
+    result = hospital_means(runs, n_resamples=200)
     for task in ("mortality", "readmission_30d"):
         gaps = []
         for run in runs:
@@ -63,4 +53,14 @@ def test_means_and_intervals(tmp_path: Path) -> None:
 def test_missing_model_is_named(tmp_path: Path) -> None:
     run = _run(tmp_path / "h0", 0, {"oracle": 0.0, "realm": 0.5})
     with pytest.raises(DataError, match="timeseries"):
-        _script().hospital_means([run], n_resamples=10)
+        hospital_means([run], n_resamples=10)
+
+
+def test_command_writes_the_means(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = [_run(tmp_path / f"h{s}", s, {"oracle": 0.0, "realm": 0.5, "timeseries": 2.0}) for s in range(2)]
+    out = tmp_path / "means.json"
+    assert main(["bench", "synthetic-hospitals", *map(str, runs), "--n-resamples", "20", "--out", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["runs"] == [str(r) for r in runs]
+    assert written["mortality"] == hospital_means(runs, n_resamples=20)["mortality"]
+    assert "oracle_minus_realm" in capsys.readouterr().out

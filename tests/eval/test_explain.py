@@ -55,14 +55,14 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 40-stay synthetic cohort with lexicon mentions linked to the sepsis example KG."""
     from realm.data.prepare import prepare_cohort
     from realm.data.synth import write_synthetic_hospital
-    from realm.cli.extract import extract_args, run_extract
+    from realm.pipeline.extract import ExtractConfig, extract_mentions
 
     root = tmp_path_factory.mktemp("explain")
     write_synthetic_hospital(root / "raw", n_stays=40, seed=3)
     _, folder = prepare_cohort("synthetic", root / "raw", root / "cohort", progress=False)
-    run_extract(extract_args(folder, kg=KG_SPEC, linker="dictionary", out=root / "mentions",
-                             no_progress=True))
-    return folder, root / "mentions" / "mentions.parquet"
+    mentions = extract_mentions(folder, KG_SPEC, ExtractConfig(linker="dictionary", progress=False),
+                                out=root / "mentions")
+    return folder, mentions
 
 
 def _test_stays(folder: Path, n: int = 4) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from realm.errors import DataError
 from realm.eval.bootstrap import bootstrap_ci
 from realm.eval.calibration import calibration_intercept, calibration_slope
 from realm.eval.calibration_ci import calibration_ci
-from realm.cli.evaluate import run_evaluate
+from realm.eval.run import run_evaluate
 from realm.eval.evaluation import operating_point
 from realm.eval.predictions import write_predictions
 

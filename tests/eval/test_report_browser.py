@@ -10,7 +10,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from realm.cli.evaluate import run_evaluate
+from realm.eval.run import run_evaluate
 from realm.eval.predictions import write_predictions
 
 from tests.eval.eval_fixtures import tiny_cohort, tiny_predictions

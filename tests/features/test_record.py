@@ -12,7 +12,7 @@ import pytest
 from realm.data.cohort import Cohort
 from realm.errors import ConfigError, DataError
 from realm.kg.embedders import HashingEmbedder
-from realm.features.record import RecordEncoder, RecordVectorProvider, as_embedder, probe_auroc
+from realm.features.record import RecordEncoder, RecordVectorProvider, as_embedder
 from realm.features.serialize import serialize_stay
 
 
@@ -75,25 +75,6 @@ def test_langchain_embeddings_and_names_become_text_embedders(tmp_path: Path) ->
         as_embedder(object())
     with pytest.raises(ConfigError, match="format"):
         RecordEncoder("hashing", fmt="json")  # type: ignore[arg-type]
-
-
-def test_probe_separates_informative_vectors_and_reports_few_shot_spread() -> None:
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, 400).astype(float)
-    informative = rng.normal(size=(400, 8)) + labels[:, None] * 1.5
-    noise = rng.normal(size=(400, 8))
-    splits = np.array(["train"] * 300 + ["test"] * 100, dtype=object)
-    labels[5] = np.nan  # undefined labels are left out, not counted as negatives
-    good = probe_auroc(informative, labels, splits, shots=(4, 16), draws=3)
-    bad = probe_auroc(noise, labels, splits)
-    assert good.auroc > 0.9 and abs(bad.auroc - 0.5) < 0.15
-    assert good.n_train == 299 and good.n_test == 100
-    assert set(good.few_shot) == {4, 16} and good.few_shot[16][0] > 0.8 and good.few_shot[4][1] > 0
-    assert "16-shot" in good.summary()
-    with pytest.raises(ConfigError, match="1000-shot"):
-        probe_auroc(informative, labels, splits, shots=(1000,))
-    with pytest.raises(DataError, match="both classes"):
-        probe_auroc(informative, np.zeros(400), splits)
 
 
 def test_provider_gives_each_batch_its_vectors(tmp_path: Path) -> None:

@@ -74,3 +74,32 @@ def test_speed_numbers_on_a_tiny_kg(tmp_path: Path, kg: KnowledgeGraph) -> None:
     assert numbers["entries"] == chroma.count() == 4
     assert numbers["recall_at_10_vs_exact"] == 1.0  # 4 entries: HNSW must find them all
     assert 0 < numbers["query_latency_ms_p50"] <= numbers["query_latency_ms_p95"]
+
+
+def test_command_scores_the_held_out_part(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``realm bench linking`` end to end: the YAML's held-out share, the command's seed."""
+    import json
+
+    import yaml
+
+    from realm.cli import main
+    from realm.config import CONFIGS
+    from tests.kg_fixtures import write_csv_kg
+
+    nodes = ("id,name,type,synonyms,definition,source,xrefs\n"
+             "HP:0000218,High palate,phenotype,High arched palate,,tiny,\n"
+             "HP:0000582,Upslanted palpebral fissure,phenotype,,,tiny,\n"
+             "HP:0000369,Low-set ears,phenotype,,,tiny,\n")
+    spec = write_csv_kg(tmp_path / "kg", nodes, "source,target,relation,source_vocab\n")
+    data = tmp_path / "bc8.tsv"
+    data.write_text(TSV, encoding="utf-8")
+    out = tmp_path / "linking.json"
+    argv = ["bench", "linking", "--data", str(data), "--out", str(out), "--kg", str(spec),
+            "--embedder", "hashing", "--seed", "3", "--fresh-build"]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())
+    shipped = yaml.safe_load((CONFIGS / "bench" / "linking.yaml").read_text())
+    assert result["data"]["seed"] == 3 and result["data"]["holdout_frac"] == shipped["holdout_frac"]
+    assert result["data"]["mentions"] == 3 and result["data"]["unresolved_ids"] == 1
+    assert set(result["held_out"]) == {"exact_dictionary", "full_linker"}
+    assert "acc@1" in capsys.readouterr().out

@@ -22,19 +22,19 @@ tunes on the reported part). Systems are a registry of builders:
 * ``llm`` and ``ensemble`` (with ``--llm-config YAML``): an LLM's mentions linked by the
   trained lexicon, and their union with ``lexicon`` (:mod:`realm.bench.bc8.llm`).
 
-Output JSON:
+Settings: :class:`BC8BenchConfig`, tuned values (the default systems, the KG, the
+cross-validation seeds) in ``configs/bench/bc8.yaml``. Output JSON:
 ``systems.<name>.{strict,norm}.{p,r,f1}`` and ``systems.<name>.negation_acc``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import random
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from realm.cache import atomic_path
@@ -50,7 +50,7 @@ from realm.kg.embedders import TextEmbedder
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Assertion
 
-__all__ = ["SYSTEMS", "register", "run_bc8", "cross_validate", "kfold_observations", "findings_from_annotations",
+__all__ = ["SYSTEMS", "BC8BenchConfig", "run", "format_table", "format_cv", "run_bc8", "cross_validate", "kfold_observations", "findings_from_annotations",
            "load_hpo_kg", "merge_spans", "phenotype_lexicon", "safe_resolver"]
 
 log = logging.getLogger(__name__)
@@ -302,7 +302,40 @@ def load_hpo_kg(name: str) -> KnowledgeGraph:
     return load_kg(name)
 
 
-def _table(result: dict) -> str:
+@dataclass(frozen=True)
+class BC8BenchConfig:
+    """What ``realm bench bc8`` runs.
+
+    Args:
+        train: Track 3 TSV the systems learn from.
+        out: JSON file to write.
+        test: Track 3 TSV to score (else ``dev_fraction`` of ``train``).
+        dev_fraction: score a seeded by-observation split of ``train`` instead of ``test``.
+        seed: seed of the ``dev_fraction`` split.
+        kg: KG name for realm.kg.spec.load_kg.
+        systems: systems to train and score (:data:`SYSTEMS`, and :data:`LLM_SYSTEMS` with
+            ``llm_config``).
+        llm_config: LLM config YAML (as for realm extract): adds the llm and ensemble systems.
+        cv_folds: instead of a test: K-fold cross-validation of ``train``.
+        cv_seeds: seeds of the ``cv_folds`` partitions.
+        cv_max_folds: score only the first N folds of each seed.
+    """
+
+    train: Path
+    out: Path
+    test: Path | None = None
+    dev_fraction: float | None = None
+    seed: int = 0
+    kg: str = "hpo"
+    systems: tuple[str, ...] = ("exact_dictionary", "lexicon_base", "lexicon_rules", "lexicon")
+    llm_config: Path | None = None
+    cv_folds: int | None = None
+    cv_seeds: tuple[int, ...] = (1,)
+    cv_max_folds: int | None = None
+
+
+def format_table(result: dict) -> str:
+    """Strict and normalized P/R/F1 and negation accuracy, one row per system."""
     lines = [f"{'system':<18} {'strict P':>8} {'R':>6} {'F1':>6} {'norm P':>8} {'R':>6} {'F1':>6} {'neg acc':>8}"]
     for name, s in result["systems"].items():
         st, no = s["strict"], s["norm"]
@@ -312,62 +345,51 @@ def _table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _llm_extra(args: argparse.Namespace) -> dict[str, Builder]:
-    """The LLM systems' builders when ``--llm-config`` is given."""
-    if args.llm_config is None:
+def format_cv(result: dict) -> str:
+    """Mean normalization F1 and the folds' F1, one row per system."""
+    lines = []
+    for name, v in result["cross_validation"].items():
+        folds = " ".join(f"{f:.3f}" for f in v["folds"])
+        lines.append(f"{name:<18} mean norm F1 {v['mean']:.4f}  folds {folds}")
+    return "\n".join(lines) + "\n"
+
+
+def _llm_extra(cfg: BC8BenchConfig) -> dict[str, Builder]:
+    """The LLM systems' builders when ``llm_config`` is given."""
+    if cfg.llm_config is None:
         return {}
     from realm.bench.bc8.llm import llm_builders
 
-    return llm_builders(args.llm_config)
+    return llm_builders(cfg.llm_config)
 
 
-def _run(args: argparse.Namespace) -> int:
-    train = read_bc8(args.train)
-    if args.cv_folds is not None:
-        kg = load_hpo_kg(args.kg)
-        systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-        seeds = [int(x) for x in args.cv_seeds.split(",") if x.strip()]
-        cv = cross_validate(train, kg, systems, k=args.cv_folds, seeds=seeds, max_folds=args.cv_max_folds,
-                            extra=_llm_extra(args))
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out) as tmp:
-            Path(tmp).write_text(json.dumps({"cross_validation": cv, "k": args.cv_folds, "seeds": seeds}, indent=2), encoding="utf-8")
-        for name, v in cv.items():
-            folds = " ".join(f"{f:.3f}" for f in v["folds"])  # type: ignore[index]
-            sys.stdout.write(f"{name:<18} mean norm F1 {v['mean']:.4f}  folds {folds}\n")  # type: ignore[index]
-        return 0
-    if args.test is not None:
-        test = read_bc8(args.test)
-    elif args.dev_fraction is not None:
-        train, test = split_observations(train, dev_fraction=args.dev_fraction, seed=args.seed)
-    else:
-        raise ConfigError("give --test TSV, or --dev-fraction F to score a held-out split of --train")
-    kg = load_hpo_kg(args.kg)
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    result = run_bc8(train, test, kg, systems, extra=_llm_extra(args))
-    result["command"] = {"train": str(args.train), "test": str(args.test), "dev_fraction": args.dev_fraction, "seed": args.seed}
-    out = Path(args.out)
+def _write(out: Path, payload: dict[str, object]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=2), encoding="utf-8")
-    sys.stdout.write(_table(result))
-    return 0
+        Path(tmp).write_text(json.dumps(payload, indent=2), encoding="utf-8")
 
 
-def register(parser: argparse.ArgumentParser) -> None:
-    """Add ``realm bench bc8`` arguments to ``parser``."""
-    parser.add_argument("--train", required=True, type=Path, help="Track 3 TSV the systems learn from")
-    parser.add_argument("--test", type=Path, default=None, help="Track 3 TSV to score")
-    parser.add_argument("--dev-fraction", type=float, default=None, help="score a seeded by-observation split of --train instead")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the --dev-fraction split")
-    parser.add_argument("--cv-folds", type=int, default=None, help="instead: K-fold cross-validation of --train (no test file)")
-    parser.add_argument("--cv-seeds", default="1", help="comma-separated seeds of the --cv-folds partitions")
-    parser.add_argument("--cv-max-folds", type=int, default=None, help="score only the first N folds of each seed")
-    parser.add_argument("--out", required=True, type=Path, help="JSON file to write")
-    parser.add_argument("--kg", default="hpo", help="KG name for realm.kg.spec.load_kg")
-    parser.add_argument("--systems", default="exact_dictionary,lexicon_base,lexicon_rules,lexicon",
-                        help=f"comma-separated, from {sorted(SYSTEMS)}, and {list(LLM_SYSTEMS)} with --llm-config")
-    parser.add_argument("--llm-config", type=Path, default=None,
-                        help="LLM config YAML (as for realm extract): adds the llm and ensemble systems")
-    parser.set_defaults(func=_run)
+def run(cfg: BC8BenchConfig) -> dict[str, object]:
+    """Score the systems on the test file (or a dev split), or cross-validate them on the
+    training file; writes JSON to ``cfg.out`` and returns it."""
+    train = read_bc8(cfg.train)
+    systems = list(cfg.systems)
+    if cfg.cv_folds is not None:
+        kg = load_hpo_kg(cfg.kg)
+        seeds = list(cfg.cv_seeds)
+        cv = cross_validate(train, kg, systems, k=cfg.cv_folds, seeds=seeds, max_folds=cfg.cv_max_folds,
+                            extra=_llm_extra(cfg))
+        payload: dict[str, object] = {"cross_validation": cv, "k": cfg.cv_folds, "seeds": seeds}
+        _write(Path(cfg.out), payload)
+        return payload
+    if cfg.test is not None:
+        test = read_bc8(cfg.test)
+    elif cfg.dev_fraction is not None:
+        train, test = split_observations(train, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
+    else:
+        raise ConfigError("give --test TSV, or --dev-fraction F to score a held-out split of --train")
+    kg = load_hpo_kg(cfg.kg)
+    result = run_bc8(train, test, kg, systems, extra=_llm_extra(cfg))
+    result["command"] = {"train": str(cfg.train), "test": str(cfg.test), "dev_fraction": cfg.dev_fraction, "seed": cfg.seed}
+    _write(Path(cfg.out), result)
+    return result

@@ -1,19 +1,16 @@
 """Split a BioCreative VIII Track 3 TSV into train/dev files by observation (seeded).
 
-``python -m realm.bench.bc8.split TSV --out-dir DIR [--dev-fraction 0.2] [--seed 0]`` writes
+``realm bench bc8-split TSV --out-dir DIR [--dev-fraction 0.2] [--seed 0]`` writes
 ``DIR/train.tsv`` and ``DIR/dev.tsv``: develop on these, report on data never tuned on.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from realm.bench.bc8.data import read_bc8, split_observations, write_bc8
 
-__all__ = ["split_file", "main"]
+__all__ = ["split_file"]
 
 
 def split_file(tsv: str | Path, out_dir: str | Path, *, dev_fraction: float = 0.2, seed: int = 0) -> tuple[Path, Path]:
@@ -22,19 +19,3 @@ def split_file(tsv: str | Path, out_dir: str | Path, *, dev_fraction: float = 0.
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return write_bc8(train, out / "train.tsv"), write_bc8(dev, out / "dev.tsv")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m realm.bench.bc8.split", description=__doc__)
-    parser.add_argument("tsv", type=Path)
-    parser.add_argument("--out-dir", type=Path, required=True)
-    parser.add_argument("--dev-fraction", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    split_file(args.tsv, args.out_dir, dev_fraction=args.dev_fraction, seed=args.seed)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -75,6 +75,23 @@ def test_extract_with_the_lexicon_writes_linked_mentions_and_findings(tiny: tupl
     assert "T:pneumonia" not in [n for n, a in zip(sets[1].node_ids, sets[1].assertions) if a.value == "present"]
 
 
+def test_the_stage_function_takes_a_loaded_kg_and_writes_where_asked(tiny: tuple[Path, Path, Path],
+                                                                      tmp_path: Path) -> None:
+    """extract_mentions without the command: a loaded graph, no time series, another folder."""
+    from realm.kg.spec import load_kg
+    from realm.pipeline.extract import ExtractConfig, extract_mentions
+
+    cohort_dir, spec, _ = tiny
+    kg = load_kg(str(spec), progress=False)
+    path = extract_mentions(cohort_dir, kg, ExtractConfig(timeseries=False, progress=False), out=tmp_path / "m")
+    assert path == tmp_path / "m" / "mentions.parquet" and not (cohort_dir / "mentions.parquet").exists()
+    table = pd.read_parquet(path)
+    assert set(table["extractor"]) == {"lexicon"}
+    meta = json.loads(path.with_name("mentions_meta.json").read_text())
+    assert meta["kg"] == {"name": kg.name, "version": kg.version, "spec": kg.name}
+    assert "timeseries_findings" not in meta["counts"]
+
+
 def test_extract_with_a_scripted_llm_links_and_counts_hallucinations(tiny: tuple[Path, Path, Path], tmp_path: Path) -> None:
     cohort_dir, spec, rules = tiny
     answers = {

@@ -1,6 +1,6 @@
 """Benchmark: stream a large synthetic MIMIC-III CHARTEVENTS through ``read_mimic``.
 
-Generates a MIMIC-III v1.4-format folder whose CHARTEVENTS.csv.gz has ``--rows`` rows
+Generates a MIMIC-III v1.4-format folder whose CHARTEVENTS.csv.gz has ``rows`` rows
 (DuckDB ``COPY ... TO`` straight from ``range()``, so generation is fast and needs no
 memory), then runs ``read_mimic`` in a subprocess and reports its wall time, rows/s and
 peak resident memory (psutil polling of the process tree, and ru_maxrss). The bar: peak
@@ -10,15 +10,14 @@ The table is shaped like the real one: one stay per 5,400 rows (330 M rows / 61 
 about 35 % of rows carry a mapped itemid, charttimes spread over 96-hour stays, so about
 half of those fall inside the 48-hour window.
 
-    nice python benchmarks/chartevents_stream.py --rows 2000000 --out bench-2m.json
+    nice realm bench chartevents-stream --rows 2000000 --out bench-2m.json
 
-Generation of 50 M rows takes about half an hour on a loaded 2-core box; ``--keep`` keeps
-the folder and ``--root`` measures an existing one again without regenerating it.
+Generation of 50 M rows takes about half an hour on a loaded 2-core box; ``keep`` keeps
+the folder and ``root`` measures an existing one again without regenerating it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -28,16 +27,45 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psutil
+
+from realm.errors import DataError
+
+__all__ = ["ChartEventsStreamConfig", "run", "format_table", "generate", "measure"]
 
 ROWS_PER_STAY = 5_400
 # Mapped itemids (HR, NI BP, RR, SpO2, temp F, GCS eye text) and unmapped ones.
 MAPPED = "[220045, 220179, 220210, 220277, 223761, 220739]"
 UNMAPPED = "[227969, 220048, 224650, 227288, 228096, 224082, 224084, 224086, 226253, 227944, 224093]"
 BASE = "TIMESTAMP '2150-01-01 00:00:00'"
+#: The bar: peak resident memory of the reader, whatever the row count.
+BAR_PEAK_RSS_MB = 3072
+
+
+@dataclass(frozen=True)
+class ChartEventsStreamConfig:
+    """What ``realm bench chartevents-stream`` measures.
+
+    Args:
+        rows: CHARTEVENTS rows.
+        out: JSON result.
+        workdir: where to write the generated folder (default: the system's temp folder).
+        memory_limit: read_mimic memory_limit.
+        keep: keep the generated folder.
+        root: measure this already generated folder (of ``rows`` rows) instead.
+    """
+
+    rows: int = 50_000_000
+    out: Path = Path("chartevents_stream.json")
+    workdir: Path | None = None
+    memory_limit: str = "2GB"
+    keep: bool = False
+    root: Path | None = None
 
 CHILD = """
 import json, sys, time
@@ -127,55 +155,49 @@ def measure(root: Path, memory_limit: str) -> dict:
     out, err = proc.communicate()
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"read_mimic failed (exit {proc.returncode}):\n{err[-3000:]}")
+        raise DataError(f"read_mimic failed in the child process (exit {proc.returncode}): {err[-3000:]}")
     maxrss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
     return {"wall_s": wall, "peak_rss_polled_mb": peak / 2**20, "ru_maxrss_mb": maxrss_kb / 1024,
             **json.loads(out.strip().splitlines()[-1])}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=50_000_000, help="CHARTEVENTS rows")
-    parser.add_argument("--workdir", type=Path, default=None, help="where to write the database")
-    parser.add_argument("--out", type=Path, default=Path("chartevents_stream.json"), help="JSON result")
-    parser.add_argument("--memory-limit", default="2GB", help="read_mimic memory_limit")
-    parser.add_argument("--keep", action="store_true", help="keep the generated database")
-    parser.add_argument("--root", type=Path, default=None,
-                        help="measure this already generated folder (of --rows rows) instead")
-    args = parser.parse_args(argv)
-    if args.root is not None:
-        work, root, gen_s = None, args.root, None
-        stays = max(10, args.rows // ROWS_PER_STAY)
+def run(cfg: ChartEventsStreamConfig) -> dict[str, Any]:
+    """Generate (or reuse) the folder, read it in a subprocess; returns the report written to ``cfg.out``."""
+    if cfg.root is not None:
+        work, root, gen_s = None, cfg.root, None
+        stays = max(10, cfg.rows // ROWS_PER_STAY)
         if not (root / "CHARTEVENTS.csv.gz").is_file():
-            raise SystemExit(f"{root} has no CHARTEVENTS.csv.gz")
+            raise DataError("no CHARTEVENTS.csv.gz", path=root)
     else:
-        work = Path(tempfile.mkdtemp(prefix="realm-chartevents-", dir=args.workdir))
+        work = Path(tempfile.mkdtemp(prefix="realm-chartevents-", dir=cfg.workdir))
         root = work / "mimic3"
         t = time.perf_counter()
-        stays = generate(root, args.rows)
+        stays = generate(root, cfg.rows)
         gen_s = time.perf_counter() - t
     load_before = os.getloadavg()
-    result = measure(root, args.memory_limit)
+    result = measure(root, cfg.memory_limit)
     load_after = os.getloadavg()
     size = (root / "CHARTEVENTS.csv.gz").stat().st_size
     report = {
-        "rows": args.rows, "stays": stays, "chartevents_gz_mb": size / 2**20, "generate_s": gen_s,
-        "rows_per_s": args.rows / result["wall_s"], "memory_limit": args.memory_limit,
-        "bar_peak_rss_mb": 3072, "passed": max(result["peak_rss_polled_mb"], result["ru_maxrss_mb"]) < 3072,
+        "rows": cfg.rows, "stays": stays, "chartevents_gz_mb": size / 2**20, "generate_s": gen_s,
+        "rows_per_s": cfg.rows / result["wall_s"], "memory_limit": cfg.memory_limit,
+        "bar_peak_rss_mb": BAR_PEAK_RSS_MB,
+        "passed": max(result["peak_rss_polled_mb"], result["ru_maxrss_mb"]) < BAR_PEAK_RSS_MB,
         "load_avg_1_5_15": {"before": load_before, "after": load_after},
         "machine": {"cpus": psutil.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
                     "python": platform.python_version(), "duckdb": duckdb.__version__,
                     "platform": platform.platform()},
         **result,
     }
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"{'rows':>12} {'stays':>7} {'events':>10} {'wall s':>8} {'rows/s':>12} {'peak RSS MB':>12}")
-    print(f"{args.rows:>12,} {stays:>7,} {result['events']:>10,} {result['wall_s']:>8.1f} "
-          f"{report['rows_per_s']:>12,.0f} {max(result['peak_rss_polled_mb'], result['ru_maxrss_mb']):>12,.0f}")
-    if work is not None and not args.keep:
+    cfg.out.write_text(json.dumps(report, indent=2))
+    if work is not None and not cfg.keep:
         shutil.rmtree(work)
-    return 0 if report["passed"] else 1
+    return report
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def format_table(report: dict[str, Any]) -> str:
+    """Rows, stays, events, wall time, rows/s and peak RSS in one row."""
+    peak = max(report["peak_rss_polled_mb"], report["ru_maxrss_mb"])
+    return (f"{'rows':>12} {'stays':>7} {'events':>10} {'wall s':>8} {'rows/s':>12} {'peak RSS MB':>12}\n"
+            f"{report['rows']:>12,} {report['stays']:>7,} {report['events']:>10,} {report['wall_s']:>8.1f} "
+            f"{report['rows_per_s']:>12,.0f} {peak:>12,.0f}")

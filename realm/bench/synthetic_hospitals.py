@@ -3,7 +3,7 @@
 Usage::
 
     for s in 0 1 2 3 4; do realm bench synthetic --out syn_s$s.json --n-stays 3000 --seed $s; done
-    python benchmarks/synthetic_hospitals.py syn_s0 syn_s1 syn_s2 syn_s3 syn_s4 [--out means.json]
+    realm bench synthetic-hospitals syn_s0 syn_s1 syn_s2 syn_s3 syn_s4 [--out means.json]
 
 Each argument is a bench workdir (its ``predictions.parquet`` holds the oracle, ``realm`` and
 ``timeseries`` probabilities of every test stay). One hospital's test split has 50-70
@@ -16,18 +16,39 @@ with a 95 % interval: every resample draws subjects with replacement inside each
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from realm.data.cohort import TASKS
 from realm.errors import DataError
 
-TASKS = ("mortality", "readmission_30d")
+__all__ = ["SyntheticHospitalsConfig", "run", "format_table", "hospital_means"]
+
+#: name -> (minuend, subtrahend) models of each reported difference.
 PAIRS = {"oracle_minus_realm": ("oracle", "realm"), "realm_minus_timeseries": ("realm", "timeseries")}
+
+
+@dataclass(frozen=True)
+class SyntheticHospitalsConfig:
+    """What ``realm bench synthetic-hospitals`` averages.
+
+    Args:
+        runs: ``realm bench synthetic`` workdirs, each with its ``predictions.parquet``.
+        out: where to write the numbers as JSON (None: nowhere).
+        n_resamples: subject-level bootstrap resamples per hospital.
+        seed: bootstrap seed.
+    """
+
+    runs: tuple[Path, ...]
+    out: Path | None = None
+    n_resamples: int = 1000
+    seed: int = 0
 
 
 def _test_probs(path: Path, task: str) -> pd.DataFrame:
@@ -72,21 +93,17 @@ def hospital_means(runs: list[Path], n_resamples: int = 1000, seed: int = 0) -> 
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="bench workdirs with predictions.parquet")
-    parser.add_argument("--n-resamples", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="write the numbers as JSON")
-    args = parser.parse_args()
-    result = hospital_means(args.runs, args.n_resamples, args.seed)
-    for task, pairs in result.items():
-        for name, r in pairs.items():
-            print(f"{task:<16} {name:<23} per hospital {r['per_hospital']}  mean {r['mean']:+.3f} "
-                  f"[{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}]")
-    if args.out:
-        args.out.write_text(json.dumps({"runs": [str(r) for r in args.runs], **result}, indent=2))
+def run(cfg: SyntheticHospitalsConfig) -> dict[str, Any]:
+    """The means over ``cfg.runs``; written to ``cfg.out`` when set."""
+    result = {"runs": [str(r) for r in cfg.runs], **hospital_means(list(cfg.runs), cfg.n_resamples, cfg.seed)}
+    if cfg.out:
+        cfg.out.write_text(json.dumps(result, indent=2))
+    return result
 
 
-if __name__ == "__main__":
-    main()
+def format_table(result: dict[str, Any]) -> str:
+    """Per task and pair: each hospital's difference, the mean and its 95 % interval."""
+    return "\n".join(
+        f"{task:<16} {name:<23} per hospital {r['per_hospital']}  mean {r['mean']:+.3f} "
+        f"[{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}]"
+        for task, pairs in result.items() if task != "runs" for name, r in pairs.items())

@@ -1,33 +1,58 @@
 """Lexicon extractor throughput (notes/s, assertions included) on synthetic ICU-style notes.
 
-    python benchmarks/lexicon_throughput.py [--notes 2000] [--seed 0] [--obo PATH] [--workers 2] [--fuzzy] [--bags]
+    realm bench lexicon-throughput [--notes 2000] [--seed 0] [--obo PATH] [--workers 2] [--fuzzy] [--bags]
 
 The lexicon is built over the HPO KG (``realm.kg.spec.load_kg("hpo")``, or an OBO file read
-with obonet via ``--obo``); notes are generated here from HPO names, ConText cues and
+with obonet via ``obo``); notes are generated here from HPO names, ConText cues and
 section templates, so the matcher sees realistic density of findings, negations and headers.
-``--fuzzy`` adds typo correction towards the lexicon's words; ``--bags`` adds the
-bag-of-words matcher of the BC8 default (:mod:`realm.extract.bag`) over the whole lexicon. ``--workers N`` extracts with N forked processes (the extractor is built once, before the
+``fuzzy`` adds typo correction towards the lexicon's words; ``bags`` adds the
+bag-of-words matcher of the BC8 default (:mod:`realm.extract.bag`) over the whole lexicon. ``workers`` > 1 extracts with N forked processes (the extractor is built once, before the
 fork). Besides wall-clock notes/s the result holds ``cpu_notes_per_s`` (notes per CPU-second
 of the extracting processes), which is what a shared, loaded machine can still measure.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
 import random
 import re
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from realm.extract.bag import BagMatcher
 from realm.extract.fuzzy import Speller
 from realm.extract.lexicon import Lexicon, load_abbreviations
 from realm.extract.lexicon_extractor import LexiconExtractor
 from realm.records import Node
+
+__all__ = ["LexiconThroughputConfig", "run", "make_notes"]
+
+
+@dataclass(frozen=True)
+class LexiconThroughputConfig:
+    """What ``realm bench lexicon-throughput`` measures.
+
+    Args:
+        notes: synthetic notes to extract from.
+        seed: note generator seed.
+        obo: an HPO OBO file to build the lexicon from (default: the ``hpo`` KG).
+        fuzzy: correct typos (realm.extract.fuzzy.Speller).
+        bags: add bag-of-words matches (realm.extract.bag).
+        workers: processes to extract with (fork).
+        out: optional JSON result file.
+    """
+
+    notes: int = 2000
+    seed: int = 0
+    obo: Path | None = None
+    fuzzy: bool = False
+    bags: bool = False
+    workers: int = 1
+    out: Path | None = None
 
 _SECTIONS = ["HPI", "Past Medical History", "Family History", "Physical Exam", "Assessment and Plan"]
 _CUES = ["", "", "", "no ", "denies ", "history of ", "possible ", "mother has "]
@@ -40,11 +65,11 @@ _FILLER = [
 ]
 
 
-def _nodes(args: argparse.Namespace) -> list[Node]:
-    if args.obo:
+def _nodes(obo: Path | None) -> list[Node]:
+    if obo:
         import obonet
 
-        graph = obonet.read_obo(args.obo)
+        graph = obonet.read_obo(obo)
         syn = re.compile(r'^"([^"]*)"')
         return [
             Node(i, d["name"], "phenotype", tuple(m.group(1) for s in d.get("synonym", []) if (m := syn.match(s))))
@@ -92,29 +117,21 @@ def _run_workers(extractor: LexiconExtractor, notes: list[str], workers: int) ->
     return sum(r[0] for r in results), sum(r[1] for r in results)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--notes", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--obo", type=Path, default=None)
-    parser.add_argument("--fuzzy", action="store_true", help="correct typos (realm.extract.fuzzy.Speller)")
-    parser.add_argument("--bags", action="store_true", help="add bag-of-words matches (realm.extract.bag)")
-    parser.add_argument("--workers", type=int, default=1, help="processes to extract with (fork)")
-    parser.add_argument("--out", type=Path, default=None, help="optional JSON result file")
-    args = parser.parse_args(argv)
-    nodes = _nodes(args)
+def run(cfg: LexiconThroughputConfig) -> dict[str, Any]:
+    """Build the lexicon, extract from the notes; returns the figures (also written to ``cfg.out``)."""
+    nodes = _nodes(cfg.obo)
     t0 = time.perf_counter()
     lexicon = Lexicon.from_nodes(nodes, abbreviations=load_abbreviations())
     extractor = LexiconExtractor(
         lexicon,
-        speller=Speller(lexicon.vocabulary()) if args.fuzzy else None,
-        bags=BagMatcher(lexicon) if args.bags else None,
+        speller=Speller(lexicon.vocabulary()) if cfg.fuzzy else None,
+        bags=BagMatcher(lexicon) if cfg.bags else None,
     )
     build_s = time.perf_counter() - t0
-    notes = make_notes([n.name for n in nodes], args.notes, args.seed)
+    notes = make_notes([n.name for n in nodes], cfg.notes, cfg.seed)
     t0 = time.perf_counter()
-    if args.workers > 1:
-        mentions, cpu_s = _run_workers(extractor, notes, args.workers)
+    if cfg.workers > 1:
+        mentions, cpu_s = _run_workers(extractor, notes, cfg.workers)
     else:
         mentions, cpu_s = _count(extractor, notes)
     elapsed = time.perf_counter() - t0
@@ -124,18 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         "mentions": mentions,
         "lexicon_terms": len(extractor.lexicon),
         "build_s": round(build_s, 2),
-        "workers": args.workers,
-        "fuzzy": args.fuzzy,
-        "bags": args.bags,
+        "workers": cfg.workers,
+        "fuzzy": cfg.fuzzy,
+        "bags": cfg.bags,
         "notes_per_s": round(len(notes) / elapsed, 1),
         "cpu_notes_per_s": round(len(notes) / cpu_s, 1),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
-    sys.stdout.write(json.dumps(result, indent=2) + "\n")
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    if cfg.out:
+        cfg.out.write_text(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,191 @@
+"""The extract stage: a cohort's notes (and time series, and drug orders) -> linked ``mentions.parquet``.
+
+The wiring of the extract stage, and the only place it meets realm.kg: it loads the KG, builds
+the lexicon from its names, links LLM mentions with the KG's linker, turns the lab-finding
+table into time-series findings, and, when the cohort has a ``medications`` table (MIMIC
+PRESCRIPTIONS, the synthetic hospital's), harmonizes each ordered drug to KG drug nodes
+(realm.harmonize, offline KG backend) as mentions of extractor ``prescriptions``, type
+``drug``, at the hour the order is known (never after the window)::
+
+    path = extract_mentions(cohort_dir, "default", ExtractConfig(linker="dictionary"))
+
+Writes ``mentions.parquet`` (see realm.extract.mentions_table) and ``mentions_meta.json``
+(KG version, extractor config, counts incl. hallucinations dropped) into the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from realm.cache import atomic_path
+from realm.errors import ConfigError
+from realm.extract.ensemble import EnsembleExtractor, extract_all
+from realm.extract.findings import timeseries_findings
+from realm.extract.mentions_table import conform_mentions, mentions_frame
+from realm.kg.findings_table import resolve_rule_nodes
+from realm.kg.graph import KnowledgeGraph
+from realm.records import Mention
+
+__all__ = ["ExtractConfig", "extract_mentions", "MENTIONS_FILE", "META_FILE"]
+
+log = logging.getLogger(__name__)
+
+MENTIONS_FILE = "mentions.parquet"
+META_FILE = "mentions_meta.json"
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """How entities are extracted and linked (``realm extract`` options of the same names).
+
+    Args:
+        extractor: ``lexicon`` (the KG's names, offline), ``llm`` or their ``ensemble``.
+        linker: how mentions without a node are linked: ``dense`` (dictionary + embeddings)
+            or ``dictionary`` only.
+        link_threshold: cosine under which the dense linker abstains (None: the linker's default).
+        lexical_weight: lexical share of the dense re-rank (None: the linker's default).
+        llm_config: LLM config YAML (``model:`` + ``extractor:``); needed by ``llm``/``ensemble``.
+        timeseries: add lab/vital findings from the cohort's events.
+        prescriptions: add drug orders from the cohort's medications table.
+        lab_findings: lab-finding table (default: the KG stage's ``lab_findings.csv``).
+        window_hours: prediction window; None takes the cohort's (48 h by default).
+        ensemble_mode: how the ensemble combines its members (realm.extract.ensemble.MODES).
+        min_votes: ``vote`` mode: members that must agree.
+        min_confidence: ``confidence`` mode: the lowest confidence kept.
+        progress: show progress bars.
+    """
+
+    extractor: Literal["lexicon", "llm", "ensemble"] = "lexicon"
+    linker: Literal["dense", "dictionary"] = "dense"
+    link_threshold: float | None = None
+    lexical_weight: float | None = None
+    llm_config: Path | None = None
+    timeseries: bool = True
+    prescriptions: bool = True
+    lab_findings: Path | None = None
+    window_hours: float | None = None
+    ensemble_mode: Literal["union", "vote", "confidence"] = "union"
+    min_votes: int = 2
+    min_confidence: float = 0.5
+    progress: bool = True
+
+
+def _extractor(cfg: ExtractConfig, kg: KnowledgeGraph) -> tuple[Any, dict[str, Any]]:
+    from realm.extract.lexicon import Lexicon, load_abbreviations, load_surface_variants
+    from realm.extract.lexicon_extractor import LexiconExtractor
+    from realm.config import config_dict
+    from realm.extract.llm import LLMExtractor
+    from realm.extract.llm_config import load_llm_config
+
+    config: dict[str, Any] = {"extractor": cfg.extractor}
+    members = []
+    if cfg.extractor in ("lexicon", "ensemble"):
+        lexicon = Lexicon.from_nodes(kg.nodes(), abbreviations=load_abbreviations(),
+                                     variants=load_surface_variants())
+        members.append(LexiconExtractor(lexicon))
+        config["lexicon_terms"] = len(lexicon)
+    if cfg.extractor in ("llm", "ensemble"):
+        if cfg.llm_config is None:
+            raise ConfigError(f"extractor {cfg.extractor!r} needs an LLM config YAML (--llm-config)")
+        llm_config = load_llm_config(cfg.llm_config, progress=None if cfg.progress else False)
+        llm = LLMExtractor.from_config(llm_config)
+        members.append(llm)
+        # the model section without kwargs: they may hold an api key
+        config["llm"] = {"model_id": llm.model_id, "prompt_version": llm.cache_settings()["prompt"],
+                         "schema_version": llm.cache_settings()["schema"], "mode": llm.client.mode,
+                         **config_dict(llm_config.extractor)}
+    if cfg.extractor == "ensemble":
+        config["ensemble"] = {"mode": cfg.ensemble_mode, "min_votes": cfg.min_votes,
+                              "min_confidence": cfg.min_confidence}
+        return EnsembleExtractor(members, cfg.ensemble_mode, cfg.min_votes, cfg.min_confidence), config
+    return members[0], config
+
+
+def _link(mentions: list[Mention], kg: KnowledgeGraph, cfg: ExtractConfig) -> list[Mention]:
+    """Link the mentions that have no node yet (lexicon mentions carry theirs)."""
+    from realm.kg.linker import Linker, LinkerConfig
+
+    todo = [i for i, m in enumerate(mentions) if m.node_id is None]
+    if not todo:
+        return mentions
+    tuned = {"threshold": cfg.link_threshold, "lexical_weight": cfg.lexical_weight}
+    config = LinkerConfig(dense=cfg.linker == "dense", **{k: v for k, v in tuned.items() if v is not None})
+    linker = Linker.from_kg(kg, config=config, progress=cfg.progress)
+    linked = linker.link_mentions([mentions[i] for i in todo])
+    out = list(mentions)
+    for i, m in zip(todo, linked, strict=True):
+        out[i] = m
+    return out
+
+
+def _prescription_mentions(medications: pd.DataFrame, kg: KnowledgeGraph, window: float) -> pd.DataFrame:
+    """Drug orders as mentions in the mentions-table columns (one per order and drug node)."""
+    from realm.harmonize.prescriptions import prescriptions_to_mentions
+
+    drugs = prescriptions_to_mentions(medications, kg, window_hours=window).drop(columns="hadm_id")
+    # An order is a structured fact, not a reading of text: its confidence is the name match.
+    drugs["confidence"] = drugs["link_score"]
+    return conform_mentions(drugs)
+
+
+def extract_mentions(cohort_dir: Path, kg: str | KnowledgeGraph, cfg: ExtractConfig,
+                     out: Path | None = None) -> Path:
+    """Extract and link the entities of the cohort in ``cohort_dir`` against ``kg`` (a KG
+    spec: built-in name or YAML, or a loaded graph); writes ``mentions.parquet`` and
+    ``mentions_meta.json`` into ``out`` (default: the cohort folder) and returns the former."""
+    from realm.data.cohort import Cohort
+    from realm.kg.findings_table import load_lab_findings
+    from realm.kg.spec import load_kg
+
+    tables = ("events", "notes") if cfg.timeseries else ("notes",)
+    if cfg.prescriptions:
+        tables += ("medications",)
+    cohort = Cohort.load(cohort_dir, tables=tables)
+    spec = kg.name if isinstance(kg, KnowledgeGraph) else str(kg)
+    graph = kg if isinstance(kg, KnowledgeGraph) else load_kg(kg, progress=cfg.progress)
+    extractor, config = _extractor(cfg, graph)
+    notes = cohort.notes
+    texts = [str(t) for t in notes["text"]]
+    note_ids = [str(n) for n in notes["note_id"]]
+    stay_ids = [int(s) for s in notes["stay_id"]]
+    log.info("extracting from %d notes of %d stays with %s", len(texts), cohort.stays.shape[0], cfg.extractor)
+    per_note = extract_all(extractor, texts, note_ids, stay_ids)
+    mentions = _link([m for ms in per_note for m in ms], graph, cfg)
+    note_hours = dict(zip(note_ids, (float(h) for h in notes["hours"]), strict=True))
+    frames = [mentions_frame(mentions, note_hours)]
+    window = float(cfg.window_hours if cfg.window_hours is not None else cohort.meta.get("window_hours", 48.0))
+    counts: dict[str, Any] = {"notes": len(texts), "note_mentions": len(mentions),
+                              "linked": sum(m.node_id is not None for m in mentions),
+                              "assertions": dict(Counter(m.assertion.value for m in mentions))}
+    if cfg.timeseries:
+        rules, missing = resolve_rule_nodes(load_lab_findings(cfg.lab_findings), graph)
+        if missing:
+            log.warning("%d lab-finding nodes are not in KG %s; their rules are skipped", len(missing), graph.name)
+        findings = timeseries_findings(cohort.events, rules, window_hours=window)
+        frames.append(findings)
+        counts.update(timeseries_findings=len(findings), rules_without_node=missing)
+    if cohort.medications is not None and cfg.prescriptions:
+        drugs = _prescription_mentions(cohort.medications, graph, window)
+        frames.append(drugs)
+        counts.update(prescription_mentions=len(drugs), prescriptions_linked=int(drugs["node_id"].notna().sum()))
+    table = conform_mentions(pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True))
+    stats = getattr(extractor, "stats", None) or next(
+        (getattr(e, "stats", None) for e in getattr(extractor, "extractors", []) if getattr(e, "stats", None)), None)
+    if stats is not None:
+        counts["llm"] = stats.as_dict()
+        counts["hallucinations_dropped"] = stats.hallucinations
+    meta = {"kg": {"name": graph.name, "version": graph.version, "spec": spec}, "window_hours": window,
+            "linker": cfg.linker, "config": config, "counts": counts}
+    out_dir = Path(out) if out is not None else Path(cohort_dir)
+    with atomic_path(out_dir / MENTIONS_FILE) as tmp:
+        table.to_parquet(tmp, index=False)
+    with atomic_path(out_dir / META_FILE) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    return out_dir / MENTIONS_FILE
