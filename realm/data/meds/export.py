@@ -37,10 +37,12 @@ Three extra columns keep realm's ids (listed as ``raw_source_id_columns`` in dat
 ``stay_id`` on every row of a stay, ``hadm_id`` on every row of an admission (hospital rows
 carry no ``stay_id``: an admission may hold several ICU stays), ``note_id`` on notes.
 
-Times. MEDS times are absolute; realm's events are hours since ICU admission. A stay without
-an ICU admission time (PhysioNet 2012 publishes none) is anchored at 2000-01-01 00:00, a
+Times. MEDS times are absolute; realm's events are hours since ICU admission (float32),
+written as the whole second those hours round to (or the nearest microsecond when no whole
+second gives the same float32), so a round trip gives back the same hours. A stay without an
+ICU admission time (PhysioNet 2012 publishes none) is anchored at 2000-01-01 00:00, a
 subject's k-th such stay (by stay_id) k × 365 days later, so the stays of one subject never
-overlap; the anchor is deterministic, and a round trip gives back the same hours.
+overlap; the anchor is deterministic.
 
 Labels. Each defined label is one row ``(subject_id, prediction_time, boolean_value)`` with
 ``prediction_time`` = ICU admission + the cohort's ``window_hours`` (realm predicts both
@@ -135,12 +137,24 @@ def _stay_rows(stays: pd.DataFrame) -> list[pd.DataFrame]:
     return frames
 
 
+def _offset_us(hours: pd.Series) -> np.ndarray:
+    """Microseconds since ICU admission for float32 ``hours``: the whole second when it
+    gives back the same float32 (sources record seconds; float32 hours alone would turn
+    00:07 into 00:07:00.000002, which tools such as ACES compare against window edges),
+    else the nearest microsecond. Either way reading the time back gives the same hours."""
+    h32 = hours.to_numpy(dtype="float32")
+    micro = np.rint(h32.astype("float64") * 3.6e9)
+    whole = np.rint(micro / 1e6) * 1e6
+    same = (whole / 3.6e9).astype("float32") == h32
+    return np.where(same, whole, micro).astype("int64")
+
+
 def _timed_rows(table: pd.DataFrame, stays: pd.DataFrame, code: pd.Series, **cols: object
                 ) -> pd.DataFrame:
     """Rows of an events/notes/medications table, timed from the stay's ICU admission."""
     base = stays.set_index("stay_id").loc[table["stay_id"].to_numpy()]
-    offset = pd.to_timedelta(table["hours"].to_numpy(dtype="float64"), unit="h")
-    time = pd.Series(base["intime"].to_numpy() + offset).dt.round("us")
+    time = pd.Series(base["intime"].to_numpy() + pd.to_timedelta(_offset_us(table["hours"]),
+                                                                  unit="us"))
     return _rows(base["subject_id"].reset_index(drop=True), time, code,
                  stay_id=table["stay_id"], hadm_id=base["hadm_id"].reset_index(drop=True), **cols)
 
