@@ -186,7 +186,8 @@ def _timeline(rows: pd.DataFrame, mapping: MedsMapping) -> _Timeline:
     by_id = pd.Series(out["time"].to_numpy(), index=_ids(out, mapping.stay_id_column))
     by_id = by_id[by_id.index.notna()]
     by_id = by_id[~by_id.index.duplicated()]
-    stays["outtime"] = stays["stay_id"].map(by_id)
+    stays["outtime"] = (stays["stay_id"].map(by_id) if len(by_id)  # an empty map gives floats
+                        else pd.Series(pd.NaT, index=stays.index, dtype=rows["time"].dtype))
     nearest = _asof(stays, out[["subject_id", "time"]].rename(columns={"time": "_out"}),
                     "intime", "_out", "forward")["_out"]
     stays["outtime"] = stays["outtime"].fillna(pd.Series(nearest.to_numpy(), index=stays.index))
