@@ -18,9 +18,11 @@ How rows become a cohort (see :mod:`realm.data.meds.mapping` for the mapping fil
 - **Stay attributes** (age, sex, height, weight, ethnicity, insurance) attach to the row's
   stay (its stay id, else the last ICU admission at or before it; a static row without a
   time to every stay of the subject); the first value per stay wins.
-- **Time series, notes, medications** attach the same way, timed as hours since ``intime``.
-  Rows after ``window_hours``, and rows before a subject's first ICU admission that carry no
-  stay id, are counted in the quality report and left out.
+- **Time series, notes, medications** attach to the row's stay id, else to the last stay
+  started at or before the row (a stay starts at ICU admission; the first stay of a
+  hospital admission at the hospital admission, so ward notes and drug orders before ICU
+  reach it), timed as hours since ``intime``. Rows after ``window_hours``, and rows before
+  any stay started, are counted in the quality report and left out.
 - **Labels**: with ``labels_dir`` (MEDS label files: ``<labels_dir>/<task>/**/*.parquet``,
   as realm's export and ACES write them) a label attaches to the stay whose ICU time holds
   its ``prediction_time``; a label predicted before ``intime + window_hours`` is counted and
@@ -217,9 +219,14 @@ def _timeline(rows: pd.DataFrame, mapping: MedsMapping) -> _Timeline:
 def _attach(rows: pd.DataFrame, stays: pd.DataFrame, mapping: MedsMapping) -> pd.DataFrame:
     """``rows`` with the stay they belong to (``stay_id``) and ``hours`` since its intime."""
     given = _ids(rows, mapping.stay_id_column)
+    # A stay starts at its ICU admission; the first stay of a hospital admission already at
+    # the admission, so drugs ordered and notes written on the ward before ICU reach it.
+    starts = stays[["subject_id", "stay_id", "intime", "admittime"]].sort_values("intime")
+    first = ~starts.duplicated(["subject_id", "admittime"]) & starts["admittime"].notna()
+    starts["_start"] = starts["intime"].where(~first, starts[["intime", "admittime"]].min(axis=1))
     near = _asof(rows.assign(_given=given.to_numpy()),
-                 stays[["subject_id", "intime", "stay_id"]].rename(columns={"stay_id": "_near"}),
-                 "time", "intime", "backward")
+                 starts[["subject_id", "_start", "stay_id"]].rename(columns={"stay_id": "_near"}),
+                 "time", "_start", "backward")
     stay = near["_given"].astype("Int64").fillna(near["_near"].astype("Int64"))
     out = rows.reset_index(drop=True).assign(stay_id=stay.to_numpy())
     intime = out["stay_id"].map(stays.set_index("stay_id")["intime"])
