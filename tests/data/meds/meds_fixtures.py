@@ -33,11 +33,11 @@ def physionet_cohort(root: Path) -> Path:
                           progress=False)[1]
 
 
-def round_trip(cohort_dir: Path, meds_dir: Path, *, file_labels: bool = True) -> Cohort:
-    """Export ``cohort_dir`` to ``meds_dir`` and read it back with realm's own mapping."""
+def round_trip(cohort_dir: Path, meds_dir: Path) -> Cohort:
+    """Export ``cohort_dir`` to ``meds_dir`` and read it back with realm's own mapping and
+    the exported label files."""
     export_meds(cohort_dir, meds_dir)
-    labels = meds_dir / "labels" if file_labels else None
-    return read_meds(meds_dir, realm_mapping(), labels_dir=labels, progress=False)
+    return read_meds(meds_dir, realm_mapping(), labels_dir=meds_dir / "labels", progress=False)
 
 
 def sorted_table(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

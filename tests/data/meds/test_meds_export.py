@@ -14,13 +14,14 @@ import pytest
 from realm.data.meds import export_meds
 from realm.data.meds.export import ANCHOR
 from realm.errors import DataError
-from tests.data.meds.meds_fixtures import physionet_cohort, synthetic_cohort
+from tests.data.meds.meds_fixtures import physionet_cohort
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("export")
-    return export_meds(synthetic_cohort(root, n_stays=40), root / "meds", subjects_per_shard=10)
+def exported(synthetic_export, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic cohort in shards of 10 subjects."""
+    return export_meds(synthetic_export[0], tmp_path_factory.mktemp("export") / "meds",
+                       subjects_per_shard=10)
 
 
 def test_every_table_passes_the_meds_schemas(exported: Path) -> None:

@@ -10,22 +10,23 @@ import pandas as pd
 import pytest
 
 from realm.data.cohort import Cohort
+from realm.data.meds import read_meds
 from realm.data.meds.export import ANCHOR
 from tests.data.meds.meds_fixtures import (
-    ALL_TABLES, as_us, physionet_cohort, round_trip, sorted_table, synthetic_cohort,
+    ALL_TABLES, as_us, physionet_cohort, realm_mapping, round_trip, sorted_table,
 )
 
 TIMES = ("intime", "outtime", "admittime", "dischtime", "deathtime")
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cohort, Cohort, Cohort]:
+def synthetic(synthetic_export) -> tuple[Cohort, Cohort, Cohort]:
     """(original, read back with the exported labels, read back with derived labels)."""
-    root = tmp_path_factory.mktemp("synthetic")
-    folder = synthetic_cohort(root)
-    original = Cohort.load(folder, tables=ALL_TABLES)
-    return (original, round_trip(folder, root / "meds"),
-            round_trip(folder, root / "meds-derived", file_labels=False))
+    folder, meds_dir = synthetic_export
+    mapping = realm_mapping()
+    return (Cohort.load(folder, tables=ALL_TABLES),
+            read_meds(meds_dir, mapping, labels_dir=meds_dir / "labels", progress=False),
+            read_meds(meds_dir, mapping, progress=False))
 
 
 @pytest.fixture(scope="module")
