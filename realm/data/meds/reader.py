@@ -11,10 +11,12 @@ How rows become a cohort (see :mod:`realm.data.meds.mapping` for the mapping fil
 - **Stays**: one per ``icu_admission`` row (``intime``; ``icu_type`` from its fields). The
   stay id is the mapping's ``stay_id_column`` on that row; without one, ``subject_id ×
   1000 + k`` for the subject's k-th ICU admission. ``outtime`` is the ``icu_discharge`` of the
-  same stay id, else the subject's first one at or after ``intime``. ``admittime`` is the
-  subject's last ``hospital_admission`` at or before ``intime``, ``dischtime`` the first
-  ``hospital_discharge`` at or after it; ``deathtime`` the subject's ``death`` when it falls
-  inside that admission.
+  same stay id, else the subject's first one at or after ``intime``. The admission is the
+  one named by the ICU row's ``hadm_id_column`` (MIMIC has ICU stays that start before
+  their admission is recorded), else the subject's last ``hospital_admission`` at or before
+  ``intime``; ``dischtime`` and ``deathtime`` are the ``hospital_discharge`` and ``death``
+  rows of that admission id, else the subject's first discharge at or after ``intime`` and
+  the subject's death when it falls inside the admission.
 - **Stay attributes** (age, sex, height, weight, ethnicity, insurance) attach to the row's
   stay (its stay id, else the last ICU admission at or before it; a static row without a
   time to every stay of the subject); the first value per stay wins.
@@ -164,6 +166,19 @@ def _asof(left: pd.DataFrame, right: pd.DataFrame, on: str, right_on: str,
     return out.drop(columns="_row")
 
 
+def _time_by_id(rows: pd.DataFrame, kind: str, id_column: str | None, keys: pd.Series
+                ) -> pd.Series:
+    """The time of the first ``kind`` row carrying each id of ``keys`` (NaT when none, or
+    when the mapping names no id column), aligned with ``keys``."""
+    part = rows[rows["kind"] == kind]
+    by_id = pd.Series(part["time"].to_numpy(), index=_ids(part, id_column))
+    by_id = by_id[by_id.index.notna()]
+    by_id = by_id[~by_id.index.duplicated()]
+    if by_id.empty:  # mapping through an empty Series would give floats
+        return pd.Series(pd.NaT, index=keys.index, dtype=rows["time"].dtype)
+    return keys.map(by_id).astype(rows["time"].dtype)
+
+
 @dataclass(frozen=True)
 class _Timeline:
     """A shard's stays, and the admissions and deaths the readmission label reads."""
@@ -185,11 +200,7 @@ def _timeline(rows: pd.DataFrame, mapping: MedsMapping) -> _Timeline:
         "hadm_id": _ids(adm, mapping.hadm_id_column),
     })
     out = rows[rows["kind"] == "icu_discharge"]
-    by_id = pd.Series(out["time"].to_numpy(), index=_ids(out, mapping.stay_id_column))
-    by_id = by_id[by_id.index.notna()]
-    by_id = by_id[~by_id.index.duplicated()]
-    stays["outtime"] = (stays["stay_id"].map(by_id) if len(by_id)  # an empty map gives floats
-                        else pd.Series(pd.NaT, index=stays.index, dtype=rows["time"].dtype))
+    stays["outtime"] = _time_by_id(rows, "icu_discharge", mapping.stay_id_column, stays["stay_id"])
     nearest = _asof(stays, out[["subject_id", "time"]].rename(columns={"time": "_out"}),
                     "intime", "_out", "forward")["_out"]
     stays["outtime"] = stays["outtime"].fillna(pd.Series(nearest.to_numpy(), index=stays.index))
@@ -199,19 +210,29 @@ def _timeline(rows: pd.DataFrame, mapping: MedsMapping) -> _Timeline:
                                "_hadm": _ids(hosp, mapping.hadm_id_column)})
     admissions = admissions.sort_values(["subject_id", "admittime"], kind="stable")
     admissions["_hadm"] = _generated_ids(admissions, admissions["_hadm"], "hospital admission")
-    stays = _asof(stays, admissions, "intime", "admittime", "backward")
-    stays["hadm_id"] = stays["hadm_id"].fillna(stays["_hadm"].astype("Int64"))
+    # An admission id on the ICU row wins: MIMIC has ICU stays that begin hours before their
+    # hospital admission is recorded (emergency-department boarding).
+    matched = _asof(stays, admissions, "intime", "admittime", "backward")
+    stays["hadm_id"] = stays["hadm_id"].fillna(matched["_hadm"].astype("Int64"))
+    admitted = admissions.drop_duplicates("_hadm").set_index("_hadm")["admittime"]
+    stays["admittime"] = (stays["hadm_id"].map(admitted).astype(rows["time"].dtype)
+                          if len(admitted) else pd.Series(pd.NaT, index=stays.index,
+                                                          dtype=rows["time"].dtype))
+    stays["dischtime"] = _time_by_id(rows, "hospital_discharge", mapping.hadm_id_column,
+                                     stays["hadm_id"])
     disch = rows[rows["kind"] == "hospital_discharge"][["subject_id", "time"]]
-    stays = _asof(stays, disch.rename(columns={"time": "dischtime"}), "intime", "dischtime",
-                  "forward")
+    nearest = _asof(stays, disch.rename(columns={"time": "_disch"}), "intime", "_disch",
+                    "forward")["_disch"]
+    stays["dischtime"] = stays["dischtime"].fillna(pd.Series(nearest.to_numpy(), index=stays.index))
     death = (rows[rows["kind"] == "death"].groupby("subject_id")["time"].min()
              .rename("_death").reset_index())
     stays = stays.merge(death, on="subject_id", how="left")
     start = stays["admittime"].fillna(stays["intime"])
     inside = (stays["_death"] >= start) & ~(stays["_death"] > stays["dischtime"])
-    stays["deathtime"] = stays["_death"].where(inside.fillna(False))
+    by_admission = _time_by_id(rows, "death", mapping.hadm_id_column, stays["hadm_id"])
+    stays["deathtime"] = by_admission.fillna(stays["_death"].where(inside.fillna(False)))
     stays["los_hours"] = (stays["outtime"] - stays["intime"]) / pd.Timedelta(hours=1)
-    return _Timeline(stays=stays.drop(columns=["_hadm", "_death"]),
+    return _Timeline(stays=stays.drop(columns=["_death"]),
                      admissions=admissions.rename(columns={"_hadm": "hadm_id"}),
                      deaths=death.rename(columns={"_death": "dod"}))
 
