@@ -48,3 +48,51 @@ def test_aces_agrees_with_realm_on_mortality_at_48h(synthetic_export) -> None:
     differ = both[both["boolean_value"].astype(int) != both["label"].astype(int)]
     assert differ.empty, f"stays labelled differently:\n{differ}"
     assert ours["boolean_value"].sum() > 0 and (~ours["boolean_value"]).sum() > 0
+
+
+READMISSION = CONFIG.with_name("readmission_30d.yaml")
+
+
+def _stay_keys(cohort) -> pd.DataFrame:
+    """stay_id, subject_id and prediction_time (ICU admission + 48 h) of every stay."""
+    stays = cohort.stays
+    return pd.DataFrame({"stay_id": stays["stay_id"], "subject_id": stays["subject_id"],
+                         "prediction_time": (stays["intime"] + pd.Timedelta(hours=48))
+                         .astype("datetime64[us]"), "dischtime": stays["dischtime"]})
+
+
+def _within_30_days(when: pd.Series, discharge: pd.Timestamp) -> pd.Series:
+    return (when > discharge) & (when <= discharge + pd.Timedelta(days=30))
+
+
+def test_aces_readmission_and_every_disagreement_explained(synthetic_export) -> None:
+    """ACES and realm define the same stays. Where they differ, realm is right: the
+    readmission (or death) happened in the source but outside the cohort, so its MEDS export
+    does not hold it; ACES agrees stay by stay with realm's definition over the export."""
+    from realm.data.meds import read_meds
+    from tests.data.meds.meds_fixtures import realm_mapping
+
+    cohort_dir, meds_dir = synthetic_export
+    theirs = aces_labels(meds_dir, READMISSION)
+    derived = read_meds(meds_dir, realm_mapping(), progress=False)
+    keys = _stay_keys(derived).merge(derived.labels, on="stay_id")
+    ours = realm_labels(meds_dir, "readmission_30d")
+    both = ours.merge(theirs, on=["subject_id", "prediction_time"], how="outer", indicator=True)
+    assert (both["_merge"] == "both").all(), "ACES and realm define different stays"
+    both = both.merge(keys, on=["subject_id", "prediction_time"])
+    aces_positive = both["label"] > 0
+    assert (aces_positive == (both["readmission_30d"] == 1)).all()  # same data, same answer
+    assert not (aces_positive & ~both["boolean_value"]).any()
+    missed = both[~aces_positive & both["boolean_value"]]
+    assert len(missed) > 0  # the synthetic hospital has readmissions outside the cohort
+    hospital = cohort_dir.parent / "hospital"
+    admissions = pd.read_csv(hospital / "ADMISSIONS.csv", parse_dates=["ADMITTIME"])
+    patients = pd.read_csv(hospital / "PATIENTS.csv", parse_dates=["DOD"])
+    in_cohort = set(derived.stays["hadm_id"].dropna().astype(int))
+    for row in missed.itertuples():
+        mine = admissions[admissions["SUBJECT_ID"] == row.subject_id]
+        outside = mine[~mine["HADM_ID"].isin(in_cohort)
+                       & _within_30_days(mine["ADMITTIME"], row.dischtime)]
+        died = patients.loc[patients["SUBJECT_ID"] == row.subject_id, "DOD"]
+        assert len(outside) or _within_30_days(died, row.dischtime).any(), \
+            f"stay {row.stay_id}: unexplained"
