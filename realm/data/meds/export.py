@@ -132,8 +132,8 @@ def _stay_rows(stays: pd.DataFrame) -> list[pd.DataFrame]:
         frames.append(_rows(s.loc[known, "subject_id"], s.loc[known, column], code,
                             hadm_id=hadm[known]).drop_duplicates())
     known = s["sex"].notna()
-    frames.append(_rows(s.loc[known, "subject_id"], None, _prefixed("GENDER//", s.loc[known, "sex"]))
-                  .drop_duplicates())
+    frames.append(_rows(s.loc[known, "subject_id"], None,
+                        _prefixed("GENDER//", s.loc[known, "sex"])).drop_duplicates())
     return frames
 
 

@@ -318,8 +318,8 @@ def _notes(rows: pd.DataFrame, stays: pd.DataFrame, mapping: MedsMapping, window
                if mapping.note_id_column in notes.columns else pd.Series(pd.NA, index=notes.index,
                                                                          dtype="string"))
     made = notes["stay_id"].astype("string") + "-" + notes.groupby("stay_id").cumcount().astype(str)
-    return pd.DataFrame({"note_id": note_id.fillna(made), "stay_id": notes["stay_id"].astype("int64"),
-                         "hours": notes["hours"], "category": notes["category"],
+    return pd.DataFrame({"note_id": note_id.fillna(made),
+                         "stay_id": notes["stay_id"].astype("int64"), "hours": notes["hours"], "category": notes["category"],
                          "text": notes["text_value"]})
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-aces = pytest.importorskip("aces")
+pytest.importorskip("aces")
 pl = pytest.importorskip("polars")
 
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "aces" / "mortality_48h.yaml"

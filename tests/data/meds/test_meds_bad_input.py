@@ -66,7 +66,8 @@ def test_unmapped_codes_are_counted_per_code(meds_dir: Path) -> None:
     extra["code"] = ["SITE//X", "SITE//X", "SITE//Y"]
     pq.write_table(pa.concat_tables([table, pa.Table.from_pandas(extra, schema=table.schema,
                                                                  preserve_index=False)]), shard)
-    problems = {row["reason"]: row["count"] for row in _read(meds_dir).quality.to_dict()["problems"]}
+    report = _read(meds_dir).quality.to_dict()
+    problems = {row["reason"]: row["count"] for row in report["problems"]}
     assert problems == {"code 'SITE//X' not in mapping 'realm_export'": 2,
                         "code 'SITE//Y' not in mapping 'realm_export'": 1}
 

@@ -3,8 +3,6 @@ labels and splits (float32 numeric_value and anchored times are the documented d
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
