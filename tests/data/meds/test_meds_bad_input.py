@@ -144,3 +144,17 @@ def test_bad_mapping_files_name_the_entry(tmp_path: Path, yaml: str, field: str)
     with pytest.raises(DataError) as error:
         load_mapping(file)
     assert error.value.field == field and error.value.path == str(file)
+
+
+def test_a_shorter_window_cuts_and_counts(exported: Path) -> None:
+    """Nothing after the prediction window reaches the cohort; what is cut is counted.
+    Labels predicted later than the window still attach (no feature sees past them)."""
+    full = _read(exported, labels_dir=exported / "labels")
+    short = _read(exported, labels_dir=exported / "labels", window_hours=1.0)
+    assert short.events["hours"].max() <= 1.0
+    cut = int((full.events["hours"] > 1.0).sum())
+    assert cut > 0
+    problems = {(row["field"], row["reason"]): row["count"]
+                for row in short.quality.to_dict()["problems"]}
+    assert problems[("time_series", "after the prediction window")] == cut
+    assert short.labels["mortality"].tolist() == full.labels["mortality"].tolist()
