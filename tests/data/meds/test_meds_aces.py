@@ -1,4 +1,4 @@
-"""ACES, run on realm's MEDS export with configs/aces/mortality_48h.yaml, labels every stay
+"""ACES, run on realm's MEDS export with configs/aces/mortality.yaml, labels every stay
 as realm does: an implementation of the task definition nobody here wrote."""
 
 from __future__ import annotations
@@ -6,21 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 pytest.importorskip("aces")
 pl = pytest.importorskip("polars")
 
-CONFIG = Path(__file__).resolve().parents[3] / "configs" / "aces" / "mortality_48h.yaml"
+CONFIG = Path(__file__).resolve().parents[3] / "configs" / "aces" / "mortality.yaml"
 
 
-def aces_labels(meds_dir: Path, config: Path = CONFIG) -> pd.DataFrame:
-    """ACES's labels over every shard: subject_id, prediction_time, label."""
+def _aces_results(meds_dir: Path, config: Path) -> dict[Path, object]:
+    """ACES's query result per data shard (a polars frame; empty shards left out)."""
     from aces import config as aces_config
     from aces import predicates, query
     from omegaconf import DictConfig
 
-    parts = []
+    out = {}
     for shard in sorted((meds_dir / "data").rglob("*.parquet")):
         # query() changes the config it is given: a fresh one per shard.
         cfg = aces_config.TaskExtractorConfig.load(config_path=str(config))
@@ -28,9 +29,15 @@ def aces_labels(meds_dir: Path, config: Path = CONFIG) -> pd.DataFrame:
                                                               "standard": "meds"}))
         result = query.query(cfg, frame)
         if result.width:
-            parts.append(result.select("subject_id", pl.col("index_timestamp")
-                                       .alias("prediction_time"), "label").to_pandas())
-    return pd.concat(parts, ignore_index=True)
+            out[shard.relative_to(meds_dir / "data")] = result
+    return out
+
+
+def aces_labels(meds_dir: Path, config: Path = CONFIG) -> pd.DataFrame:
+    """ACES's labels over every shard: subject_id, prediction_time, label."""
+    return pd.concat([result.select("subject_id", pl.col("index_timestamp")
+                                    .alias("prediction_time"), "label").to_pandas()
+                      for result in _aces_results(meds_dir, config).values()], ignore_index=True)
 
 
 def realm_labels(meds_dir: Path, task: str = "mortality") -> pd.DataFrame:
@@ -96,3 +103,27 @@ def test_aces_readmission_and_every_disagreement_explained(synthetic_export) -> 
         died = patients.loc[patients["SUBJECT_ID"] == row.subject_id, "DOD"]
         assert len(outside) or _within_30_days(died, row.dischtime).any(), \
             f"stay {row.stay_id}: unexplained"
+
+
+def test_realm_reads_the_label_files_aces_writes(synthetic_export, tmp_path: Path) -> None:
+    """ACES's output, written as aces-cli writes it (``<cohort_name>/<shard>.parquet``), is
+    a labels folder for read_meds; the stays get the cohort's own labels back."""
+    from aces.run import get_and_validate_label_schema
+
+    from realm.data.cohort import Cohort
+    from realm.data.meds import read_meds
+    from tests.data.meds.meds_fixtures import realm_mapping
+
+    cohort_dir, meds_dir = synthetic_export
+    for shard, result in _aces_results(meds_dir, CONFIG).items():
+        target = tmp_path / "labels" / "mortality" / shard
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # aces-cli's own renames before it writes (aces.run.main).
+        named = result.rename({"index_timestamp": "prediction_time", "label": "boolean_value"})
+        pq.write_table(get_and_validate_label_schema(named), target)
+    cohort = read_meds(meds_dir, realm_mapping(), labels_dir=tmp_path / "labels", progress=False)
+    original = Cohort.load(cohort_dir, tables=())
+    got = cohort.labels.set_index("stay_id")["mortality"].sort_index()
+    want = original.labels.set_index("stay_id")["mortality"].sort_index()
+    pd.testing.assert_series_equal(got, want, check_dtype=False)
+    assert cohort.quality.total() == 0

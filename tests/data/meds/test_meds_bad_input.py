@@ -158,3 +158,13 @@ def test_a_shorter_window_cuts_and_counts(exported: Path) -> None:
                 for row in short.quality.to_dict()["problems"]}
     assert problems[("time_series", "after the prediction window")] == cut
     assert short.labels["mortality"].tolist() == full.labels["mortality"].tolist()
+
+
+def test_a_label_without_a_value(meds_dir: Path) -> None:
+    file = sorted((meds_dir / "labels" / "mortality").rglob("*.parquet"))[0]
+    table = pq.read_table(file)
+    empty = pa.array([None] * len(table), pa.bool_())
+    pq.write_table(table.set_column(2, "boolean_value", empty), file)
+    with pytest.raises(DataError) as error:
+        _read(meds_dir, labels_dir=meds_dir / "labels")
+    assert error.value.field == "boolean_value" and error.value.path == str(file)
