@@ -55,7 +55,8 @@ from realm.data.meds.label_files import derived_labels, file_labels
 from realm.data.meds.mapping import MedsMapping
 from realm.data.meds.schema import SPLIT_FROM_MEDS, validate
 from realm.data.meds.tables import (
-    DATA_FILE, events_table, medications_table, notes_table, stay_attributes,
+    DATA_FILE, NO_STAY, TIMED_KINDS, events_table, medications_table, notes_table,
+    stay_attributes,
 )
 from realm.data.meds.timeline import build_timeline
 from realm.data.quality import QualityReport
@@ -178,7 +179,9 @@ def read_meds(root: str | Path, mapping: MedsMapping, *, window_hours: float = 4
         rows = _rows(scan, classifier.mapped(counts))
         timeline = build_timeline(rows, mapping)
         stays = timeline.stays
-        if stays.empty:
+        if stays.empty:  # no ICU admission in the shard: its rows have nowhere to go
+            for kind in TIMED_KINDS:
+                quality.add(DATA_FILE, kind, NO_STAY, int((rows["kind"] == kind).sum()))
             continue
         tables["events"].append(events_table(rows, stays, mapping, window_hours, quality))
         tables["notes"].append(notes_table(rows, stays, mapping, window_hours, quality))

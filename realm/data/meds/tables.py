@@ -11,18 +11,22 @@ from realm.data.meds.timeline import attach_to_stays
 from realm.data.quality import QualityReport
 from realm.resources import load_variables
 
-__all__ = ["stay_attributes", "events_table", "notes_table", "medications_table", "DATA_FILE"]
+__all__ = ["stay_attributes", "events_table", "notes_table", "medications_table", "DATA_FILE",
+           "NO_STAY", "TIMED_KINDS"]
 
 #: The file name rows of the MEDS data are counted under in the quality report.
 DATA_FILE = "MEDS data"
+#: Why a row with no stay is left out.
+NO_STAY = "no ICU stay to attach to (before any ICU admission)"
+#: The kinds of rows that attach to a stay and become cohort tables.
+TIMED_KINDS: tuple[str, ...] = ("time_series", "notes", "medications")
 
 
 def _keep_in_window(frame: pd.DataFrame, table: str, window_hours: float,
                     quality: QualityReport) -> pd.DataFrame:
     """Drop, with a count, rows without a stay or time and rows after the window."""
     no_stay = frame["stay_id"].isna()
-    quality.add(DATA_FILE, table, "no ICU stay to attach to (before any ICU admission)",
-                int(no_stay.sum()))
+    quality.add(DATA_FILE, table, NO_STAY, int(no_stay.sum()))
     no_time = ~no_stay & frame["hours"].isna()
     quality.add(DATA_FILE, table, "no time", int(no_time.sum()))
     late = frame["hours"] > window_hours

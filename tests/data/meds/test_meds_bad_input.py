@@ -168,3 +168,15 @@ def test_a_label_without_a_value(meds_dir: Path) -> None:
     with pytest.raises(DataError) as error:
         _read(meds_dir, labels_dir=meds_dir / "labels")
     assert error.value.field == "boolean_value" and error.value.path == str(file)
+
+
+def test_a_shard_without_icu_stays_is_counted(meds_dir: Path) -> None:
+    shard = _shard(meds_dir)
+    table = pq.read_table(shard)
+    extra = table.slice(0, 2).to_pandas().assign(subject_id=999_999, code="LAB//heart_rate//bpm",
+                                                 time=ANCHOR, numeric_value=80.0)
+    lonely = shard.parent / "9.parquet"
+    pq.write_table(pa.Table.from_pandas(extra, schema=table.schema, preserve_index=False), lonely)
+    problems = {(row["field"], row["reason"]): row["count"]
+                for row in _read(meds_dir).quality.to_dict()["problems"]}
+    assert problems == {("time_series", "no ICU stay to attach to (before any ICU admission)"): 2}
