@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mimic_fixtures import write_mimic3
 
 from realm.data.readers.mimic import read_mimic
@@ -93,3 +95,40 @@ def test_row_with_wrong_number_of_fields(tmp_path, clean, line) -> None:
     assert [r["count"] for r in rows] == [1] and "malformed row" in rows[0]["reason"]
     with pytest.raises(DataError, match=r"CHARTEVENTS\.csv"):
         read_mimic(root, "mimic3", progress=False, strict=True)
+
+
+# -- property: random malformations of event values and times ---------------------------------
+# Rows whose copies the scan reads (mapped itemid, inside the window, not ERROR=1, a number in
+# VALUENUM): a broken copy of one of them is a row the reader meets and must count.
+EVENT_ROWS = {"CHARTEVENTS": (0, 1, 6), "LABEVENTS": (0, 4)}
+_LETTERS = st.text(alphabet=st.characters(categories=("L", "P", "S", "Zs")), min_size=1, max_size=12)
+BAD_NUMBER = st.one_of(
+    st.sampled_from(["abc", "1e400", "-1e999", "nan", "inf", "--3", "4,1", '7"', "1.2.3", "١٢"]),
+    _LETTERS.filter(lambda t: t.strip() != "" and not t.strip().lower().startswith(("inf", "nan"))),
+)
+BAD_TIME = st.one_of(
+    st.sampled_from(["2101-13-01 00:00:00", "2101-02-30 10:00:00", "yesterday", "01/01/2101",
+                     "2101-01-01 25:61:00", "2101-01-01T", "\u200b", '"', "2101-01-01 08:00:00,1"]),
+    st.text(alphabet="0123456789-: x", min_size=1, max_size=20).filter(lambda t: not t[:1].isdigit()),
+)
+MALFORMATION = st.one_of(
+    st.tuples(st.sampled_from(list(EVENT_ROWS)), st.just("VALUENUM"), BAD_NUMBER),
+    st.tuples(st.sampled_from(list(EVENT_ROWS)), st.just("CHARTTIME"), BAD_TIME),
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bad=st.lists(MALFORMATION, min_size=1, max_size=6), data=st.data())
+def test_random_malformations_are_counted_and_never_cost_a_good_row(tmp_path_factory, clean, bad,
+                                                                    data) -> None:
+    root = write_mimic3(tmp_path_factory.mktemp("prop") / "m3", gz=False)
+    for table, field, value in bad:
+        row = data.draw(st.sampled_from(EVENT_ROWS[table]))
+        append_copy(root / f"{table}.csv", row, {field: value})
+    # Each broken row is a well-quoted CSV row: nothing here may fail the read.
+    cohort = read_mimic(root, "mimic3", progress=False)
+    pd.testing.assert_frame_equal(cohort.events, clean.events)  # no well-formed row lost
+    for name in ("stays", "notes", "labels"):
+        pd.testing.assert_frame_equal(getattr(cohort, name), getattr(clean, name), obj=name)
+    assert cohort.quality.total() - clean.quality.total() == len(bad)  # every bad row counted
