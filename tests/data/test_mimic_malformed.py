@@ -9,6 +9,7 @@ raise a DataError naming the file.
 from __future__ import annotations
 
 import csv
+import gzip
 from pathlib import Path
 
 import pandas as pd
@@ -132,3 +133,15 @@ def test_random_malformations_are_counted_and_never_cost_a_good_row(tmp_path_fac
     for name in ("stays", "notes", "labels"):
         pd.testing.assert_frame_equal(getattr(cohort, name), getattr(clean, name), obj=name)
     assert cohort.quality.total() - clean.quality.total() == len(bad)  # every bad row counted
+
+
+def test_malformed_row_in_a_gzip_table(tmp_path, clean) -> None:
+    root = write_mimic3(tmp_path / "m3", gz=True)
+    path = root / "CHARTEVENTS.csv.gz"
+    text = gzip.decompress(path.read_bytes()).decode()
+    path.write_bytes(gzip.compress((text + "1,1,100,1000,220045,never,,17,81,81,bpm,0,0,,\r\n").encode()))
+    cohort = read_mimic(root, "mimic3", progress=False)
+    pd.testing.assert_frame_equal(cohort.events, clean.events)
+    row = [p for p in cohort.quality.to_dict()["problems"]
+           if p["file"] == "CHARTEVENTS.csv.gz" and p["field"] == "CHARTTIME"]
+    assert [r["count"] for r in row] == [1]
