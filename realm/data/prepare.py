@@ -38,14 +38,15 @@ ORACLE_COLUMNS = ("ICUSTAY_ID", "SUBJECT_ID", "RISK_MORTALITY", "RISK_READMISSIO
 
 def _read_source(source: str, root: Path, *, window_hours: float,
                  sets: Sequence[str] | None, labs: Sequence[str] | None,
-                 progress: bool) -> Cohort:
+                 progress: bool, strict: bool) -> Cohort:
     """Run the reader of ``source``. Imports are lazy: each reader pulls in its own stack."""
     if source == "physionet2012":
         if labs is not None:
             raise ConfigError("--labs applies to MIMIC sources, not physionet2012")
         from realm.data.readers.physionet2012 import read_physionet2012
 
-        return read_physionet2012(root, sets=sets, window_hours=window_hours, progress=progress)
+        return read_physionet2012(root, sets=sets, window_hours=window_hours, progress=progress,
+                                  strict=strict)
     if sets is not None:
         raise ConfigError(f"--sets applies to physionet2012, not {source}")
     if source not in MIMIC_LAYOUTS:
@@ -53,7 +54,7 @@ def _read_source(source: str, root: Path, *, window_hours: float,
     from realm.data.readers.mimic import read_mimic
 
     return read_mimic(root, MIMIC_LAYOUTS[source], window_hours=window_hours, labs=labs,
-                      progress=progress)
+                      progress=progress, strict=strict)
 
 
 def attach_oracle(cohort: Cohort, path: Path) -> Cohort:
@@ -138,10 +139,13 @@ def prepare_cohort(
     labs: Sequence[str] | None = None,
     progress: bool = True,
     force: bool = False,
+    strict: bool = False,
 ) -> tuple[Cohort, Path]:
     """Read ``source`` under ``root``, assign splits, validate and save; return the cohort
     and its folder. ``out=None`` uses the cache; an existing cohort with the same input
-    digest and configuration is loaded instead of re-read unless ``force``."""
+    digest and configuration is loaded instead of re-read unless ``force``. ``strict``
+    makes the reader raise :class:`DataError` at the first malformed row instead of
+    counting it in ``quality.json`` and skipping it."""
     if source not in SOURCES:
         raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
     if window_hours <= 0:
@@ -151,6 +155,10 @@ def prepare_cohort(
     if not root.is_dir():
         raise DataError("source folder not found", path=root)
     config = _config(source, window_hours, seed, fractions, temporal, sets, labs)
+    if strict:
+        # A cohort read leniently may have skipped rows that a strict read refuses; the
+        # key of a lenient read stays what it always was.
+        config["strict"] = True
     digest = inputs_digest([root])
     key = config_hash(source, digest, config)
     target = Path(out) if out is not None else stage_dir("cohort", key)
@@ -159,7 +167,7 @@ def prepare_cohort(
         return Cohort.load(target), target
 
     cohort = _read_source(source, root, window_hours=window_hours, sets=sets, labs=labs,
-                          progress=progress)
+                          progress=progress, strict=strict)
     if source == "synthetic":
         cohort = attach_oracle(cohort, root / ORACLE_FILE)
         split = assign_splits(cohort.stays, cohort.labels, column="split")

@@ -162,6 +162,10 @@ def parse_answer(answer: str) -> LLMEntities:
         data = json.loads(_TRAILING_COMMA.sub(r"\1", blob))
     except json.JSONDecodeError as exc:
         raise LLMError(f"answer is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    except (ValueError, RecursionError) as exc:
+        # Python's own limits: an integer of thousands of digits, arrays nested thousands
+        # deep. Neither is an answer; both must be a clear LLMError, not a crash.
+        raise LLMError(f"answer is not usable JSON ({type(exc).__name__})") from None
     if isinstance(data, list):
         data = {"entities": data}
     elif isinstance(data, dict) and "entities" not in data and "text" in data:

@@ -110,7 +110,10 @@ def _open(line: str, raw: str) -> ParsedAnswer:
         return ParsedAnswer(None, "unparseable", raw)
     if _SENTENCE_WORDS & set(words):
         return ParsedAnswer(None, "unparseable", raw)
-    return ParsedAnswer(normalize_generic(text), "ok", raw)
+    name = normalize_generic(text)
+    if not re.search(r"[a-z0-9]", name):  # "/" or "+" alone: separators, no ingredient
+        return ParsedAnswer(None, "unparseable", raw)
+    return ParsedAnswer(name, "ok", raw)
 
 
 def parse_answer(task: HarmonizeTask, raw: str | None) -> ParsedAnswer:

@@ -119,10 +119,15 @@ def test_explicit_variables_keep_unseen_ones() -> None:
     assert np.isfinite(t.values).all()
 
 
+def _entries(folder: Path) -> list[Path]:
+    """The cached results in ``folder`` (the cache keeps a hidden lock file beside each)."""
+    return [p for p in folder.iterdir() if not p.name.startswith(".")]
+
+
 def test_cache_is_reused_and_keyed_by_config(tmp_path: Path) -> None:
     _cohort(EVENTS).save(tmp_path / "cohort")
     first = discretize_dir(tmp_path / "cohort", CFG, cache_root=tmp_path / "cache")
-    written = list((tmp_path / "cache" / "tensors").iterdir())
+    written = _entries(tmp_path / "cache" / "tensors")
     assert len(written) == 1
     stamp = (written[0] / "arrays.npz").stat().st_mtime_ns
     again = discretize_dir(tmp_path / "cohort", CFG, cache_root=tmp_path / "cache")
@@ -132,7 +137,7 @@ def test_cache_is_reused_and_keyed_by_config(tmp_path: Path) -> None:
     assert again.feature_names == first.feature_names
     discretize_dir(tmp_path / "cohort", DiscretizerConfig(window_hours=2.0),
                    cache_root=tmp_path / "cache")
-    assert len(list((tmp_path / "cache" / "tensors").iterdir())) == 2
+    assert len(_entries(tmp_path / "cache" / "tensors")) == 2
 
 
 def test_log_scale_variables_are_log_normal_ratio_before_normalizing() -> None:

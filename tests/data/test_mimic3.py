@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import math
 
@@ -158,8 +159,14 @@ def test_bad_row_error_hides_note_text(tmp_path) -> None:
     path = root / "NOTEEVENTS.csv"
     path.write_text(path.read_text() + "notanumber,1,100,2101-01-01,,,Nursing,n,,,SECRET PATIENT TEXT\n")
     with pytest.raises(DataError) as info:
-        read_mimic(root, "mimic3", progress=False)
+        read_mimic(root, "mimic3", progress=False, strict=True)
     assert "NOTEEVENTS.csv" in str(info.value) and "SECRET" not in str(info.value)
+    # Without strict the row is counted by line and skipped; its text is never reported.
+    report = read_mimic(root, "mimic3", progress=False).quality.to_dict()
+    row = [p for p in report["problems"] if p["file"] == "NOTEEVENTS.csv" and p["field"] == "ROW_ID"]
+    n_rows = len(list(csv.reader(path.open(newline=""))))  # the header is row 1
+    assert row and row[0]["count"] == 1 and row[0]["examples"] == [f"row {n_rows}"]
+    assert "SECRET" not in str(report)
 
 
 # -- value conversion properties -------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from mimic_fixtures import write_mimic3
 
 from realm.cli import main
 from realm.data.cohort import Cohort
@@ -128,7 +129,8 @@ def _fake_mimic3(monkeypatch: pytest.MonkeyPatch) -> None:
     notes = pd.DataFrame({"note_id": ["n1"], "stay_id": [13], "hours": [2.0],
                           "category": ["Nursing"], "text": ["stable"]})
 
-    def read_mimic(root: Path, layout: str, *, window_hours: float, labs, progress: bool) -> Cohort:
+    def read_mimic(root: Path, layout: str, *, window_hours: float, labs, progress: bool,
+                   strict: bool) -> Cohort:
         assert layout == "mimic3"  # the synthetic hospital is written in MIMIC-III's format
         return Cohort(stays=stays, events=events, notes=notes, labels=labels,
                       meta={"source": "mimic3", "window_hours": window_hours})
@@ -185,3 +187,14 @@ def test_synth_command_passes_its_arguments(tmp_path: Path, monkeypatch, capsys)
     assert main(["data", "synth", "--out", str(tmp_path), "--n-stays", "7", "--seed", "5"]) == 0
     assert calls == [(tmp_path, 7, 5)]
     assert "7 stays" in capsys.readouterr().out
+
+
+def test_strict_reaches_the_reader(tmp_path: Path) -> None:
+    """A malformed row is counted by default and refused with ``strict``."""
+    root = write_mimic3(tmp_path / "m3", gz=False)
+    with (root / "LABEVENTS.csv").open("a", newline="") as fh:
+        fh.write("99,1,100,50971,not a time,4.1,4.1,,\r\n")
+    cohort, _ = prepare_cohort("mimic3", root, tmp_path / "lenient", progress=False)
+    assert cohort.quality.total("value cannot be read as its column's type, row skipped") == 1
+    with pytest.raises(DataError, match=r"LABEVENTS\.csv"):
+        prepare_cohort("mimic3", root, tmp_path / "strict", progress=False, strict=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from realm.errors import DataError
+from realm.errors import DataError, RealmError
 from realm.kg.graph import KnowledgeGraph
 from realm.kg.loaders import LoadReport, clean_text, load_networkx, load_obo, load_primekg, load_tables, write_tables
 from realm.kg.loaders.obo import parse_obo_synonym
@@ -227,3 +228,109 @@ def test_the_report_names_both_tables(tmp_path: Path) -> None:
     load_tables(nodes, edges, report=report)
     assert report.summary().splitlines()[0].startswith(f"{nodes} + {edges}")
     assert "edges.csv:2" in report.examples["edge to unknown node"][0]
+
+
+# -- property: random malformations of nodes/edges CSV and OBO ---------------------------------
+def _append_rows(path: Path, rows: list[list[str]]) -> None:
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+
+
+_BAD_NODE = st.sampled_from(["empty id", "invisible id", "spaced id", "duplicate id", "empty name", "empty type"])
+_BAD_EDGE = st.sampled_from(["unknown node", "self-loop", "empty relation", "duplicate edge", "reverse is_a"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kg=_graphs(), bad_nodes=st.lists(_BAD_NODE, max_size=4), bad_edges=st.lists(_BAD_EDGE, max_size=4),
+       data=st.data())
+def test_malformed_kg_rows_are_counted_and_never_cost_a_good_row(kg: KnowledgeGraph, bad_nodes, bad_edges,
+                                                                   data, tmp_path_factory) -> None:
+    nodes, edges = write_tables(kg, tmp_path_factory.mktemp("kg"))
+    ids = sorted(kg.graph.nodes)
+    known = data.draw(st.sampled_from(ids))
+    node_rows = {
+        "empty id": ["", "Nameless id", "disease", "", "", "A", ""],
+        "invisible id": [known[:2] + "\u200b" + known[2:], "Look-alike", "disease", "", "", "A", ""],
+        "spaced id": [known + " x", "Spaced", "disease", "", "", "A", ""],
+        "duplicate id": [known, "Second of its id", "disease", "", "", "A", ""],
+        "empty name": ["NEW:1", "", "disease", "", "", "A", ""],
+        "empty type": ["NEW:2", "No type", "", "", "", "A", ""],
+    }
+    _append_rows(nodes, [node_rows[kind] for kind in bad_nodes])
+    existing = list(kg.edges())
+    is_a = [(s, d) for s, d, r, _ in existing if r == "is_a"]
+    edge_rows = []
+    for kind in bad_edges:
+        if kind == "duplicate edge" and existing:
+            s, d, r, v = data.draw(st.sampled_from(existing))
+            edge_rows.append([s, d, r, v])
+        elif kind == "reverse is_a" and is_a:
+            s, d = data.draw(st.sampled_from(is_a))
+            edge_rows.append([d, s, "is_a", "A"])
+        elif kind == "self-loop":
+            edge_rows.append([known, known, "treats", "A"])
+        elif kind == "empty relation" and len(ids) > 1:
+            edge_rows.append([ids[0], ids[1], "", "A"])
+        else:
+            edge_rows.append([known, "NOWHERE:0", "treats", "A"])
+    _append_rows(edges, edge_rows)
+    report = LoadReport("prop")
+    back = load_tables(nodes, edges, name="prop", report=report)
+    assert list(back.nodes()) == list(kg.nodes())  # every well-formed node kept, as it was
+    assert list(back.edges()) == list(kg.edges())
+    assert report.total == len(bad_nodes) + len(edge_rows)  # every bad row counted once
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+                      st.lists(st.sampled_from([NODES, EDGES, ",", "\"", "\n", "X:1", "|", "\ufeff", "\x00",
+                                                "\r", "a,b,c,d,e,f,g\n"]), max_size=12).map("".join)),
+       which=st.sampled_from(["nodes", "edges"]))
+def test_any_kg_table_loads_or_raises_a_realm_error(text: str, which: str, tmp_path_factory) -> None:
+    folder = tmp_path_factory.mktemp("garbage")
+    nodes = _write(folder / "nodes.csv", NODES + "X:1,One,disease,,,,\n")
+    edges = _write(folder / "edges.csv", EDGES)
+    _write(nodes if which == "nodes" else edges, text)
+    try:
+        load_tables(nodes, edges)
+    except RealmError:
+        pass
+
+
+_OBO_PIECES = st.sampled_from([
+    "format-version: 1.2\n", "[Term]\n", "[Typedef]\n", "id: T:1\n", "id: T:2\n", "id: \n", "name: One\n",
+    "name:\n", "is_a: T:1\n", "is_a: T:9 ! missing\n", "is_a:\n", 'synonym: "One syn" EXACT []\n',
+    "synonym: unquoted EXACT []\n", 'synonym: "unterminated\n', 'def: "A def." []\n', "def: no quotes\n",
+    "alt_id: T:1\n", "replaced_by: T:2\n", "is_obsolete: true\n", "relationship: part_of T:1\n",
+    "relationship: part_of\n", "xref: \n", "\n", ":\n", "!comment\n", "[Term\n", "id T:3\n", "\ufeff", "\x00",
+])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(st.lists(_OBO_PIECES, max_size=25).map("".join), st.text(max_size=200)),
+       root=st.sampled_from([None, "T:1"]))
+def test_any_obo_loads_or_raises_a_realm_error(text: str, root, tmp_path_factory) -> None:
+    path = _write(tmp_path_factory.mktemp("obo") / "t.obo", text)
+    try:
+        kg = load_obo(path, prefix="T", root=root)
+    except RealmError:
+        return
+    assert all(node.name for node in kg.nodes())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bad=st.lists(st.sampled_from([
+    "[Term]\nid: T:0000002\nsynonym: no quotes EXACT []\n",
+    "[Term]\nid: T:0000007\nname: Orphan\nis_a: T:0000404 ! nowhere\n",
+    "[Term]\nid: T:0000008\n",
+    "[Term]\nid: T:0000009\nname: Bad def\ndef: no quotes here\n",
+]), max_size=4, unique=True))
+def test_malformed_obo_stanzas_are_counted_and_never_cost_a_good_term(bad, tmp_path_factory) -> None:
+    folder = tmp_path_factory.mktemp("obo")
+    clean = load_obo(_write(folder / "clean.obo", OBO), prefix="T", source="T")
+    report = LoadReport("prop")
+    kg = load_obo(_write(folder / "bad.obo", OBO + "\n" + "\n".join(bad)), prefix="T", source="T", report=report)
+    for node in clean.nodes():
+        assert node.id in kg and kg.node(node.id).name == node.name
+    assert set(clean.edges()) <= set(kg.edges())
+    assert report.total == len(bad)

@@ -18,6 +18,12 @@ excludes (retracted, or written at discharge) are counted, never read.
 Drug orders (optional table) become the cohort's ``medications`` table: orders of the
 admission known by INTIME + window_hours (an order whose start holds only a day is known
 at the end of it). When an order stopped is never read: it can tell how the stay ended.
+
+Malformed rows (a value that is not of its column's type: an unparseable time or id, a
+VALUENUM that is not a number; too few or too many fields; an id listed twice) are counted
+in the quality report by file, field and reason, with row numbers or ids as examples, and
+skipped; with ``strict`` the first one raises :class:`DataError`. A missing table or column
+is always an error.
 """
 
 from __future__ import annotations
@@ -42,8 +48,15 @@ from realm.data.readers.mimic_cohort import (
 )
 from realm.data.readers.mimic_events import EventCollector, EventSource, load_itemids
 from realm.data.readers.mimic_layout import AGE_RULES, MimicLayout, TableLayout, load_layout
-from realm.data.readers.mimic_tables import TableFile, csv_scan, duck, find_table, query
-from realm.errors import ConfigError
+from realm.data.readers.mimic_tables import (
+    TableFile,
+    count_rejects,
+    csv_scan,
+    duck,
+    find_table,
+    query,
+)
+from realm.errors import ConfigError, DataError
 
 __all__ = ["read_mimic"]
 
@@ -79,17 +92,39 @@ def _scan(table: TableFile, layout: TableLayout, roles: Sequence[str]) -> str:
 
 
 def _select(con: duckdb.DuckDBPyConnection, table: TableFile, layout: TableLayout,
-            roles: Sequence[str]) -> pd.DataFrame:
-    """The ``roles`` of a small table, each column named by its role."""
+            roles: Sequence[str], quality: QualityReport) -> pd.DataFrame:
+    """The ``roles`` of a small table, each column named by its role (rows that cannot be
+    parsed counted in ``quality`` and skipped, when the table allows it)."""
     cols = ", ".join(f"{table.col(layout.columns[r])} AS {r}" for r in roles)
-    return query(con, f"SELECT {cols} FROM {_scan(table, layout, roles)}", table)
+    frame = query(con, f"SELECT {cols} FROM {_scan(table, layout, roles)}", table)
+    count_rejects(con, table, quality)
+    return frame
 
 
-def _find_tables(root: Path, layout: MimicLayout) -> dict[str, TableFile]:
+def _unique(frame: pd.DataFrame, role: str, table: TableFile, layout: TableLayout,
+            quality: QualityReport) -> pd.DataFrame:
+    """``frame`` with each ``role`` id once: later rows repeating an id are counted and
+    skipped (a DataError when the table does not skip bad rows)."""
+    repeated = frame[role].notna() & frame.duplicated(role, keep="first")
+    if not repeated.any():
+        return frame
+    field_name = layout.columns[role]
+    first = frame.loc[repeated, role].iloc[0]
+    if not table.skip_bad_rows:
+        raise DataError(f"{field_name} {first} appears more than once", path=table.path,
+                        field=field_name)
+    ids = [str(i) for i in frame.loc[repeated, role].iloc[:3]]
+    quality.add(table.name, field_name, "id listed more than once, later rows skipped",
+                int(repeated.sum()), example=f"{field_name} " + ", ".join(ids))
+    return frame[~repeated].reset_index(drop=True)
+
+
+def _find_tables(root: Path, layout: MimicLayout, strict: bool) -> dict[str, TableFile]:
     """The tables of the layout that exist, in its order (a required one missing raises)."""
     found: dict[str, TableFile] = {}
     for key, t in layout.tables.items():
-        table = find_table(root / t.folder, t.file, tuple(t.columns.values()), optional=t.optional)
+        table = find_table(root / t.folder, t.file, tuple(t.columns.values()), optional=t.optional,
+                           skip_bad_rows=not strict)
         if table is not None:
             found[key] = table
     return found
@@ -112,14 +147,18 @@ def _stays(con: duckdb.DuckDBPyConnection, layout: MimicLayout, tables: dict[str
     lay = layout.tables
     age_roles = AGE_RULES[layout.age_rule]
     patients = _select(con, tables["patients"], lay["patients"],
-                       ("subject_id", "sex", *age_roles, "dod"))
+                       ("subject_id", "sex", *age_roles, "dod"), quality)
     admissions = _select(con, tables["admissions"], lay["admissions"],
                          ("subject_id", "hadm_id", "admittime", "dischtime", "deathtime",
-                          "insurance", "ethnicity", "hospital_expire_flag"))
+                          "insurance", "ethnicity", "hospital_expire_flag"), quality)
     wards = tuple(r for r in ("first_ward", "last_ward") if lay["icustays"].column(r))
     icu = _select(con, tables["icustays"], lay["icustays"],
                   ("stay_id", "subject_id", "hadm_id", "intime", "outtime", "first_unit",
-                   "last_unit", *wards))
+                   "last_unit", *wards), quality)
+    # An id twice would copy a stay in the joins below (or give one stay two rows).
+    patients = _unique(patients, "subject_id", tables["patients"], lay["patients"], quality)
+    admissions = _unique(admissions, "hadm_id", tables["admissions"], lay["admissions"], quality)
+    icu = _unique(icu, "stay_id", tables["icustays"], lay["icustays"], quality)
     stays = icu.merge(patients[["subject_id", "sex", *age_roles]], on="subject_id", how="left")
     stays["age"] = _age(stays, layout)
     stays = apply_cohort_rules(stays, admissions, quality, tables["icustays"].name)
@@ -128,9 +167,9 @@ def _stays(con: duckdb.DuckDBPyConnection, layout: MimicLayout, tables: dict[str
 
 
 def _unknown_itemids(con: duckdb.DuckDBPyConnection, table: TableFile, layout: TableLayout,
-                     itemids: pd.Series) -> list[int]:
+                     itemids: pd.Series, quality: QualityReport) -> list[int]:
     """Mapped itemids that the dictionary table (D_ITEMS / D_LABITEMS) does not list."""
-    known = _select(con, table, layout, ("itemid",))
+    known = _select(con, table, layout, ("itemid",), quality)
     return sorted(set(int(i) for i in itemids) - set(known["itemid"].dropna().astype(int)))
 
 
@@ -181,6 +220,7 @@ def _notes(con: duckdb.DuckDBPyConnection, table: TableFile | None, layout: Tabl
                {c(cols['text'])} AS text
         FROM {_scan(table, layout, roles)} n JOIN cohort_stays s ON {c(cols['hadm_id'])} = s.hadm_id"""
     notes, counts = collect_notes(con, sql, table)
+    count_rejects(con, table, quality)
     if error:
         quality.add(table.name, error, f"note marked as error ({error}=1)", counts.get("error", 0))
     if excluded and category_col:
@@ -198,6 +238,7 @@ def _count_notes(con: duckdb.DuckDBPyConnection, table: TableFile, layout: Table
     n = query(con, f"""SELECT count(*) AS n FROM {_scan(table, layout, ("hadm_id",))} d
                        WHERE d.{table.col(layout.columns["hadm_id"])}
                              IN (SELECT hadm_id FROM cohort_stays)""", table)
+    count_rejects(con, table, quality)
     quality.add(table.name, layout.options["count_field"], layout.options["count_reason"],
                 int(n["n"].iloc[0]))
 
@@ -210,13 +251,15 @@ def read_mimic(
     labs: Sequence[str] | None = None,
     progress: bool = True,
     memory_limit: str = "2GB",
+    strict: bool = False,
 ) -> Cohort:
     """Read a MIMIC folder into a :class:`Cohort` (see the module docstring).
 
     ``layout`` is a loaded layout, a shipped layout's name (``"mimic3"``, ``"mimic4"``) or a
     layout YAML. ``labs`` chooses lab variables by canonical name (default: the twelve of
     :data:`~realm.data.readers.mimic_events.DEFAULT_LABS`); ``memory_limit`` bounds DuckDB,
-    which spills to a temporary folder beyond it.
+    which spills to a temporary folder beyond it. ``strict`` raises :class:`DataError` at
+    the first malformed row instead of counting and skipping it.
     """
     root = Path(root)
     if not isinstance(layout, MimicLayout):
@@ -225,7 +268,7 @@ def read_mimic(
         raise ConfigError(f"window_hours must be positive, got {window_hours}")
     items, lab_names, map_version = load_itemids(layout.itemids, labs)
     lay = layout.tables
-    tables = _find_tables(root, layout)
+    tables = _find_tables(root, layout, strict)
     quality = QualityReport()
     steps = ["patients, admissions, ICU stays", *(lay[k].file for k in EVENT_TABLES), "notes",
              "prescriptions"]
@@ -239,7 +282,7 @@ def read_mimic(
         for key in EVENT_TABLES:
             dictionary = lay[key].options["dictionary"]
             unknown += _unknown_itemids(con, tables[dictionary], lay[dictionary],
-                                        items.loc[items["table"] == key, "itemid"])
+                                        items.loc[items["table"] == key, "itemid"], quality)
         bar.update()
         events = EventCollector(items, quality)
         for key in EVENT_TABLES:

@@ -17,7 +17,7 @@ import pandas as pd
 from realm.data.cohort import STAY_COLUMNS, Cohort
 from realm.data.labels import mortality_labels, readmission_labels
 from realm.data.quality import QualityReport
-from realm.data.readers.mimic_tables import TableFile, csv_scan, query
+from realm.data.readers.mimic_tables import TableFile, count_rejects, csv_scan, query
 
 __all__ = [
     "apply_cohort_rules",
@@ -192,6 +192,7 @@ def collect_medications(
                     WHEN {c(start)} IS NULL THEN 'nostart'
                     WHEN {when} > s.window_end THEN 'after' ELSE 'ok' END AS reason
         FROM {scan} p JOIN cohort_stays s ON {c(hadm)} = s.hadm_id""", table)
+    count_rejects(con, table, quality)
     counts = query(con, "SELECT reason, count(*) AS n FROM scanned_meds GROUP BY reason", table)
     meds = query(con, """SELECT stay_id, hours, drug, route FROM scanned_meds WHERE reason = 'ok'
                          ORDER BY stay_id, hours, drug""", table)

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from realm.cache import file_digest
 from realm.data.quality import QualityReport
-from realm.data.readers.mimic_tables import TableFile, csv_scan, stream
+from realm.data.readers.mimic_tables import TableFile, count_rejects, csv_scan, stream
 from realm.data.readers.mimic_values import CONVERSIONS, convert_values
 from realm.errors import ConfigError, DataError
 from realm.resources import Variable, load_variables, resource_path
@@ -109,7 +109,8 @@ def scan_sql(src: EventSource, itemids: Sequence[int]) -> str:
     """The scan of one event table: mapped itemids of cohort stays inside the window.
 
     Needs a registered ``cohort_stays`` relation (stay_id, subject_id, hadm_id, intime,
-    window_end). Yields stay_id, hours, itemid, value, valuenum, error.
+    window_end). Yields stay_id, hours, itemid, value, valuenum, error and bad_number
+    (VALUENUM holds text that is not a finite number).
     """
     t = src.table
     types = {src.subject: "BIGINT", src.hadm: "BIGINT", src.time: "TIMESTAMP", src.item: "BIGINT"}
@@ -118,17 +119,20 @@ def scan_sql(src: EventSource, itemids: Sequence[int]) -> str:
     items = ", ".join(str(int(i)) for i in sorted(set(itemids))) or "NULL"
     icu = t.col(src.stay) if src.stay else "NULL::BIGINT"
     err = f"TRY_CAST({t.col(src.error)} AS INTEGER)" if src.error else "NULL::INTEGER"
+    number = f"TRY_CAST({t.col(src.valuenum)} AS DOUBLE)"
     return f"""
         SELECT s.stay_id,
                CAST(date_diff('microsecond', s.intime, e.t) / 3.6e9 AS FLOAT) AS hours,
-               e.itemid, e.value, e.valuenum, e.error
+               e.itemid, e.value, e.valuenum, e.error, e.bad_number
         FROM (
             SELECT {t.col(src.subject)} AS subject_id, {t.col(src.hadm)} AS hadm_id,
                    {icu} AS icu_id, {t.col(src.time)} AS t, {t.col(src.item)} AS itemid,
-                   TRY_CAST({t.col(src.valuenum)} AS DOUBLE) AS valuenum,
+                   {number} AS valuenum,
                    -- the text only where no number came with it: keeps batches small
-                   CASE WHEN TRY_CAST({t.col(src.valuenum)} AS DOUBLE) IS NULL
-                        THEN {t.col(src.value)} END AS value, {err} AS error
+                   CASE WHEN {number} IS NULL THEN {t.col(src.value)} END AS value,
+                   {err} AS error,
+                   trim(coalesce({t.col(src.valuenum)}, '')) <> ''
+                       AND NOT coalesce(isfinite({number}), false) AS bad_number
             FROM {csv_scan(t, types)}
             WHERE {t.col(src.item)} IN ({items})
         ) e
@@ -208,10 +212,14 @@ class EventCollector:
         seen = 0
         for batch in stream(con, scan_sql(src, plan.itemids.tolist()), src.table, self._batch_rows):
             seen += batch.num_rows
-            self._convert(batch, plan, tally)
+            self._convert(batch, plan, tally, src)
+        count_rejects(con, src.table, self._quality)
         file = src.table.name
         self._quality.add(file, src.error or "ERROR", "row marked as error (ERROR=1)",
                           tally.counts.pop(("", "error"), 0))
+        self._quality.add(file, src.valuenum, f"{src.valuenum} is not a finite number, row skipped",
+                          tally.counts.pop(("", "number"), 0),
+                          example="; ".join(tally.examples.pop("", [])) or None)
         for (variable, reason), n in sorted(tally.counts.items()):
             if reason == "bad":
                 examples = tally.examples.get(variable) or []
@@ -221,11 +229,21 @@ class EventCollector:
                 self._quality.add(file, value_field, reason, n)
         return seen
 
-    def _convert(self, batch: pa.RecordBatch, plan: _Plan, tally: _Tally) -> None:
+    def _convert(self, batch: pa.RecordBatch, plan: _Plan, tally: _Tally, src: EventSource) -> None:
         """Convert, range-check and keep one batch's rows."""
         error = batch.column("error").fill_null(0).to_numpy(zero_copy_only=False)
         ok_rows = error != 1
         tally.counts[("", "error")] += int((~ok_rows).sum())
+        # A VALUENUM that is text is a malformed row, not a number to look for in VALUE.
+        bad_number = ok_rows & batch.column("bad_number").fill_null(False).to_numpy(zero_copy_only=False)
+        if bad_number.any():
+            ids = batch.column("itemid").to_numpy(zero_copy_only=False)[bad_number]
+            if not src.table.skip_bad_rows:
+                raise DataError(f"not a finite number (ITEMID {ids[0]})", path=src.table.path,
+                                field=src.valuenum)
+            tally.counts[("", "number")] += int(bad_number.sum())
+            tally.example("", np.array([f"ITEMID {i}" for i in ids[:3]], dtype=object))
+            ok_rows &= ~bad_number
         stay = batch.column("stay_id").to_numpy(zero_copy_only=False)[ok_rows]
         hours = batch.column("hours").to_numpy(zero_copy_only=False)[ok_rows]
         itemid = batch.column("itemid").to_numpy(zero_copy_only=False)[ok_rows]

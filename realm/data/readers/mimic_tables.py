@@ -3,6 +3,11 @@
 Every table is read through DuckDB's CSV reader with explicit column types, so no type is
 ever guessed from a sample of a 33 GB file, and DuckDB errors become :class:`DataError`
 naming the file, never quoting the offending line (it may hold note text).
+
+A table found with ``skip_bad_rows`` lets DuckDB set aside the rows it cannot parse (a
+value that is not of its column's type, too few or too many fields) instead of failing the
+scan; :func:`count_rejects` then counts them in the quality report by field and reason,
+with row numbers as examples and never the row itself.
 """
 
 from __future__ import annotations
@@ -21,17 +26,28 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from realm.data.quality import QualityReport
 from realm.errors import ConfigError, DataError
 
-__all__ = ["TableFile", "find_table", "duck", "csv_scan", "query", "stream", "safe_message"]
+__all__ = ["TableFile", "find_table", "duck", "csv_scan", "query", "stream", "safe_message",
+           "count_rejects"]
+
+#: DuckDB's tables of set-aside rows; one scan at a time uses them (see count_rejects).
+REJECTS = "realm_rejects"
+REJECT_SCANS = "realm_reject_scans"
 
 
 @dataclass(frozen=True)
 class TableFile:
-    """One CSV table on disk and its header (the column names as the file spells them)."""
+    """One CSV table on disk and its header (the column names as the file spells them).
+
+    ``skip_bad_rows``: scans set aside unparseable rows (see :func:`count_rejects`) instead
+    of failing at the first.
+    """
 
     path: Path
     columns: tuple[str, ...]
+    skip_bad_rows: bool = False
 
     @property
     def name(self) -> str:
@@ -61,12 +77,14 @@ def _read_header(path: Path) -> tuple[str, ...]:
 
 
 def find_table(
-    folder: Path, name: str, required: Sequence[str], *, optional: bool = False
+    folder: Path, name: str, required: Sequence[str], *, optional: bool = False,
+    skip_bad_rows: bool = False,
 ) -> TableFile | None:
     """Locate ``name``.csv or ``name``.csv.gz in ``folder`` (any case) and check its header.
 
     Returns None for a missing optional table; raises :class:`DataError` naming the file
-    and column when a required column is absent.
+    and column when a required column is absent. ``skip_bad_rows`` is the table's row
+    policy (see :class:`TableFile`).
     """
     candidates = {p.name.lower(): p for p in folder.iterdir()} if folder.is_dir() else {}
     path = candidates.get(f"{name.lower()}.csv.gz") or candidates.get(f"{name.lower()}.csv")
@@ -74,7 +92,7 @@ def find_table(
         if optional:
             return None
         raise DataError(f"missing table {name} (.csv or .csv.gz)", path=folder)
-    table = TableFile(path, _read_header(path))
+    table = TableFile(path, _read_header(path), skip_bad_rows)
     for col in required:
         if not table.has(col):
             raise DataError("missing column", path=path, field=col)
@@ -127,9 +145,11 @@ def csv_scan(table: TableFile, types: dict[str, str]) -> str:
         for c in table.columns
     )
     path = str(table.path).replace("'", "''")
+    rejects = (f", store_rejects=true, rejects_table='{REJECTS}', rejects_scan='{REJECT_SCANS}'"
+               if table.skip_bad_rows else "")
     return (
         f"read_csv('{path}', header=true, delim=',', quote='\"', escape='\"', "
-        f"auto_detect=false, columns={{{cols}}})"
+        f"auto_detect=false, columns={{{cols}}}{rejects})"
     )
 
 
@@ -171,3 +191,33 @@ def stream(
         yield from reader
     except (duckdb.Error, pa.ArrowException) as exc:
         raise DataError(f"cannot scan the table: {safe_message(exc)}", path=table.path) from exc
+
+
+def count_rejects(con: duckdb.DuckDBPyConnection, table: TableFile, quality: QualityReport) -> int:
+    """Count the rows the last scan of ``table`` set aside, then forget them.
+
+    Each rejected row counts once, under the first field DuckDB could not read (or its
+    structural reason: missing or extra fields), with row numbers as examples (CSV records,
+    the header being row 1; a quoted field may span lines). Returns the number of rows. A no-op for a table scanned without ``skip_bad_rows``.
+    """
+    if not table.skip_bad_rows:
+        return 0
+    present = query(con, "SELECT count(*) AS n FROM duckdb_tables() "
+                         f"WHERE table_name = '{REJECTS}'", table)
+    if not int(present["n"].iloc[0]):
+        return 0
+    rows = query(con, f"""
+        SELECT column_name, error_type, count(*) AS n, list(line ORDER BY line)[:3] AS lines
+        FROM (SELECT scan_id, line, arg_min(column_name, column_idx) AS column_name,
+                     arg_min(error_type, column_idx) AS error_type
+              FROM {REJECTS} GROUP BY scan_id, line)
+        GROUP BY column_name, error_type ORDER BY column_name, error_type""", table)
+    query(con, f"DROP TABLE {REJECTS}; DROP TABLE {REJECT_SCANS}", table)
+    for column, kind, n, lines in zip(rows["column_name"], rows["error_type"], rows["n"],
+                                      rows["lines"]):
+        reason = ("value cannot be read as its column's type, row skipped" if kind == "CAST"
+                  else f"malformed row ({str(kind).lower()}), row skipped")
+        field_name = str(column) if kind == "CAST" and isinstance(column, str) else "(row)"
+        examples = ", ".join(f"row {int(x)}" for x in lines)
+        quality.add(table.name, field_name, reason, int(n), example=examples)
+    return int(rows["n"].sum()) if len(rows) else 0

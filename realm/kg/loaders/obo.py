@@ -99,7 +99,12 @@ def load_obo(
 
 
 def _kept_terms(graph: nx.MultiDiGraph, obsolete: set[str], prefix: str | None, root: str | None, path: Path) -> set[str]:
-    keep = {n for n in graph.nodes if n not in obsolete and (prefix is None or n.startswith(prefix + ":"))}
+    # A node without data that an edge points to is (almost always) no [Term] stanza at all:
+    # obonet made it for the edge's unknown end, which load_obo counts once as that edge's
+    # problem, not a second time as a nameless term.
+    keep = {n for n, data in graph.nodes(data=True)
+            if (data or not graph.in_degree(n)) and n not in obsolete
+            and (prefix is None or n.startswith(prefix + ":"))}
     if root is not None:
         if root not in graph:
             raise DataError(f"root term {root!r} not in the ontology", path=path)
