@@ -28,7 +28,7 @@ def _split_list(text: str) -> list[str]:
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add ``synth`` and ``prepare`` to the ``realm data`` parser."""
-    sub = parser.add_subparsers(dest="data_command", metavar="{synth,prepare}")
+    sub = parser.add_subparsers(dest="data_command", metavar="{synth,prepare,export-meds}")
     parser.set_defaults(func=lambda _args: _usage(parser))
 
     synth = sub.add_parser("synth", help="write a synthetic hospital in MIMIC-III layout",
@@ -58,9 +58,24 @@ def register(parser: argparse.ArgumentParser) -> None:
     prep.add_argument("--temporal", action="store_true",
                       help="split by first ICU admission time instead of at random")
     prep.add_argument("--force", action="store_true", help="re-read even if a cohort exists")
+    prep.add_argument("--strict", action="store_true",
+                      help="stop at the first malformed row instead of counting it in quality.json "
+                           "and skipping it")
+    prep.add_argument("--mapping", type=Path, default=None,
+                      help="--source meds: code mapping YAML (default: realm's own export's)")
+    prep.add_argument("--labels", type=Path, default=None, dest="meds_labels",
+                      help="--source meds: MEDS label folder <dir>/<task>/**/*.parquet (e.g. ACES "
+                           "output); default: labels derived from the codes")
     prep.add_argument("--no-progress", dest="progress", action="store_false",
                       help="hide progress bars")
     prep.set_defaults(func=_run_prepare)
+
+    export = sub.add_parser("export-meds", help="write a cohort as a MEDS dataset (needs realm[meds])",
+                            description="Write a realm cohort folder as a MEDS dataset (data shards, "
+                            "metadata, subject splits, labels in the MEDS label schema).")
+    export.add_argument("--cohort", type=Path, required=True, help="a cohort folder")
+    export.add_argument("--out", type=Path, required=True, help="MEDS folder to write")
+    export.set_defaults(func=_run_export_meds)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -81,10 +96,18 @@ def _run_prepare(args: argparse.Namespace) -> int:
     cohort, folder = prepare_cohort(
         args.source, args.root, args.out, window_hours=args.window_hours, seed=args.seed,
         fractions=tuple(args.fractions), temporal=args.temporal, sets=args.sets,
-        labs=args.labs, progress=args.progress, force=args.force,
+        labs=args.labs, progress=args.progress, force=args.force, strict=args.strict,
+        mapping=args.mapping, meds_labels=args.meds_labels,
     )
     sys.stdout.write(summarize(cohort) + "\n")
     sys.stdout.write(f"cohort: {folder}  ({time.perf_counter() - start:.1f} s)\n")
+    return 0
+
+
+def _run_export_meds(args: argparse.Namespace) -> int:
+    from realm.data.meds import export_meds  # needs the meds extra (polars)
+
+    sys.stdout.write(f"MEDS dataset written to {export_meds(args.cohort, args.out)}\n")
     return 0
 
 

@@ -26,7 +26,7 @@ __all__ = ["SOURCES", "PREPARE_VERSION", "prepare_cohort", "attach_oracle"]
 
 log = logging.getLogger(__name__)
 
-SOURCES: tuple[str, ...] = ("mimic3", "mimic4", "physionet2012", "synthetic")
+SOURCES: tuple[str, ...] = ("mimic3", "mimic4", "physionet2012", "synthetic", "meds")
 #: Bump when the reader output or the split logic changes, so old caches are not reused.
 PREPARE_VERSION = 2
 #: The MIMIC layout each MIMIC-like source reads through (the synthetic hospital is written
@@ -38,8 +38,18 @@ ORACLE_COLUMNS = ("ICUSTAY_ID", "SUBJECT_ID", "RISK_MORTALITY", "RISK_READMISSIO
 
 def _read_source(source: str, root: Path, *, window_hours: float,
                  sets: Sequence[str] | None, labs: Sequence[str] | None,
-                 progress: bool, strict: bool) -> Cohort:
+                 progress: bool, strict: bool, mapping: Path | None,
+                 meds_labels: Path | None) -> Cohort:
     """Run the reader of ``source``. Imports are lazy: each reader pulls in its own stack."""
+    if source == "meds":
+        if sets is not None or labs is not None:
+            raise ConfigError("--sets and --labs do not apply to --source meds (the mapping says "
+                              "which codes are variables)")
+        from realm.data.meds import load_mapping, read_meds  # needs the meds extra
+        from realm.data.meds.mapping import packaged_mapping
+
+        return read_meds(root, load_mapping(mapping or packaged_mapping("realm_export")),
+                         window_hours=window_hours, labels_dir=meds_labels, progress=progress)
     if source == "physionet2012":
         if labs is not None:
             raise ConfigError("--labs applies to MIMIC sources, not physionet2012")
@@ -140,12 +150,17 @@ def prepare_cohort(
     progress: bool = True,
     force: bool = False,
     strict: bool = False,
+    mapping: Path | None = None,
+    meds_labels: Path | None = None,
 ) -> tuple[Cohort, Path]:
     """Read ``source`` under ``root``, assign splits, validate and save; return the cohort
     and its folder. ``out=None`` uses the cache; an existing cohort with the same input
     digest and configuration is loaded instead of re-read unless ``force``. ``strict``
     makes the reader raise :class:`DataError` at the first malformed row instead of
-    counting it in ``quality.json`` and skipping it."""
+    counting it in ``quality.json`` and skipping it. ``source="meds"`` reads a MEDS dataset
+    through a code ``mapping`` YAML (default: realm's own export) and takes labels from the
+    MEDS label files under ``meds_labels`` (e.g. ACES output) or derives them from the codes;
+    the dataset's own subject splits are kept."""
     if source not in SOURCES:
         raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
     if window_hours <= 0:
@@ -159,7 +174,16 @@ def prepare_cohort(
         # A cohort read leniently may have skipped rows that a strict read refuses; the
         # key of a lenient read stays what it always was.
         config["strict"] = True
-    digest = inputs_digest([root])
+    extra_inputs = [Path(p) for p in (mapping, meds_labels) if p is not None]
+    if extra_inputs and source != "meds":
+        raise ConfigError(f"--mapping and --labels apply to --source meds, not {source}")
+    for path in extra_inputs:
+        if not path.exists():
+            raise DataError("not found", path=path)
+    if extra_inputs:
+        config["mapping"] = None if mapping is None else Path(mapping).name
+        config["meds_labels"] = meds_labels is not None
+    digest = inputs_digest([root, *extra_inputs])
     key = config_hash(source, digest, config)
     target = Path(out) if out is not None else stage_dir("cohort", key)
     if not force and _reusable(target, key):
@@ -167,10 +191,12 @@ def prepare_cohort(
         return Cohort.load(target), target
 
     cohort = _read_source(source, root, window_hours=window_hours, sets=sets, labs=labs,
-                          progress=progress, strict=strict)
+                          progress=progress, strict=strict, mapping=mapping, meds_labels=meds_labels)
     if source == "synthetic":
         cohort = attach_oracle(cohort, root / ORACLE_FILE)
         split = assign_splits(cohort.stays, cohort.labels, column="split")
+    elif source == "meds" and cohort.stays["split"].notna().all():
+        split = assign_splits(cohort.stays, cohort.labels, column="split")  # the dataset's own
     else:
         split = assign_splits(cohort.stays, cohort.labels, fractions=fractions, seed=seed,
                               temporal=temporal)
