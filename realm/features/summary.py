@@ -22,7 +22,7 @@ variables measured in fewer than ``min_coverage`` of train stays are left out, a
 statistic is imputed by its train mean, columns standardized on train). The scores of every
 stay, standardized on train, are appended as ``n_factors`` pseudo-variables after the V real
 ones: score in the first statistic column, 0 in the others, present flag 1, so
-``summary_values`` becomes (B, V + n_factors, S) and :func:`summary_shape` takes
+``summary_values`` becomes (B, V + n_factors, S) and realm.features.schema.summary_shape takes
 ``n_factors``.
 Why: when one latent state (illness severity) moves many variables at once, the first factors
 of their means and trends estimate it without any label, so a model with few positive labels
@@ -47,23 +47,17 @@ from torch import Tensor
 
 from realm.data.dataset import ModalityProvider
 from realm.errors import ConfigError, DataError
+from realm.features.schema import summary_shape
 from realm.features.tabular import STATS, summary_features
 from realm.resources import load_variables
 
-__all__ = ["SummaryProvider", "summary_shape", "rank_gauss", "fit_factors", "series_slopes", "FACTOR_STATS"]
+__all__ = ["SummaryProvider", "rank_gauss", "fit_factors", "series_slopes", "FACTOR_STATS"]
 
 log = logging.getLogger(__name__)
 
 
 #: Statistics the factor analysis may read: the summary statistics and the per-variable slope.
 FACTOR_STATS: tuple[str, ...] = (*STATS, "slope")
-
-
-def summary_shape(n_factors: int = 0) -> tuple[int, int]:
-    """(V + n_factors, S): the variables of ``variables.csv`` (plus one pseudo-variable per
-    factor score, see the module docstring) and the statistics per variable. Fixed by the
-    packaged resources and the argument, so a model can size itself without seeing the data."""
-    return len(load_variables()) + _check_factors(n_factors), len(STATS)
 
 
 def _check_factors(n_factors: int) -> int:

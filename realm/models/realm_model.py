@@ -53,8 +53,7 @@ from torch import Tensor, nn
 from realm.errors import ConfigError, KGError
 from realm.models.encoders import EncoderFactory, GRUEncoder
 from realm.features.schema import (AUX_KEY, ENTITY_KEYS, N_ENTITY_TYPES, NOTE_KEYS, RECORD_KEY,
-                                   SUMMARY_KEYS)
-from realm.features.summary import summary_shape
+                                   SUMMARY_KEYS, summary_shape)
 from realm.models.fusion import AttentionPool, CrossBlock, EntityEncoder, ModalityGate, StatsEncoder
 from realm.models.module import LRSchedule, MultitaskHead, RealmTask, check_finite
 from realm.models.terms import AuxTargetsHead, LinearPriorTerm, WideEntitiesTerm, WideSummaryTerm

@@ -14,7 +14,6 @@ checkpoint.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 import warnings
@@ -155,13 +154,24 @@ def build_datamodule(configs: Sequence[ConfigSource]) -> RealmDataModule:
         raise ConfigError(f"data config: {exc}") from exc
 
 
+def _nested(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"trainer.max_epochs": 3}`` -> ``{"trainer": {"max_epochs": 3}}``."""
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        *parents, last = key.split(".")
+        level = nested
+        for part in parents:
+            level = level.setdefault(part, {})
+        level[last] = value
+    return nested
+
+
 def _args(configs: Sequence[ConfigSource], overrides: Mapping[str, Any] | None) -> list[str]:
     args: list[str] = []
-    for source in configs:
+    # the overrides are one more config, so YAML types every value as a config file would
+    for source in [*configs, *([_nested(overrides)] if overrides else [])]:
         text = yaml.safe_dump(dict(source), sort_keys=False) if isinstance(source, Mapping) else None
         args += ["--config", text if text is not None else str(config_path(source))]
-    # JSON is YAML: jsonargparse reads each value with its type
-    args += [f"--{key}={json.dumps(value)}" for key, value in (overrides or {}).items()]
     return args
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from realm.features.summary import summary_shape
+from realm.features.schema import summary_shape
 from realm.models.encoders import GRUEncoder
 from realm.models.realm_model import RealmConfig, RealmModel
 from realm.models.terms import LinearPriorTerm, WideSummaryTerm

@@ -14,7 +14,8 @@ from realm.errors import ConfigError, DataError
 from realm.models.encoders import GRUEncoder
 from realm.models.realm_model import RealmConfig, RealmModel
 from realm.models.terms import WideSummaryTerm
-from realm.features.summary import SummaryProvider, rank_gauss, summary_shape
+from realm.features.schema import summary_shape
+from realm.features.summary import SummaryProvider, rank_gauss
 from realm.resources import load_variables
 
 

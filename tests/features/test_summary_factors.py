@@ -11,7 +11,8 @@ import pytest
 from realm.data.cohort import Cohort
 from realm.errors import ConfigError, DataError
 from realm.features.tabular import STATS
-from realm.features.summary import SummaryProvider, fit_factors, series_slopes, summary_shape
+from realm.features.schema import summary_shape
+from realm.features.summary import SummaryProvider, fit_factors, series_slopes
 
 
 def _planted(n: int = 400, c: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
