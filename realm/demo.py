@@ -2,6 +2,10 @@
 
     realm demo [--n-stays 1000] [--out runs/demo] [--seed 0] [--max-epochs 8]
 
+Settings: :class:`DemoConfig`, read from ``configs/demo.yaml`` (the command line overrides
+them); each neural model is a list of LightningCLI configs (``configs/demo/``) trained through
+realm.pipeline.train.
+
 Steps: synthesize the hospital (MIMIC-III layout) -> prepare the cohort -> build or reuse
 the KG -> extract and link entities from the notes (lexicon extractor; its mentions carry
 their KG node from the exact dictionary match, so no vector index is needed) -> train REALM
@@ -15,10 +19,8 @@ its configuration and the code that computes it, so a second run only evaluates.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ from realm.cache import atomic_dir, config_hash, inputs_digest, stage_dir
 from realm.data.cohort import TASKS
 from realm.errors import ConfigError
 
-__all__ = ["DemoConfig", "run_demo", "register", "cached_hospital", "cached_mentions"]
+__all__ = ["DemoConfig", "run_demo", "cached_hospital", "cached_mentions", "LINKING_NOTE"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,21 @@ LINKING_NOTE = ("Entities: lexicon extractor over the KG's names and synonyms; e
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """What ``realm demo`` runs (each field is a command-line option)."""
+    """What ``realm demo`` runs (``configs/demo.yaml``; the command line overrides it).
+
+    Attributes:
+        n_stays: ICU stays to synthesize.
+        out: output folder.
+        seed: one seed for every step.
+        max_epochs: training epochs (early stopping on the validation loss).
+        kg: built-in KG name or a KG spec YAML.
+        embedder: text embedder of the KG node vectors (onnx, minilm, hashing).
+        n_resamples: patient-level bootstrap resamples.
+        explain_top, explain_random: REALM explanations of the highest-risk and of randomly
+            drawn test stays per task.
+        progress: progress bars.
+        realm, gru: LightningCLI configs of the two neural models.
+    """
 
     n_stays: int = 1000
     out: Path = Path("runs/demo")
@@ -51,6 +67,8 @@ class DemoConfig:
     explain_top: int = 4
     explain_random: int = 3
     progress: bool = True
+    realm: tuple[str, ...] = ("demo/realm.yaml",)
+    gru: tuple[str, ...] = ("demo/gru.yaml",)
 
     def check(self) -> None:
         if self.n_stays < 20:
@@ -120,26 +138,73 @@ def cached_mentions(cohort_dir: Path, cohort_key: str, kg: str, kg_version: str,
     return folder / "mentions.parquet"
 
 
-def _trained(cfg: DemoConfig, spec: Any, cohort_dir: Path, cohort_key: str, mentions: Path | None,
+def _model_config(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path | None) -> dict[str, Any]:
+    """The configured model ``name`` (REALM or GRU) with this run's cohort, mentions, KG,
+    embedder, seed, epochs and log folder filled in."""
+    from realm.pipeline.train import merge_configs
+
+    config = merge_configs(cfg.realm if name == "REALM" else cfg.gru)
+    config["seed_everything"] = cfg.seed
+    data = config.setdefault("data", {}).setdefault("init_args", {})
+    data.update(cohort_dir=str(cohort_dir), tasks=list(TASKS), seed=cfg.seed)
+    for provider in data.get("extra_modalities") or []:
+        if str(provider.get("class_path", "")).endswith("EntityProvider"):
+            if mentions is None:
+                raise ConfigError(f"{name} reads entities: it needs the mentions table")
+            provider.setdefault("init_args", {}).update(mentions_file=str(mentions), kg=cfg.kg,
+                                                        embedder=cfg.embedder, seed=cfg.seed)
+    config.setdefault("trainer", {}).update(
+        max_epochs=cfg.max_epochs, enable_progress_bar=cfg.progress,
+        logger={"class_path": "pytorch_lightning.loggers.CSVLogger",
+                "init_args": {"save_dir": str(cfg.out / "training" / "lightning"), "name": name}})
+    return config
+
+
+def _train_neural(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path | None, kg: Any,
+                  explain: bool) -> tuple[Any, Any]:
+    """Train, restore the best checkpoint, predict the test split; returns the predictions
+    table and, with ``explain``, explanations of the highest-risk and of randomly drawn
+    (``seed``) test stays of every task."""
+    import pandas as pd
+
+    from realm.eval.explain import Explanations, explain_stays, select_stays
+    from realm.eval.predictions import predictions_frame
+    from realm.pipeline.train import fit, predict
+
+    trained = fit([_model_config(cfg, name, cohort_dir, mentions)])
+    probs = predict(trained.model, trained.datamodule.predict_dataloader())
+    predictions = predictions_frame(probs.index.to_numpy(), {t: probs[t].to_numpy() for t in TASKS},
+                                    cohort_dir, name)
+    explanations = None
+    if explain:
+        mentions_table = pd.read_parquet(mentions) if mentions is not None else None
+        explanations = Explanations.concat([
+            explain_stays(trained.model, trained.datamodule,
+                          select_stays(predictions, task, name, cfg.explain_top, cfg.explain_random,
+                                       seed=cfg.seed),
+                          task, model_name=name, kg=kg, mentions=mentions_table)
+            for task in TASKS])
+    return predictions, explanations
+
+
+def _trained(cfg: DemoConfig, name: str, cohort_dir: Path, cohort_key: str, mentions: Path | None,
              kg: Any, explain: bool) -> tuple[Any, Any]:
     """Predictions (and explanations) of one neural model, from the cache when possible."""
     import pandas as pd
 
-    from realm.demo_models import train_neural
     from realm.eval.explain import Explanations
 
-    key = config_hash("neural", asdict(spec), cohort_key,
-                      None if mentions is None else inputs_digest([mentions]),
-                      cfg.max_epochs, cfg.seed, (cfg.explain_top, cfg.explain_random) if explain else None,
+    spec = _model_config(cfg, name, Path("cohort"), mentions and Path("mentions"))
+    for where in ("logger", "enable_progress_bar"):  # where the run logs is no input
+        spec["trainer"].pop(where)
+    key = config_hash("neural", spec, cohort_key, None if mentions is None else inputs_digest([mentions]),
+                      (cfg.explain_top, cfg.explain_random) if explain else None,
                       _code("models", "features", "data/datamodule.py", "data/dataset.py", "data/discretize.py",
-                            "eval/explain.py", "eval/predictions.py", "demo_models.py"))
+                            "eval/explain.py", "eval/predictions.py", "pipeline/train.py", "demo.py"))
     folder = stage_dir("demo_models", key)
     if not (folder / "predictions.parquet").is_file():
         with atomic_dir(folder) as tmp:
-            preds, ex = train_neural(spec, cohort_dir, list(TASKS), mentions=mentions,
-                                     out=cfg.out / "training", max_epochs=cfg.max_epochs,
-                                     seed=cfg.seed, progress=cfg.progress, kg=kg,
-                                     explain=(cfg.explain_top, cfg.explain_random) if explain else None)
+            preds, ex = _train_neural(cfg, name, cohort_dir, mentions, kg, explain)
             preds.to_parquet(tmp / "predictions.parquet", index=False)
             if ex is not None:
                 ex.save(tmp / "explanations")
@@ -151,8 +216,8 @@ def _trained(cfg: DemoConfig, spec: Any, cohort_dir: Path, cohort_key: str, ment
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Run every step; returns the evaluation record (also written as metrics.json)."""
     from realm.data.prepare import prepare_cohort
-    from realm.demo_models import ORACLE_NAME, NeuralSpec, oracle_predictions, tabular_predictions
     from realm.eval.run import run_evaluate
+    from realm.pipeline.baselines import ORACLE_NAME, oracle_predictions, tabular_predictions
     from realm.eval.predictions import write_predictions
     from realm.kg.spec import load_kg
 
@@ -172,13 +237,12 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     steps.start("entity extraction and linking")
     mentions = cached_mentions(cohort_dir, cohort_key, cfg.kg, kg.version, cfg.progress)
     steps.done()
-    specs = [NeuralSpec("REALM", entities=True, kg=cfg.kg, embedder=cfg.embedder),
-             NeuralSpec("GRU", entities=False)]
     frames, explanations = [], None
-    for spec in specs:
-        steps.start(f"training {spec.name}")
-        preds, ex = _trained(cfg, spec, cohort_dir, cohort_key,
-                             mentions if spec.entities else None, kg, explain=spec.entities)
+    for name in ("REALM", "GRU"):
+        steps.start(f"training {name}")
+        entities = name == "REALM"
+        preds, ex = _trained(cfg, name, cohort_dir, cohort_key, mentions if entities else None, kg,
+                             explain=entities)
         frames.append(preds)
         explanations = explanations if ex is None else ex
         steps.done()
@@ -204,33 +268,3 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     (out / "demo.json").write_text(json.dumps({"config": {k: str(v) for k, v in asdict(cfg).items()},
                                                "wall_seconds": record["wall_seconds"]}, indent=1))
     return record
-
-
-def _run(args: argparse.Namespace) -> int:
-    from realm.eval.run import summary_lines
-
-    cfg = DemoConfig(n_stays=args.n_stays, out=args.out, seed=args.seed,
-                     max_epochs=args.max_epochs, kg=args.kg, embedder=args.embedder,
-                     n_resamples=args.n_resamples, progress=not args.no_progress)
-    record = run_demo(cfg)
-    sys.stdout.write("\n" + "\n".join(summary_lines(record)) + "\n")
-    sys.stdout.write(f"\n{LINKING_NOTE}\nFinished in {record['wall_seconds']:.0f} s.\n"
-                     f"Report: {(Path(cfg.out) / 'report.html').resolve()}\n")
-    return 0
-
-
-def register(parser: argparse.ArgumentParser) -> None:
-    """Add the ``realm demo`` arguments."""
-    d = DemoConfig()
-    parser.add_argument("--n-stays", type=int, default=d.n_stays, help="ICU stays to synthesize")
-    parser.add_argument("--out", type=Path, default=d.out, help="output folder")
-    parser.add_argument("--seed", type=int, default=d.seed, help="one seed for every step")
-    parser.add_argument("--max-epochs", type=int, default=d.max_epochs,
-                        help="training epochs (early stopping on validation loss)")
-    parser.add_argument("--kg", default=d.kg, help="built-in KG name or a KG spec YAML")
-    parser.add_argument("--embedder", default=d.embedder,
-                        help="text embedder of KG node vectors (onnx, minilm, hashing)")
-    parser.add_argument("--n-resamples", type=int, default=d.n_resamples,
-                        help="patient-level bootstrap resamples")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.set_defaults(func=_run)

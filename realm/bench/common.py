@@ -1,89 +1,23 @@
-"""What the model benchmarks share: train a LightningModule, score probabilities, print, save.
+"""What the model benchmarks share: score probabilities, print, save.
 
-Training is deterministic per seed: early stopping on the validation loss, the best
-checkpoint's weights score the test split. Scores are patient-level bootstrap intervals
-(realm.eval.bootstrap, 1000 resamples by default).
+Models train through realm.pipeline.train (deterministic per seed). Scores are patient-level
+bootstrap intervals (realm.eval.bootstrap, 1000 resamples by default).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import resource
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import pytorch_lightning as pl
-import torch
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from realm.cache import atomic_path
-from realm.data.datamodule import RealmDataModule
 from realm.eval.bootstrap import bootstrap_ci, paired_bootstrap_diff
-from realm.models.module import RealmTask
 
-__all__ = ["TrainResult", "train_and_predict", "score", "compare", "peak_rss_mb", "print_table",
-           "write_json"]
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    """Test-split probabilities, one column per task (indexed by stay id), and the cost."""
-
-    probs: pd.DataFrame
-    epochs: int
-    seconds: float
-
-    @property
-    def seconds_per_epoch(self) -> float:
-        return self.seconds / max(self.epochs, 1)
-
-
-class _EpochCounter(pl.Callback):
-    def __init__(self) -> None:
-        self.epochs = 0
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.epochs += 1
-
-
-def train_and_predict(model: RealmTask, data: RealmDataModule, workdir: Path, *, max_epochs: int,
-                      patience: int = 4, seed: int = 0, monitor: str = "val/loss",
-                      mode: str = "min") -> TrainResult:
-    """Fit ``model`` on the train split (early stopping and the kept checkpoint on ``monitor``,
-    the validation loss by default), predict the test split with the best weights; returns
-    P(task) per test stay for every task of the model."""
-    pl.seed_everything(seed, workers=True)
-    checkpoint = ModelCheckpoint(dirpath=workdir, monitor=monitor, mode=mode, save_top_k=1,
-                                 filename="best")
-    counter = _EpochCounter()
-    trainer = pl.Trainer(
-        max_epochs=max_epochs, accelerator="cpu", devices=1, deterministic=True, logger=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=workdir,
-        callbacks=[EarlyStopping(monitor, mode=mode, patience=patience), checkpoint, counter],
-        num_sanity_val_steps=0,
-    )
-    started = time.perf_counter()
-    trainer.fit(model, datamodule=data)
-    seconds = time.perf_counter() - started
-    if checkpoint.best_model_path:
-        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["state_dict"])
-    model.eval()
-    parts = []
-    with torch.no_grad():
-        for batch in data.test_dataloader():
-            out = model.predict_step(batch, 0)
-            parts.append(pd.DataFrame({t: out[t].numpy() for t in model.tasks},
-                                      index=out["stay_id"].numpy()))
-    return TrainResult(pd.concat(parts), counter.epochs, seconds)
+__all__ = ["score", "compare", "peak_rss_mb", "print_table", "write_json"]
 
 
 def score(y: np.ndarray, p: np.ndarray, groups: np.ndarray, *, n_resamples: int = 1000,

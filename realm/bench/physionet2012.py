@@ -4,33 +4,27 @@
 
 DIR holds ``set-X.tar.gz`` (or ``set-X/``) and ``Outcomes-X.txt``. The train sets are split
 by subject (seeded) into train and validation (early stopping only); the test set is scored
-once. REALM's entities are the time-series findings (``kg/lab_findings.csv`` rules over the
-48 h window, nodes of the default KG, each with its worst value, fraction abnormal and last
-value): PhysioNet 2012 has no notes. REALM anneals its learning rate (cosine, weight decay
-0.01), hides 20 % of a stay's entity tokens in training (``--realm-entity-dropout``) and
-uses dropout 0.2 in its blocks (``--realm-dropout``; both chosen on the validation split),
-keeps the epoch of best validation AUROC and averages the probabilities of ``--realm-seeds``
-(5) models trained with consecutive seeds, ``--realm-jobs`` (2) processes side by side.
-The seeds are cross-fitted (``--realm-folds`` 5): the train sets' stays are dealt by subject
-into 5 folds and seed k validates on fold k, so every training stay trains four of the five
-models (the GBM, too, fits on every training stay); ``--realm-folds 0`` gives every seed the
-one validation split instead.
-REALM also learns to predict SAPS-I, SOFA and log length of stay in training
-(``--realm-aux-targets``, realm.features.aux_targets: targets only, never inputs; test stays'
-values are never loaded), chosen on out-of-fold predictions inside set A.
-``--realm-summary`` adds the summary modality (realm.features.summary; ``--realm-summary-mode``
-deep, wide or wide_deep), off because it lowered the validation AUROC. The baselines are
-trained exactly as before.
-Every model is scored with the patient-level bootstrap (1000 resamples), plus paired
+once. The settings are :class:`PhysioNetBenchConfig`, read from
+``configs/bench/physionet2012.yaml``; each neural model is a list of LightningCLI configs
+(``configs/bench/physionet2012/``), trained through realm.pipeline.train on one prepared
+DataModule. REALM's entities are the time-series findings (PhysioNet 2012 has no notes) and it
+learns SAPS-I, SOFA and log length of stay as auxiliary targets; it averages the probabilities
+of ``realm_seeds`` models trained with consecutive seeds, ``realm_jobs`` forked processes side
+by side. The seeds are cross-fitted (``realm_folds``): the train sets' stays are dealt by
+subject into folds and seed k validates on fold k, so every training stay trains most of the
+models (the GBM, too, fits on every training stay); ``realm_folds: 0`` gives every seed the one
+validation split instead. Every model is scored with the patient-level bootstrap, plus paired
 differences REALM - GBM.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
+import multiprocessing
 import resource
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +32,65 @@ import numpy as np
 import pandas as pd
 import torch
 
+from realm.config import config_dict
 from realm.errors import ConfigError
 
-__all__ = ["register", "run", "prepare_split_cohort"]
+__all__ = ["PhysioNetBenchConfig", "run", "prepare_split_cohort"]
 
 log = logging.getLogger(__name__)
 TASK = "mortality"
 
 
+@dataclass(frozen=True)
+class PhysioNetBenchConfig:
+    """What ``realm bench physionet2012`` runs (tuned values: ``configs/bench/physionet2012.yaml``).
+
+    Attributes:
+        data: folder with ``set-X.tar.gz`` (or ``set-X/``) and ``Outcomes-X.txt``.
+        out: the JSON file to write.
+        train_sets: sets split by subject into train and validation.
+        test_set: the set scored once.
+        workdir: cohort, checkpoints and predictions (default: ``out`` without .json).
+        seed: seed of the split, the folds, the baselines and the first REALM seed.
+        val_fraction: share of the train sets' subjects that validates.
+        realm_seeds: REALM models averaged (seeds seed, seed + 1, ...).
+        realm_jobs: processes training the REALM seeds side by side (each with ``threads``).
+        realm_folds: cross-fitting folds (0: every seed uses the cohort's validation split).
+        datamodule: LightningCLI configs of the data every neural model trains on.
+        realm, gru, transformer: LightningCLI configs of each neural model.
+        n_resamples: subject-bootstrap resamples.
+        threads: torch threads and GBM threads.
+    """
+
+    data: Path
+    out: Path
+    train_sets: tuple[str, ...] = ("a", "b")
+    test_set: str = "c"
+    workdir: Path | None = None
+    seed: int = 0
+    val_fraction: float = 0.15
+    realm_seeds: int = 5
+    realm_jobs: int = 2
+    realm_folds: int = 5
+    datamodule: tuple[str, ...] = ("bench/physionet2012/data.yaml",)
+    realm: tuple[str, ...] = ("bench/physionet2012/realm.yaml",)
+    gru: tuple[str, ...] = ("bench/physionet2012/gru.yaml",)
+    transformer: tuple[str, ...] = ("bench/physionet2012/transformer.yaml",)
+    n_resamples: int = 1000
+    threads: int = 1
+
+    def check(self) -> None:
+        if self.realm_folds == 1 or self.realm_folds < 0:
+            raise ConfigError(f"realm_folds must be 0 (no cross-fitting) or at least 2, not {self.realm_folds}")
+        if self.realm_seeds < 1:
+            raise ConfigError(f"realm_seeds must be at least 1, not {self.realm_seeds}")
+        if self.test_set in self.train_sets:
+            raise ConfigError(f"test set {self.test_set!r} is also a train set")
+
+
 def prepare_split_cohort(data: Path, train_sets: list[str], test_set: str, out: Path, *,
                          val_fraction: float, seed: int) -> Path:
     """Prepare the sets into ``out``: test = ``test_set``; train sets split train/val by subject."""
-    from realm.data.cohort import Cohort
     from realm.data.prepare import prepare_cohort
 
     if test_set in train_sets:
@@ -66,102 +107,108 @@ def prepare_split_cohort(data: Path, train_sets: list[str], test_set: str, out: 
     return folder
 
 
-def _aux_columns(args: argparse.Namespace) -> list[str]:
-    """The stays columns ``--realm-aux-targets`` names (empty: no auxiliary targets)."""
-    return [c.strip() for c in args.realm_aux_targets.split(",") if c.strip()]
+@dataclass(frozen=True)
+class _Fitted:
+    """Test-split probabilities (one column per task, indexed by stay id) and the cost."""
+
+    probs: pd.DataFrame
+    epochs: int
+    seconds: float
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return self.seconds / max(self.epochs, 1)
 
 
-def _needs_summary(args: argparse.Namespace) -> bool:
-    """Whether REALM's batches need the summary modality (its network or its linear prior)."""
-    return args.realm_summary or (args.realm_linear_prior and args.realm_prior_summary != "none")
+def _data_config(cfg: PhysioNetBenchConfig, cohort_dir: Path) -> dict[str, Any]:
+    """The configured data with this run's cohort, seed and folds filled in."""
+    from realm.pipeline.train import merge_configs
+
+    data = merge_configs(cfg.datamodule)["data"]
+    data.setdefault("init_args", {}).update(cohort_dir=str(cohort_dir), seed=cfg.seed,
+                                            n_folds=max(cfg.realm_folds, 2), fold_seed=cfg.seed)
+    return {"data": data}
 
 
-#: What the forked seed workers of ``--realm-jobs`` inherit (set just before forking).
-_SHARED: dict[str, Any] = {}
+def _fit(configs: list[Any], data: Any, folder: Path, seed: int, threads: int) -> _Fitted:
+    """Train one model of ``configs`` on ``data`` with ``seed``; its test probabilities."""
+    from realm.pipeline.train import fit, predict
+
+    torch.set_num_threads(threads)
+    trained = fit(configs, {"seed_everything": seed, "checkpoint.dirpath": str(folder),
+                            "trainer.default_root_dir": str(folder)}, datamodule=data, reseed=True)
+    return _Fitted(predict(trained.model, data.test_dataloader()), trained.epochs, trained.seconds)
 
 
-def _realm_seed(seed: int) -> Any:
-    """Train and score one REALM seed (in this process, or a forked worker)."""
-    from realm.bench.common import train_and_predict
-    from realm.models.realm_model import RealmConfig, RealmModel
-
-    args, data, workdir, gru = (_SHARED[k] for k in ("args", "data", "workdir", "gru"))
-    torch.set_num_threads(args.threads)
-    config = RealmConfig(hidden=args.hidden, node_dim=args.node_dim, modality_dropout=0.2,
-                         entity_dropout=args.realm_entity_dropout, dropout=args.realm_dropout,
-                         use_summary=args.realm_summary,
-                         summary_mode=args.realm_summary_mode, summary_dropout=args.realm_summary_dropout,
-                         aux_targets=len(_aux_columns(args)), aux_weight=args.realm_aux_weight,
-                         linear_prior=args.realm_linear_prior, prior_summary=args.realm_prior_summary)
+def _realm_seed(cfg: PhysioNetBenchConfig, configs: list[Any], data: Any, workdir: Path, seed: int) -> _Fitted:
+    """Train and score one REALM seed (in this process, or a forked one)."""
     # cross-fitting: seed k validates on fold k mod K of the pooled train+val stays
-    data.use_fold((seed - args.seed) % args.realm_folds if args.realm_folds else None)
-    torch.manual_seed(seed)
-    model = RealmModel([TASK], data.n_features, data.n_variables, data.n_statics, encoder=gru,
-                       config=config, lr=args.realm_lr, weight_decay=args.realm_weight_decay,
-                       lr_schedule=args.realm_schedule)
-    # Early stopping and the kept checkpoint on the validation AUROC (the reported metric:
-    # the loss keeps falling after the ranking has stopped improving).
-    result = train_and_predict(model, data, workdir / "realm" / f"seed{seed}",
-                               max_epochs=args.realm_epochs, patience=args.realm_patience,
-                               seed=seed, monitor=f"val/{TASK}_auroc", mode="max")
+    data.use_fold((seed - cfg.seed) % cfg.realm_folds if cfg.realm_folds else None)
+    result = _fit(configs, data, workdir / "realm" / f"seed{seed}", seed, cfg.threads)
     log.info("realm seed %d: %d epochs, %.1f s/epoch", seed, result.epochs, result.seconds_per_epoch)
     return result
 
 
-def _realm(args: argparse.Namespace, data, workdir: Path, gru) -> Any:
-    """REALM, ``--realm-seeds`` times with seeds seed, seed + 1, ...: the mean probability,
-    and the summed training cost. With ``--realm-jobs`` > 1 the seeds train in that many
-    forked processes (each with ``--threads`` torch threads); every seed's model is the
-    same as in one process (each seeds everything itself)."""
-    from realm.bench.common import TrainResult
+def _forked(fn: Callable[[int], _Fitted], items: list[int], jobs: int) -> list[_Fitted]:
+    """``fn`` of every item, ``jobs`` forked processes at a time, in the order of ``items``.
+    Forked, not spawned: each process inherits the prepared DataModule as is, and nothing
+    but the result travels back (through a pipe)."""
+    context = multiprocessing.get_context("fork")
 
-    seeds = [args.seed + k for k in range(args.realm_seeds)]
-    _SHARED.update(args=args, data=data, workdir=workdir, gru=gru)
-    jobs = min(max(args.realm_jobs, 1), len(seeds))
+    def child(send: Any, item: int) -> None:
+        try:
+            send.send(("ok", fn(item)))
+        except BaseException as exc:  # handed to the parent, which raises it
+            send.send(("error", exc))
+        finally:
+            send.close()
+
+    results: list[_Fitted] = []
+    for start in range(0, len(items), jobs):
+        running = []
+        for item in items[start:start + jobs]:
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=child, args=(send, item))
+            process.start()
+            send.close()
+            running.append((process, receive))
+        for process, receive in running:
+            status, value = receive.recv()
+            process.join()
+            if status == "error":
+                raise value
+            results.append(value)
+    return results
+
+
+def _realm(cfg: PhysioNetBenchConfig, data_config: dict[str, Any], data: Any, workdir: Path) -> _Fitted:
+    """REALM, ``realm_seeds`` times with seeds seed, seed + 1, ...: the mean probability, and
+    the summed training cost. With ``realm_jobs`` > 1 the seeds train in forked processes;
+    every seed's model is the same as in one process (each seeds everything itself)."""
+    seeds = [cfg.seed + k for k in range(cfg.realm_seeds)]
+    configs = [data_config, *cfg.realm]
+    jobs = min(max(cfg.realm_jobs, 1), len(seeds))
     try:
         if jobs == 1:
-            runs = [_realm_seed(seed) for seed in seeds]
+            runs = [_realm_seed(cfg, configs, data, workdir, seed) for seed in seeds]
         else:
-            import multiprocessing
-
-            # fork: the workers inherit the prepared data (and the encoder closure) as is
-            with multiprocessing.get_context("fork").Pool(jobs, maxtasksperchild=1) as pool:
-                runs = pool.map(_realm_seed, seeds, chunksize=1)
+            runs = _forked(lambda seed: _realm_seed(cfg, configs, data, workdir, seed), seeds, jobs)
     finally:
-        _SHARED.clear()
         data.use_fold(None)  # the baselines below train on the cohort's own split
     probs = sum(r.probs for r in runs) / len(runs)
-    return TrainResult(probs, sum(r.epochs for r in runs), sum(r.seconds for r in runs))
+    return _Fitted(probs, sum(r.epochs for r in runs), sum(r.seconds for r in runs))
 
 
-def _models(args: argparse.Namespace, data, workdir: Path) -> tuple[dict[str, Any], float]:
-    """Train the three networks; returns name -> TrainResult, and REALM's wall seconds."""
-    from realm.bench.common import train_and_predict
-    from realm.models.encoders import GRUEncoder, TransformerEncoder
-    from realm.models.module import TimeSeriesModel
-
-    h = args.hidden
-    sizes = (data.n_features, data.n_variables, data.n_statics)
-
-    def gru(f: int, v: int, s: int) -> GRUEncoder:
-        return GRUEncoder(f, v, s, hidden=h, dropout=0.2)
-
-    def transformer(f: int, v: int, s: int) -> TransformerEncoder:
-        return TransformerEncoder(f, v, s, hidden=h, layers=2, heads=4, dropout=0.1)
-
-    builders = {
-        "gru": lambda: TimeSeriesModel([TASK], *sizes, encoder=gru, head_dropout=0.2),
-        "transformer": lambda: TimeSeriesModel([TASK], *sizes, encoder=transformer, lr=5e-4),
-    }
+def _models(cfg: PhysioNetBenchConfig, data_config: dict[str, Any], data: Any,
+            workdir: Path) -> tuple[dict[str, _Fitted], float]:
+    """Train the three networks; returns name -> _Fitted, and REALM's wall seconds."""
     started = time.perf_counter()
-    results = {"realm": _realm(args, data, workdir, gru)}
-    realm_wall = time.perf_counter() - started  # below the summed seconds with --realm-jobs > 1
-    log.info("realm: %d epochs over %d seeds, %.1f s/epoch", results["realm"].epochs, args.realm_seeds,
+    results = {"realm": _realm(cfg, data_config, data, workdir)}
+    realm_wall = time.perf_counter() - started  # below the summed seconds with realm_jobs > 1
+    log.info("realm: %d epochs over %d seeds, %.1f s/epoch", results["realm"].epochs, cfg.realm_seeds,
              results["realm"].seconds_per_epoch)
-    for name, build in builders.items():
-        torch.manual_seed(args.seed)
-        results[name] = train_and_predict(build(), data, workdir / name, max_epochs=args.epochs,
-                                          patience=args.patience, seed=args.seed)
+    for name, configs in (("gru", cfg.gru), ("transformer", cfg.transformer)):
+        results[name] = _fit([data_config, *configs], data, workdir / name, cfg.seed, cfg.threads)
         log.info("%s: %d epochs, %.1f s/epoch", name, results[name].epochs, results[name].seconds_per_epoch)
     return results, realm_wall
 
@@ -189,37 +236,27 @@ def _baselines(cohort_dir: Path, test_ids: np.ndarray, seed: int, threads: int) 
             for name, key in (("gbm", "gbm"), ("lr", "logistic"))}
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(cfg: PhysioNetBenchConfig) -> dict[str, Any]:
     """Run the benchmark; returns the JSON payload it wrote."""
     from realm.bench.common import compare, peak_rss_mb, print_table, score, write_json
-    from realm.data.datamodule import RealmDataModule
-    from realm.features.aux_targets import AuxTargetProvider
-    from realm.features.entities import EntityProvider
-    from realm.features.summary import SummaryProvider
+    from realm.data.cohort import Cohort
+    from realm.pipeline.train import build_datamodule
 
-    if args.realm_folds == 1 or args.realm_folds < 0:
-        raise ConfigError(f"--realm-folds must be 0 (no cross-fitting) or at least 2, not {args.realm_folds}")
+    cfg.check()
     started = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    train_sets = [s.strip() for s in args.train_sets.split(",") if s.strip()]
-    workdir = Path(args.workdir) if args.workdir else Path(args.out).with_suffix("")
-    cohort_dir = prepare_split_cohort(Path(args.data), train_sets, args.test_set, workdir / "cohort",
-                                      val_fraction=args.val_fraction, seed=args.seed)
+    torch.set_num_threads(cfg.threads)
+    train_sets = list(cfg.train_sets)
+    workdir = Path(cfg.workdir) if cfg.workdir else Path(cfg.out).with_suffix("")
+    cohort_dir = prepare_split_cohort(Path(cfg.data), train_sets, cfg.test_set, workdir / "cohort",
+                                      val_fraction=cfg.val_fraction, seed=cfg.seed)
     t_prep = time.perf_counter() - started
-    provider = EntityProvider(source="findings", kg=args.kg, embedder=args.embedder,
-                              node_dim=args.node_dim, max_entities=args.max_entities)
-    aux = _aux_columns(args)
-    targets = [AuxTargetProvider(aux, log_columns=[c for c in aux if c in args.realm_aux_log.split(",")])] if aux else []
-    data = RealmDataModule(str(cohort_dir), tasks=[TASK], batch_size=args.batch_size,
-                           seed=args.seed, n_folds=max(args.realm_folds, 2), fold_seed=args.seed,
-                           extra_modalities=[provider, *targets] + ([SummaryProvider()] if _needs_summary(args) else []))
+    data_config = _data_config(cfg, cohort_dir)
+    data = build_datamodule([data_config])
     data.setup()
-    trained, realm_wall = _models(args, data, workdir)
+    trained, realm_wall = _models(cfg, data_config, data, workdir)
     test_ids = trained["realm"].probs.index.to_numpy()
     probs = {name: r.probs[TASK].to_numpy() for name, r in trained.items()}
-    probs.update({k: v.to_numpy() for k, v in _baselines(cohort_dir, test_ids, args.seed, args.threads).items()})
-    from realm.data.cohort import Cohort
-
+    probs.update({k: v.to_numpy() for k, v in _baselines(cohort_dir, test_ids, cfg.seed, cfg.threads).items()})
     meta = Cohort.load(cohort_dir, tables=()).stays.set_index("stay_id")
     labels = pd.read_parquet(cohort_dir / "labels.parquet").set_index("stay_id")[TASK]
     y = labels.loc[test_ids].astype(int).to_numpy()
@@ -228,92 +265,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # (other metrics, subgroups, ensembles) without retraining anything
     predictions = pd.DataFrame({"stay_id": test_ids, "subject_id": groups, TASK: y, **probs})
     predictions.to_parquet(workdir / "predictions.parquet", index=False)
-    models = {name: score(y, p, groups, n_resamples=args.n_resamples, seed=args.seed) for name, p in probs.items()}
+    models = {name: score(y, p, groups, n_resamples=cfg.n_resamples, seed=cfg.seed) for name, p in probs.items()}
+    provider = next((p for p in data.extra_modalities if p.name == "entities"), None)
     payload = {
-        "benchmark": "physionet2012", "train_sets": train_sets, "test_set": args.test_set,
+        "benchmark": "physionet2012", "train_sets": train_sets, "test_set": cfg.test_set,
         "n_test": int(len(y)), "test_positive": int(y.sum()),
         "n_train": data.split_size("train"), "n_val": data.split_size("val"),
         "models": models,
         "paired": {"realm-gbm": compare(y, probs["realm"], probs["gbm"], groups,
-                                        n_resamples=args.n_resamples, seed=args.seed)},
+                                        n_resamples=cfg.n_resamples, seed=cfg.seed)},
         "training": {name: {"epochs": r.epochs, "seconds": r.seconds, "seconds_per_epoch": r.seconds_per_epoch}
                      for name, r in trained.items()},
-        "realm_seeds": args.realm_seeds,
-        "entities": {"nodes": len(provider.node_ids), "kg_version": provider.kg_version,
-                     "node_embedding_id": provider.node_embedding_id},
-        "settings": {k: v for k, v in vars(args).items() if k not in ("func", "_module")},
-        "threads": args.threads, "prepare_seconds": t_prep,
+        "realm_seeds": cfg.realm_seeds,
+        "entities": {} if provider is None else {
+            "nodes": len(provider.node_ids), "kg_version": provider.kg_version,
+            "node_embedding_id": provider.node_embedding_id},
+        "settings": config_dict(cfg),
+        "threads": cfg.threads, "prepare_seconds": t_prep,
         "realm_wall_seconds": realm_wall,
         "predictions": str(workdir / "predictions.parquet"),
         "wall_seconds": time.perf_counter() - started, "peak_rss_mb": peak_rss_mb(),
-        # the largest forked REALM worker (--realm-jobs > 1; Linux KiB, counting what it shares
+        # the largest forked REALM worker (realm_jobs > 1; Linux KiB, counting what it shares
         # with this process from the fork); the workers run side by side, this one waits
         "peak_rss_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
-    write_json(Path(args.out), payload)
+    write_json(Path(cfg.out), payload)
     print_table(models, {"paired realm-gbm": {m: f"{d['value']:+.3f} p={d['p_value']:.3f}"
                                               for m, d in payload["paired"]["realm-gbm"].items()},
                          "time": {"wall_s": round(payload["wall_seconds"], 1),
                                   "peak_rss_mb": round(payload["peak_rss_mb"])}})
     return payload
-
-
-def register(parser: argparse.ArgumentParser) -> None:
-    """Add the ``realm bench physionet2012`` arguments."""
-    parser.add_argument("--data", required=True, help="folder with set-X.tar.gz and Outcomes-X.txt")
-    parser.add_argument("--train-sets", default="a,b", help="comma-separated train sets")
-    parser.add_argument("--test-set", default="c")
-    parser.add_argument("--out", required=True, help="JSON file to write")
-    parser.add_argument("--workdir", default=None, help="cohort and checkpoints (default: OUT without .json)")
-    parser.add_argument("--kg", default="default", help="KG of the finding nodes (name or spec YAML)")
-    parser.add_argument("--embedder", default="onnx", help="text embedder of the node vectors")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--patience", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--node-dim", type=int, default=64)
-    parser.add_argument("--max-entities", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--val-fraction", type=float, default=0.15)
-    parser.add_argument("--n-resamples", type=int, default=1000)
-    # One thread by default: these models' matrices are small, and on a shared 2-core machine
-    # a second torch thread cost ~4x the CPU per epoch (measured); the reported run used 1.
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads and GBM threads (default 1)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--realm-seeds", type=int, default=5, help="REALM models averaged (seeds seed, seed+1, ...)")
-    parser.add_argument("--realm-jobs", type=int, default=2,
-                        help="processes training the REALM seeds side by side (each with --threads)")
-    parser.add_argument("--realm-folds", type=int, default=5,
-                        help="cross-fitting: REALM seed k validates on fold k mod K of the pooled "
-                             "train+val stays (0: every seed uses the cohort's validation split)")
-    parser.add_argument("--realm-aux-targets", default="saps1,sofa,los_hours",
-                        help="comma-separated stays columns REALM also learns to predict in training "
-                             "(targets only, never inputs; '' for none)")
-    parser.add_argument("--realm-aux-log", default="los_hours",
-                        help="comma-separated auxiliary targets read as log1p(value)")
-    parser.add_argument("--realm-aux-weight", type=float, default=0.3,
-                        help="weight of the auxiliary targets' mean squared error (RealmConfig.aux_weight)")
-    parser.add_argument("--realm-summary", action=argparse.BooleanOptionalAction, default=False,
-                        help="REALM also reads the per-variable summary statistics (off: it lowered "
-                             "the validation AUROC, see BENCHMARKS.md)")
-    parser.add_argument("--realm-summary-mode", choices=("deep", "wide", "wide_deep"), default="deep",
-                        help="with --realm-summary: an MLP into the series summary, a linear logit "
-                             "term, or both (RealmConfig.summary_mode)")
-    parser.add_argument("--realm-linear-prior", action=argparse.BooleanOptionalAction, default=False,
-                        help="REALM adds a fixed ridge logistic regression, fitted on its train folds "
-                             "before training, to its logits (RealmConfig.linear_prior)")
-    parser.add_argument("--realm-prior-summary", choices=("all", "none"), default="all",
-                        help="with --realm-linear-prior: the prior also reads every summary statistic "
-                             "(all) or only the entity vectors and statics (none)")
-    parser.add_argument("--realm-summary-dropout", type=float, default=0.1,
-                        help="dropout on the summary inputs (RealmConfig.summary_dropout)")
-    parser.add_argument("--realm-dropout", type=float, default=0.2,
-                        help="dropout inside REALM's blocks and before its head (RealmConfig.dropout)")
-    parser.add_argument("--realm-entity-dropout", type=float, default=0.2,
-                        help="fraction of entity tokens hidden in training (RealmConfig.entity_dropout)")
-    parser.add_argument("--realm-epochs", type=int, default=16, help="REALM's max epochs (the cosine period)")
-    parser.add_argument("--realm-patience", type=int, default=6, help="REALM's early-stopping patience (val AUROC)")
-    parser.add_argument("--realm-schedule", choices=("constant", "cosine", "onecycle"), default="cosine")
-    parser.add_argument("--realm-lr", type=float, default=1e-3)
-    parser.add_argument("--realm-weight-decay", type=float, default=1e-2)
-    parser.set_defaults(func=lambda a: (run(a), 0)[1])

@@ -10,7 +10,7 @@ imported only when invoked, so ``realm --help`` answers without importing torch.
     realm evaluate                    realm.cli.evaluate
     realm bench NAME                  one module per benchmark (BENCHES)
     realm harmonize / serialize       realm.cli.harmonize / realm.cli.serialize
-    realm demo                        realm.demo
+    realm demo                        realm.cli.demo
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ GROUPS: dict[str, tuple[str, str]] = {
     "evaluate": ("realm.cli.evaluate", "metrics, CIs, calibration and an HTML report"),
     "harmonize": ("realm.cli.harmonize", "map raw medication strings to concepts"),
     "serialize": ("realm.cli.serialize", "print a stay as text for an embedding model"),
-    "demo": ("realm.demo", "the whole pipeline on the built-in synthetic hospital"),
+    "demo": ("realm.cli.demo", "the whole pipeline on the built-in synthetic hospital"),
 }
 #: Lightning's verbs, handed to LightningCLI with the rest of the command line.
 LIGHTNING_VERBS = ("fit", "validate", "test", "predict")
 #: benchmark name -> (module with ``register(parser)``, one-line help)
 BENCHES: dict[str, tuple[str, str]] = {
-    "physionet2012": ("realm.bench.physionet2012", "train and score every model on PhysioNet 2012"),
-    "synthetic": ("realm.bench.synthetic", "REALM vs time series vs the oracle"),
+    "physionet2012": ("realm.cli.bench.physionet2012", "train and score every model on PhysioNet 2012"),
+    "synthetic": ("realm.cli.bench.synthetic", "REALM vs time series vs the oracle"),
     "bc8": ("realm.cli.bench.bc8", "phenotype extraction + HPO normalization (BioCreative VIII)"),
     "bc8-split": ("realm.cli.bench.bc8_split", "split a BioCreative VIII TSV into train/dev by observation"),
     "linking": ("realm.cli.bench.linking", "entity linking accuracy and index speed"),

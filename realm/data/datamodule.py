@@ -129,6 +129,39 @@ class RealmDataModule(pl.LightningDataModule):
     def n_tasks(self) -> int:
         return len(self.tasks)
 
+    def _provided(self, name: str, attribute: str, absent: int) -> int:
+        """``attribute`` of the extra modality called ``name``; ``absent`` without one (the
+        model then never reads that part, so the value only has to be a valid size)."""
+        for provider in self.extra_modalities:
+            if provider.name == name:
+                return int(getattr(provider, attribute))
+        return absent
+
+    @property
+    def node_dim(self) -> int:
+        """Width of an entity's node vector (EntityProvider.node_dim)."""
+        return self._provided("entities", "node_dim", 128)
+
+    @property
+    def note_dim(self) -> int:
+        """Width of a note embedding (NoteEmbeddingProvider.dim)."""
+        return self._provided("notes", "dim", 384)
+
+    @property
+    def record_dim(self) -> int:
+        """Width of a serialized-record embedding (RecordVectorProvider.dim)."""
+        return self._provided("record", "dim", 384)
+
+    @property
+    def summary_factors(self) -> int:
+        """Factor rows the summary modality appends (SummaryProvider.n_factors)."""
+        return self._provided("summary", "n_factors", 0)
+
+    @property
+    def n_aux_targets(self) -> int:
+        """Auxiliary target columns (AuxTargetProvider.n_targets)."""
+        return self._provided("aux", "n_targets", 0)
+
     # -- Lightning hooks --------------------------------------------------------------------
     def prepare_data(self) -> None:
         """Fill the tensor cache once (rank 0) so other ranks only read it."""

@@ -46,6 +46,11 @@ class AuxTargetProvider(ModalityProvider):
         self._values = np.empty((0, len(self.columns)), dtype=np.float32)
         self._row: dict[int, int] = {}
 
+    @property
+    def n_targets(self) -> int:
+        """A, the width of ``aux_values`` (linked into ``RealmModel.n_aux_targets``)."""
+        return len(self.columns)
+
     def setup(self, cohort_dir: Path, stay_ids: np.ndarray) -> None:
         if self._row:
             return

@@ -34,10 +34,6 @@ token the model has learnt, instead of only a node vector it has never been trai
 With ``ancestor_backoff`` (``realm bench synthetic``'s setting) only nodes that no training
 stay mentions get ancestors, and only ancestors some training stay mentions: training sets
 stay as they were, and the entity count barely grows (60.8 -> 60.9 per synthetic stay).
-``ancestor_relatives`` extends the back-off to siblings: an untrained node brings the trained
-nodes under its nearest ancestor that has any (see :func:`with_ancestors`); on the synthetic
-hospital's test codes it lifts the share of extracted mentions that bring a trained node from
-80 % to 95 % (training sets unchanged), yet it did not raise AUROC there (off by default).
 
 Finding values are scaled per lab-finding rule so one number means the same for every
 node: the *excess* of a value beyond the rule's threshold (in the abnormal direction)
@@ -140,21 +136,9 @@ def _is_a_ancestors(kg, node_id: str, depth: int) -> dict[str, int]:
     return found
 
 
-def _relatives(kg, node_id: str, depth: int, below: dict[str, dict[str, int]]) -> dict[str, int]:
-    """Known nodes sharing the nearest ``is_a`` ancestor (the node itself included) that has
-    known descendants, each with its path length up and down. ``below`` maps an ancestor to
-    its known descendants and their depth under it (built once per call of with_ancestors)."""
-    ups = {node_id: 0, **_is_a_ancestors(kg, node_id, depth)}
-    for level in range(depth + 1):
-        hits = {k: level + d for a, up in ups.items() if up == level for k, d in below.get(a, {}).items()}
-        if hits:
-            return hits
-    return {}
-
-
 def with_ancestors(mentions: pd.DataFrame, kg, depth: int, decay: float = 0.5,
                    types: tuple[str, ...] | None = ("disease",),
-                   known: set[str] | None = None, relatives: bool = False) -> pd.DataFrame:
+                   known: set[str] | None = None) -> pd.DataFrame:
     """``mentions`` plus, for every linked note mention, one row per ``is_a`` ancestor of its
     node within ``depth`` steps (``link_score * decay ** d``, the ancestor's KG type). A mention
     keeps one row per node: a parent it also links to directly keeps the direct, higher score,
@@ -166,14 +150,7 @@ def with_ancestors(mentions: pd.DataFrame, kg, depth: int, decay: float = 0.5,
 
     With ``known`` (the nodes of the training stays) it is a back-off instead: only mentions
     of nodes outside ``known`` get ancestors, and only ancestors inside it, so the training
-    sets are unchanged and a node never trained on also brings the trained nodes above it.
-    With ``relatives`` too, such a node instead brings the known nodes under its nearest
-    ancestor (itself included) that has any, within ``depth`` steps up and down, scored
-    ``decay ** (up + down)``: a held-out ICD-10 code counts as its trained siblings ("MRSA
-    sepsis" A41.02 brings "MSSA sepsis" A41.01 under A41.0), and a code linked one level too
-    high (I50.3) brings its trained children (I50.32). ICD-10 leaves are rarely mentioned as
-    such, so their shared parent is seldom a known node itself and the plain back-off misses
-    them."""
+    sets are unchanged and a node never trained on also brings the trained nodes above it."""
     if depth < 1 or mentions.empty or not {"note_id", "spans"} <= set(mentions.columns):
         return mentions  # off, or findings derived from the series (no note mentions)
     is_note = mentions["node_id"].notna() & mentions["note_id"].notna() & mentions["spans"].notna()
@@ -181,25 +158,12 @@ def with_ancestors(mentions: pd.DataFrame, kg, depth: int, decay: float = 0.5,
     expand = notes if types is None else notes[notes["type"].astype("string").isin(types).fillna(False)]
     if known is not None:
         expand = expand[~expand["node_id"].astype(str).isin(known)]
-    below: dict[str, dict[str, int]] = {}
-    if relatives and known is not None:
-        for k in sorted(known):
-            try:
-                resolved = kg.resolve(k)
-            except KGError:
-                continue
-            for anc, d in {resolved: 0, **_is_a_ancestors(kg, resolved, depth)}.items():
-                below.setdefault(anc, {})[k] = d
     pairs = []
     for node in sorted(set(expand["node_id"].astype(str))):
         try:
             resolved = kg.resolve(node)
         except KGError:
             continue  # EntityProvider.setup names the unknown node; nothing to add here
-        if below:
-            pairs += [(node, rel, d, kg.node(rel).type)
-                      for rel, d in _relatives(kg, resolved, depth, below).items()]
-            continue
         pairs += [(node, anc, d, kg.node(anc).type) for anc, d in _is_a_ancestors(kg, resolved, depth).items()
                   if known is None or anc in known]
     if not pairs:
@@ -257,7 +221,7 @@ class EntityProvider(ModalityProvider):
         lab_findings: lab-finding table for ``findings`` (default ``kg/lab_findings.csv``).
         embedding_kinds: node vector kinds, from ``text``, ``ancestors``, ``transe``.
         embedder: text embedder name (realm.kg.embedders: onnx, minilm, hashing).
-        node_dim: width of the node vectors (the model's ``config.node_dim``).
+        node_dim: width of the node vectors (linked into ``RealmModel.node_dim`` by the CLI).
         max_entities: most entities kept per stay.
         include_assertions: False keeps only present entities (ablation).
         window_hours: prediction window; findings after it are never used.
@@ -268,8 +232,6 @@ class EntityProvider(ModalityProvider):
         ancestor_types: mention types whose nodes get ancestor mentions (None: all).
         ancestor_backoff: only nodes no training stay mentions get ancestors, and only
             ancestors some training stay mentions (see :func:`with_ancestors`).
-        ancestor_relatives: with the back-off, such a node brings the trained nodes under its
-            nearest ancestor that has any (its trained siblings) instead.
     """
 
     name = "entities"
@@ -291,7 +253,6 @@ class EntityProvider(ModalityProvider):
         ancestor_decay: float = 0.5,
         ancestor_types: tuple[str, ...] | None = ("disease",),
         ancestor_backoff: bool = False,
-        ancestor_relatives: bool = False,
     ) -> None:
         if source not in ("mentions", "findings"):
             raise ConfigError(f"EntityProvider source must be 'mentions' or 'findings', not {source!r}")
@@ -303,8 +264,6 @@ class EntityProvider(ModalityProvider):
         if ancestor_depth < 0 or not 0.0 < ancestor_decay <= 1.0:
             raise ConfigError(f"need ancestor_depth >= 0 and 0 < ancestor_decay <= 1; got "
                               f"{ancestor_depth}, {ancestor_decay}")
-        if ancestor_relatives and not (ancestor_backoff and ancestor_depth > 0):
-            raise ConfigError("ancestor_relatives needs ancestor_backoff and ancestor_depth > 0")
         self.source, self.mentions_file, self.kg_spec = source, mentions_file, kg
         self.lab_findings = lab_findings
         self.embedding_kinds, self.embedder = list(embedding_kinds), embedder
@@ -312,7 +271,7 @@ class EntityProvider(ModalityProvider):
         self.include_assertions, self.window_hours, self.seed = include_assertions, window_hours, seed
         self.ancestor_depth, self.ancestor_decay = ancestor_depth, ancestor_decay
         self.ancestor_types = None if ancestor_types is None else tuple(ancestor_types)
-        self.ancestor_backoff, self.ancestor_relatives = ancestor_backoff, ancestor_relatives
+        self.ancestor_backoff = ancestor_backoff
         self.kg_version: str | None = None
         self.node_embedding_id: str | None = None
         self.node_ids: list[str] = []
@@ -389,8 +348,7 @@ class EntityProvider(ModalityProvider):
         # The back-off's known nodes come from the training stays' mentions only (no labels).
         known = (set(mentions.loc[mentions["stay_id"].isin(train) & mentions["node_id"].notna(), "node_id"].astype(str))
                  if self.ancestor_backoff else None)
-        mentions = with_ancestors(mentions, kg, self.ancestor_depth, self.ancestor_decay, self.ancestor_types, known,
-                                  relatives=self.ancestor_relatives)
+        mentions = with_ancestors(mentions, kg, self.ancestor_depth, self.ancestor_decay, self.ancestor_types, known)
         sets = entity_sets(mentions)
         values = finding_numbers(mentions, train, self.window_hours)
         no_values = (0.0,) * (N_ENTITY_NUMBERS - 3)

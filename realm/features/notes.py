@@ -238,6 +238,15 @@ class NoteEmbeddingProvider(ModalityProvider):
         self.per, self.max_items = per, max_items
         self._sets: dict[int, Tensor] = {}
 
+    @property
+    def dim(self) -> int:
+        """Width of a note vector, from the model's config alone (linked into
+        ``RealmModel.note_dim`` before setup loads the weights)."""
+        from transformers import AutoConfig
+
+        source, _ = _resolve(str(self.encoder_args["model_name_or_path"]))
+        return int(AutoConfig.from_pretrained(source, local_files_only=True).hidden_size)
+
     def setup(self, cohort_dir: Path, stay_ids: np.ndarray) -> None:
         encoder = HFNoteEncoder(**self.encoder_args)  # built here: __init__ does no I/O
         cohort = Cohort.load(cohort_dir, tables=("notes",))

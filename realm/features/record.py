@@ -196,6 +196,11 @@ class RecordVectorProvider(ModalityProvider):
         self._rows: dict[int, int] = {}
         self._vectors: Tensor | None = None
 
+    @property
+    def dim(self) -> int:
+        """Width of a record vector (linked into ``RealmModel.record_dim``)."""
+        return int(as_embedder(self.encoder_args["embedder"]).dim)
+
     def setup(self, cohort_dir: Path, stay_ids: np.ndarray) -> None:
         encoder = RecordEncoder(**self.encoder_args)  # built here: __init__ does no I/O
         cohort = Cohort.load(cohort_dir, tables=("events", "notes"))

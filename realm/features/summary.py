@@ -22,8 +22,8 @@ variables measured in fewer than ``min_coverage`` of train stays are left out, a
 statistic is imputed by its train mean, columns standardized on train). The scores of every
 stay, standardized on train, are appended as ``n_factors`` pseudo-variables after the V real
 ones: score in the first statistic column, 0 in the others, present flag 1, so
-``summary_values`` becomes (B, V + n_factors, S) and :func:`summary_shape` takes
-``n_factors``; with ``factors_only`` the per-variable rows are left out, (B, n_factors, S).
+``summary_values`` becomes (B, V + n_factors, S) and realm.features.schema.summary_shape takes
+``n_factors``.
 Why: when one latent state (illness severity) moves many variables at once, the first factors
 of their means and trends estimate it without any label, so a model with few positive labels
 (a few hundred deaths) gets it as one denoised input instead of having to learn it from ~200
@@ -47,27 +47,17 @@ from torch import Tensor
 
 from realm.data.dataset import ModalityProvider
 from realm.errors import ConfigError, DataError
+from realm.features.schema import summary_shape
 from realm.features.tabular import STATS, summary_features
 from realm.resources import load_variables
 
-__all__ = ["SummaryProvider", "summary_shape", "rank_gauss", "fit_factors", "series_slopes", "FACTOR_STATS"]
+__all__ = ["SummaryProvider", "rank_gauss", "fit_factors", "series_slopes", "FACTOR_STATS"]
 
 log = logging.getLogger(__name__)
 
 
 #: Statistics the factor analysis may read: the summary statistics and the per-variable slope.
 FACTOR_STATS: tuple[str, ...] = (*STATS, "slope")
-
-
-def summary_shape(n_factors: int = 0, factors_only: bool = False) -> tuple[int, int]:
-    """(V + n_factors, S): the variables of ``variables.csv`` (plus one pseudo-variable per
-    factor score, see the module docstring) and the statistics per variable; (n_factors, S)
-    with ``factors_only``. Fixed by the packaged resources and the arguments, so a model can
-    size itself without seeing the data."""
-    n_factors = _check_factors(n_factors)
-    if factors_only and not n_factors:
-        raise ConfigError("factors_only needs n_factors >= 1")
-    return (0 if factors_only else len(load_variables())) + n_factors, len(STATS)
 
 
 def _check_factors(n_factors: int) -> int:
@@ -166,14 +156,12 @@ class SummaryProvider(ModalityProvider):
     Args:
         window_hours: prediction time; measurements after it are never used.
         n_quantiles: quantiles of the train-split CDF each statistic is mapped through.
-        n_factors: factor scores appended as pseudo-variables (0: none; the model must then
-            be sized for them: ``RealmConfig.summary_factors``).
+        n_factors: factor scores appended as pseudo-variables (0: none; linked into
+            ``RealmModel.summary_factors`` by the CLI).
         factor_stats: the statistics (of :data:`FACTOR_STATS`) the factor analysis reads.
         min_coverage: a variable's statistic enters the factor analysis only if it is
             available for at least this fraction of the train stays.
         seed: ``random_state`` of the factor analysis.
-        factors_only: give the model the factor rows only, not the per-variable statistics
-            (``RealmConfig.summary_factors_only``).
 
     After :meth:`setup` with factors, ``factor_loadings`` is a DataFrame (factor x
     ``variable__stat``) of the fitted loadings.
@@ -183,7 +171,7 @@ class SummaryProvider(ModalityProvider):
 
     def __init__(self, window_hours: float = 48.0, n_quantiles: int = 101, n_factors: int = 0,
                  factor_stats: Sequence[str] = ("mean", "slope"), min_coverage: float = 0.1,
-                 seed: int = 0, factors_only: bool = False) -> None:
+                 seed: int = 0) -> None:
         if n_quantiles < 3:
             raise ConfigError(f"SummaryProvider n_quantiles must be at least 3, got {n_quantiles}")
         self.n_factors = _check_factors(n_factors)
@@ -196,8 +184,7 @@ class SummaryProvider(ModalityProvider):
         self.factor_stats, self.min_coverage, self.seed = tuple(factor_stats), min_coverage, seed
         self.factor_loadings: pd.DataFrame | None = None
         self._row: dict[int, int] = {}
-        self.factors_only = bool(factors_only)
-        shape = summary_shape(self.n_factors, self.factors_only)
+        shape = summary_shape(self.n_factors)
         self._values = torch.zeros(0, *shape)
         self._present = torch.zeros(0, shape[0])
 
@@ -241,11 +228,8 @@ class SummaryProvider(ModalityProvider):
             extra = np.zeros((len(stays), self.n_factors, len(STATS)))
             extra[:, :, 0] = scores
             ones = np.ones((len(stays), self.n_factors), dtype=bool)
-            if self.factors_only:
-                values, present = extra, ones  # (N, F, S)
-            else:
-                values = np.concatenate([values, extra], axis=1)  # (N, V + F, S)
-                present = np.concatenate([present, ones], axis=1)
+            values = np.concatenate([values, extra], axis=1)  # (N, V + F, S)
+            present = np.concatenate([present, ones], axis=1)
             log.info("summary: %d factors over %d of %d statistics", self.n_factors, len(cols), x.shape[1])
         self._values = torch.from_numpy(values.astype(np.float32))  # (N, V, S)
         self._present = torch.from_numpy(present.astype(np.float32))  # (N, V)

@@ -1,4 +1,4 @@
-"""Models: time-series encoders, the LightningModule base and the Lightning CLI.
+"""Models: time-series encoders, the LightningModule base, REALM and its optional logit terms.
 
 Names are imported on first use (PEP 562) so that ``realm.models.baselines`` and
 ``realm.features.tabular`` load without importing torch and Lightning.

@@ -10,10 +10,6 @@ entities (or no notes) gets a zero context vector, never NaN. In dependency orde
 - :class:`EntityEncoder`: entity tokens from node vectors, type, assertion and numbers, then
   a small set transformer (self-attention blocks over the set).
 - :class:`StatsEncoder`: per-feature statistics of the binned series -> one vector.
-- :class:`SummaryEncoder`: per-variable statistics of the raw measurements (the summary
-  modality, realm.features.summary), presence flags and statics -> one vector.
-- :class:`WideSummary`: the same inputs -> one logit per task through a linear map.
-- :class:`WideEntities`: summed node vectors of a stay's entities -> one logit per task.
 - :class:`ModalityGate`: softmax over the *present* modalities' summaries.
 """
 
@@ -25,12 +21,10 @@ import torch
 from torch import Tensor, nn
 
 from realm.errors import ConfigError
-from realm.features.schema import N_ASSERTIONS, N_ENTITY_NUMBERS, PRESENT_CODE
+from realm.features.schema import N_ASSERTIONS, N_ENTITY_NUMBERS
 
 __all__ = ["MaskedAttention", "CrossBlock", "AttentionPool", "EntityEncoder", "StatsEncoder",
-           "SummaryEncoder", "WideSummary", "WideEntities", "ModalityGate"]
-
-
+           "ModalityGate"]
 
 class MaskedAttention(nn.Module):
     """Multi-head attention of queries (B, Q, H) over keys (B, K, H) with mask (B, K)."""
@@ -138,90 +132,6 @@ class StatsEncoder(nn.Module):
         stats = torch.cat([values.mean(1), values.amin(1), values.amax(1), values[:, -1],
                            torch.log1p(masks.sum(1))], dim=-1)  # (B, 4F + V)
         return self.net(stats)  # (B, H)
-
-
-def _summary_inputs(values: Tensor, present: Tensor, statics: Tensor, in_dim: int) -> Tensor:
-    x = torch.cat([values.flatten(1), present, statics], dim=-1)  # (B, V(S+1) + S')
-    if x.shape[-1] != in_dim:
-        raise ConfigError(f"summary inputs have {x.shape[-1]} columns, the model expects "
-                          f"{in_dim}; use realm.features.summary.SummaryProvider")
-    return x
-
-
-class SummaryEncoder(nn.Module):
-    """``MLP(drop([values ; present ; statics]))``: (B, V, S), (B, V), (B, S') -> (B, H).
-
-    A wide path: every statistic reaches the summary through one hidden layer, as in the
-    tabular baselines' input, instead of through the recurrent state. ``input_dropout``
-    hides single statistics in training (default: ``dropout``).
-    """
-
-    def __init__(self, n_variables: int, n_stats: int, n_statics: int, hidden: int,
-                 dropout: float, input_dropout: float | None = None) -> None:
-        super().__init__()
-        self.in_dim = n_variables * (n_stats + 1) + n_statics
-        self.net = nn.Sequential(nn.Dropout(dropout if input_dropout is None else input_dropout),
-                                 nn.Linear(self.in_dim, hidden), nn.GELU(),
-                                 nn.Dropout(dropout), nn.Linear(hidden, hidden))
-
-    def forward(self, values: Tensor, present: Tensor, statics: Tensor) -> Tensor:
-        return self.net(_summary_inputs(values, present, statics, self.in_dim))  # (B, H)
-
-
-class WideSummary(nn.Module):
-    """``W drop([values ; present ; statics]) + b``: (B, V, S), (B, V), (B, S') -> (B, K).
-
-    The wide half of a wide-and-deep model: a logistic regression on the summary statistics,
-    trained jointly with the network and added to its logits. Zero-initialised, so training
-    starts from the network alone.
-    """
-
-    def __init__(self, n_variables: int, n_stats: int, n_statics: int, n_tasks: int,
-                 dropout: float = 0.0) -> None:
-        super().__init__()
-        self.in_dim = n_variables * (n_stats + 1) + n_statics
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(self.in_dim, n_tasks)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-
-    def forward(self, values: Tensor, present: Tensor, statics: Tensor) -> Tensor:
-        return self.linear(self.dropout(_summary_inputs(values, present, statics, self.in_dim)))  # (B, K)
-
-
-
-
-class WideEntities(nn.Module):
-    """``W drop(sum_{present} v_e) + b``: (B, E, D), (B, E), (B, E) -> (B, K).
-
-    The wide half for the entity set: a logistic regression on the sum of the node vectors of
-    a stay's *present* entities, trained jointly and added to the logits. Negated, historical,
-    family and hypothetical entities stay out of the sum ("no pneumonia" adds nothing here;
-    the deep entity encoder reads them with their assertion). Why linear in the node vectors:
-    a node no training stay has (a held-out code) still gets a weight, through the text and
-    ancestor parts of its vector that it shares with its trained siblings, and with a few
-    hundred positives a linear map of them carried held-out codes to the test split better
-    than the deep set encoder alone (BENCHMARKS.md, synthetic hospital). Zero-initialised; :meth:`penalty` is the ridge term
-    ``l2 * ||W||^2`` the training loss adds.
-    """
-
-    def __init__(self, node_dim: int, n_tasks: int, dropout: float = 0.0, l2: float = 0.0) -> None:
-        super().__init__()
-        if l2 < 0:
-            raise ConfigError(f"WideEntities l2 must be >= 0, got {l2}")
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(node_dim, n_tasks)
-        self.l2 = l2
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-
-    def forward(self, vectors: Tensor, assertion: Tensor, mask: Tensor) -> Tensor:
-        present = (mask & (assertion == PRESENT_CODE)).unsqueeze(-1).to(vectors.dtype)  # (B, E, 1)
-        return self.linear(self.dropout((vectors * present).sum(1)))  # (B, K)
-
-    def penalty(self) -> Tensor:
-        """``l2 * ||W||^2`` (bias excluded): the ridge term of the logistic regression."""
-        return self.l2 * self.linear.weight.pow(2).sum()
 
 
 class ModalityGate(nn.Module):

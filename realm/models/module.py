@@ -1,8 +1,9 @@
 """LightningModules: the task base (loss, metrics, logging) and the time-series model.
 
 ``RealmTask`` owns the plumbing every model shares: multitask BCE-with-logits masked by
-label availability, per-task AUROC/AUPRC per stage from one ``_shared_step``, input checks
-and ``predict_step``. A concrete model only builds its layers and implements ``forward``.
+label availability, per-task AUROC/AUPRC per stage from one ``_shared_step``, the mean
+validation AUROC over the tasks (``val/mean_auroc``, a checkpoint monitor), input checks and
+``predict_step``. A concrete model only builds its layers and implements ``forward``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,17 @@ from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision
 from realm.errors import ConfigError, DataError
 from realm.models.encoders import EncoderFactory, GRUEncoder
 
-__all__ = ["RealmTask", "TimeSeriesModel", "MultitaskHead", "masked_bce", "check_finite", "LRSchedule"]
+__all__ = ["RealmTask", "TimeSeriesModel", "MultitaskHead", "masked_bce", "check_finite", "LRSchedule",
+           "MEAN_AUROC"]
 
 STAGES = ("train", "val", "test")
 CHECKED_INPUTS = ("values", "masks", "deltas", "statics")
 #: Learning-rate schedules over the ``max_epochs`` of the run (per optimizer step).
 LRSchedule = Literal["constant", "cosine", "onecycle"]
+#: The mean validation AUROC over the tasks, logged every validation epoch: one multi-task
+#: checkpoint cannot be chosen on one task's AUROC, and the validation loss keeps falling on
+#: calibration after the ranking has stopped improving.
+MEAN_AUROC = "val/mean_auroc"
 
 
 def masked_bce(logits: Tensor, labels: Tensor, label_mask: Tensor,
@@ -130,6 +136,12 @@ class RealmTask(pl.LightningModule, ABC):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         return self._shared_step(batch, "train")
 
+    def on_validation_epoch_end(self) -> None:
+        metrics = [self.metrics["val_metrics"][t]["auroc"] for t in self.tasks]
+        scores = [torch.as_tensor(m.compute(), dtype=torch.float32) for m in metrics if m.update_count]
+        if scores:  # a task without a defined validation label has no AUROC
+            self.log(MEAN_AUROC, torch.stack(scores).mean())
+
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         return self._shared_step(batch, "val")
 
@@ -162,14 +174,17 @@ class TimeSeriesModel(RealmTask):
         n_features, n_variables, n_statics: input sizes (linked from the DataModule).
         encoder: encoder class with its hyperparameters (``class_path`` + ``init_args``).
         head_dropout: dropout before the heads.
+        lr, weight_decay, pos_weight, lr_schedule: optimisation (see RealmTask).
     """
 
     def __init__(
         self, tasks: list[str], n_features: int, n_variables: int, n_statics: int,
         encoder: EncoderFactory = GRUEncoder, head_dropout: float = 0.1,
         lr: float = 1e-3, weight_decay: float = 1e-4, pos_weight: list[float] | None = None,
+        lr_schedule: LRSchedule = "constant",
     ) -> None:
-        super().__init__(tasks, lr=lr, weight_decay=weight_decay, pos_weight=pos_weight)
+        super().__init__(tasks, lr=lr, weight_decay=weight_decay, pos_weight=pos_weight,
+                         lr_schedule=lr_schedule)
         self.save_hyperparameters(ignore=["encoder"])
         self.encoder = encoder(n_features, n_variables, n_statics)
         self.head = MultitaskHead(self.encoder.out_dim, len(self.tasks), head_dropout)

@@ -16,28 +16,26 @@ statistics ``summary_*`` (realm.features.summary). With H the model width:
     cross-attention, every key set masked (an empty set gives a zero context):
     X' = LN(X + MHA(X, [Z; U]))   Z' = LN(Z + MHA(Z, X))   U' = LN(U + MHA(U, X))
     (each followed by LN(. + FFN(.)))
-    s_ts = W [pool(X') ; h_T ; stats(series) ; MLP(summary ; present ; statics)]
-                     (the last two parts with use_stats, use_summary and a "deep" summary_mode)
+    s_ts = W [pool(X') ; h_T ; stats(series)]           (stats with use_stats)
     s_ent = pool(Z'),  s_note = pool(U')
     g = softmax over present modalities of W_g [s_ts; s_ent; s_note]     (B, 3)
-    logits = heads(LN(sum_m g_m s_m)) [+ W_w drop(summary ; present ; statics)]
-                                      [+ W_e drop(sum_{present e} v_e)]
-                                      [+ W_p [sum_{present e} v_e ; factors ; statics] + b_p]   (B, K)
-                     (the W_w term with use_summary and a "wide" summary_mode; the W_e term,
-                     a linear map of the summed node vectors of the present entities, with
-                     entity_wide; the W_p term, a ridge logistic regression fitted on the train
-                     split before the network trains and then held fixed, with linear_prior:
-                     realm.models.linear_prior)
+    logits = heads(LN(sum_m g_m s_m)) + the optional logit terms            (B, K)
 
-With ``entity_wide_l2`` > 0 the training loss adds ``entity_wide_l2 * ||W_e||^2`` (a ridge
-penalty: with a few hundred positives the linear entity term needs far more shrinkage than
-AdamW's decoupled weight decay gives).
+The optional terms (realm.models.terms) are passed in from config, each a small linear unit:
+``wide_summary`` (a linear map of the summary statistics), ``wide_entities`` (of the summed
+node vectors of the present entities, with its ridge penalty), ``linear_prior`` (a ridge
+logistic regression fitted on the train split before the network trains, then fixed) and
+``aux_targets`` (a head predicting auxiliary targets, a training signal only).
 
 ``fusion="concat"`` (ablation) skips the cross-attention and the gate: the pooled
 summaries (zeros for an absent modality) are concatenated and projected. During training a
 random ``modality_dropout`` fraction of stays loses its entity set (and, independently, its
 notes), so a stay without notes or entities is predicted well too; ``entity_dropout`` hides
-single entity tokens (never a whole set) and ``summary_dropout`` single summary statistics.
+single entity tokens (never a whole set).
+
+Sizes are never typed in a config: ``node_dim``, ``note_dim``, ``record_dim``,
+``summary_factors`` and ``n_aux_targets`` are linked from the DataModule's providers
+(realm.pipeline.train.RealmCLI), as ``n_features`` is.
 
 The model records the KG version and node-embedding id it was trained with (hparams and
 checkpoint) and refuses data from another KG version (:class:`KGError`).
@@ -54,12 +52,11 @@ from torch import Tensor, nn
 
 from realm.errors import ConfigError, KGError
 from realm.models.encoders import EncoderFactory, GRUEncoder
-from realm.models.fusion import (AttentionPool, CrossBlock, EntityEncoder, ModalityGate,
-                                 StatsEncoder, SummaryEncoder, WideEntities, WideSummary)
-from realm.models.linear_prior import LinearPrior, PriorSummary
+from realm.features.schema import (AUX_KEY, ENTITY_KEYS, N_ENTITY_TYPES, NOTE_KEYS, RECORD_KEY,
+                                   SUMMARY_KEYS, summary_shape)
+from realm.models.fusion import AttentionPool, CrossBlock, EntityEncoder, ModalityGate, StatsEncoder
 from realm.models.module import LRSchedule, MultitaskHead, RealmTask, check_finite
-from realm.features.schema import ENTITY_KEYS, N_ENTITY_TYPES, NOTE_KEYS, RECORD_KEY, SUMMARY_KEYS
-from realm.features.summary import summary_shape
+from realm.models.terms import AuxTargetsHead, LinearPriorTerm, WideEntitiesTerm, WideSummaryTerm
 
 __all__ = ["RealmConfig", "RealmModel", "MODALITIES"]
 
@@ -68,7 +65,8 @@ MODALITIES = ("timeseries", "entities", "notes")
 
 @dataclass(frozen=True)
 class RealmConfig:
-    """Architecture of :class:`RealmModel` (everything but the sizes linked from the data).
+    """Architecture of :class:`RealmModel`'s core (the sizes are linked from the data, the
+    optional logit terms are init args of their own).
 
     Attributes:
         hidden: width H of every token.
@@ -79,33 +77,6 @@ class RealmConfig:
         use_record: read the serialized-record embedding (RecordVectorProvider) as one more
             text token beside the notes.
         use_stats: add per-feature statistics of the binned series to its summary.
-        use_summary: add the summary modality (per-variable statistics of the raw
-            measurements, realm.features.summary.SummaryProvider) and the statics to it.
-        summary_mode: how the summary is read: ``deep`` (an MLP into the time-series
-            summary s_ts), ``wide`` (a linear term added to the logits, a logistic
-            regression on the statistics trained jointly) or ``wide_deep`` (both).
-        summary_dropout: dropout on the summary inputs (each statistic hidden
-            independently in training), both paths.
-        summary_factors: label-free factor scores the SummaryProvider appends
-            (``SummaryProvider.n_factors``); ``summary_factors_only``: it gives only them.
-        aux_targets: auxiliary regression targets (``aux_values`` from
-            realm.features.aux_targets.AuxTargetProvider) a linear head predicts from the fused
-            representation; their masked mean squared error, times ``aux_weight``, joins the
-            training loss. Targets only: the forward pass never reads them.
-        entity_wide: add a linear term on the logits from the summed node vectors of the
-            stay's present entities (realm.models.fusion.WideEntities); it sees the entity
-            mask after entity and modality dropout.
-        entity_wide_l2: ridge penalty on that term's weights, added to the training loss.
-        linear_prior: add a fixed linear term fitted convexly on the train split when training
-            starts (realm.models.linear_prior.LinearPrior): the network learns the residual.
-        prior_summary: what of the summary the prior reads: ``factors`` (the factor scores;
-            needs summary_factors), ``all`` statistics, or ``none``. The prior reads the
-            summary keys of the batch (a SummaryProvider) even when the network does not
-            (use_summary False).
-        node_dim: width of an entity's node vector (EntityProvider.node_dim).
-        note_dim: width of a note embedding (the note encoder's dim).
-        record_dim: width of a record embedding (the record embedder's dim).
-        n_entity_types: entity type codes (0 = padding, then realm.records.NODE_TYPES, other).
         modality_dropout: fraction of training stays whose entities (notes) are hidden.
         entity_dropout: fraction of entity tokens hidden, each independently, in training
             (a stay's set is never emptied by it): the model cannot lean on a few nodes.
@@ -121,21 +92,6 @@ class RealmConfig:
     use_notes: bool = False
     use_record: bool = False
     use_stats: bool = True
-    use_summary: bool = False
-    summary_mode: Literal["deep", "wide", "wide_deep"] = "deep"
-    summary_dropout: float = 0.1
-    summary_factors: int = 0
-    summary_factors_only: bool = False
-    aux_targets: int = 0
-    aux_weight: float = 0.3
-    entity_wide: bool = False
-    entity_wide_l2: float = 0.0
-    linear_prior: bool = False
-    prior_summary: PriorSummary = "factors"
-    node_dim: int = 128
-    note_dim: int = 384
-    record_dim: int = 384
-    n_entity_types: int = N_ENTITY_TYPES
     modality_dropout: float = 0.2
     entity_dropout: float = 0.0
     dropout: float = 0.1
@@ -148,21 +104,6 @@ class RealmConfig:
                               "use_notes, use_record")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ConfigError(f"modality_dropout must lie in [0, 1), got {self.modality_dropout}")
-        if self.summary_mode not in ("deep", "wide", "wide_deep"):
-            raise ConfigError(f"summary_mode must be deep, wide or wide_deep, not {self.summary_mode!r}")
-        if not 0.0 <= self.summary_dropout < 1.0:
-            raise ConfigError(f"summary_dropout must lie in [0, 1), got {self.summary_dropout}")
-        if self.summary_factors < 0 or (self.summary_factors_only and not self.summary_factors):
-            raise ConfigError(f"summary_factors must be >= 0 (and > 0 with summary_factors_only), "
-                              f"got {self.summary_factors}")
-        if self.aux_targets < 0 or self.aux_weight < 0:
-            raise ConfigError(f"aux_targets and aux_weight must be >= 0, got {self.aux_targets}, "
-                              f"{self.aux_weight}")
-        if self.entity_wide_l2 < 0 or (self.entity_wide and not self.use_entities):
-            raise ConfigError(f"entity_wide needs use_entities and entity_wide_l2 >= 0, got "
-                              f"use_entities={self.use_entities}, entity_wide_l2={self.entity_wide_l2}")
-        if self.linear_prior and self.prior_summary == "factors" and not self.summary_factors:
-            raise ConfigError("prior_summary='factors' needs summary_factors >= 1")
         if not 0.0 <= self.entity_dropout < 1.0:
             raise ConfigError(f"entity_dropout must lie in [0, 1), got {self.entity_dropout}")
 
@@ -180,7 +121,13 @@ class RealmModel(RealmTask):
     Args:
         n_features, n_variables, n_statics: series sizes (linked from the DataModule).
         encoder: time-series encoder class with its hyperparameters.
-        config: the architecture (:class:`RealmConfig`).
+        config: the core architecture (:class:`RealmConfig`).
+        wide_summary, wide_entities, linear_prior, aux_targets: the optional terms
+            (realm.models.terms); None leaves a term out.
+        node_dim, note_dim, record_dim: widths of a node vector, a note embedding and a
+            record embedding (linked from the DataModule's providers).
+        summary_factors: factor rows the SummaryProvider appends (linked).
+        n_aux_targets: auxiliary target columns of the AuxTargetProvider (linked).
         lr, weight_decay, pos_weight, lr_schedule: optimisation (see RealmTask).
         kg_version, node_embedding_id: filled in from the EntityProvider when training
             starts; a model loaded with them refuses data built on another KG version.
@@ -189,6 +136,10 @@ class RealmModel(RealmTask):
     def __init__(
         self, tasks: list[str], n_features: int, n_variables: int, n_statics: int,
         encoder: EncoderFactory = GRUEncoder, config: RealmConfig = RealmConfig(),
+        wide_summary: WideSummaryTerm | None = None, wide_entities: WideEntitiesTerm | None = None,
+        linear_prior: LinearPriorTerm | None = None, aux_targets: AuxTargetsHead | None = None,
+        node_dim: int = 128, note_dim: int = 384, record_dim: int = 384, summary_factors: int = 0,
+        n_aux_targets: int = 0,
         kg_version: str | None = None, node_embedding_id: str | None = None,
         lr: float = 1e-3, weight_decay: float = 1e-4, pos_weight: list[float] | None = None,
         lr_schedule: LRSchedule = "constant",
@@ -196,27 +147,28 @@ class RealmModel(RealmTask):
         super().__init__(tasks, lr=lr, weight_decay=weight_decay, pos_weight=pos_weight,
                          lr_schedule=lr_schedule)
         config.check()
+        if wide_entities is not None and not config.use_entities:
+            raise ConfigError("wide_entities needs config.use_entities")
         self.save_hyperparameters(ignore=["encoder"])
         self.config = config
         self.kg_version, self.node_embedding_id = kg_version, node_embedding_id
-        c, h = config, config.hidden
+        c, h, k = config, config.hidden, len(self.tasks)
+        # Construction order fixes which random numbers each layer's initial weights get:
+        # keep it, or seeded runs stop reproducing earlier numbers.
         self.encoder = encoder(n_features, n_variables, n_statics)
         self.ts_tokens = nn.Linear(self.encoder.out_dim, h)
         self.stats = StatsEncoder(n_features, n_variables, h, c.dropout) if c.use_stats else None
-        deep = c.use_summary and c.summary_mode in ("deep", "wide_deep")
-        wide = c.use_summary and c.summary_mode in ("wide", "wide_deep")
-        shape = summary_shape(c.summary_factors, c.summary_factors_only)
-        self.summary = SummaryEncoder(*shape, n_statics, h, c.dropout, c.summary_dropout) if deep else None
-        self.wide = WideSummary(*shape, n_statics, len(self.tasks), c.summary_dropout) if wide else None
-        self.wide_entities = (WideEntities(c.node_dim, len(self.tasks), c.dropout, c.entity_wide_l2)
-                              if c.entity_wide else None)
-        self.prior = (LinearPrior(len(self.tasks), c.use_entities, c.prior_summary, c.summary_factors)
-                      if c.linear_prior else None)
-        self.ts_summary = nn.Linear(h + self.encoder.out_dim + h * (int(c.use_stats) + int(deep)), h)
-        self.entities = EntityEncoder(c.node_dim, c.n_entity_types, h, c.heads, c.set_layers, c.dropout)
+        self.wide = (wide_summary.build(*summary_shape(summary_factors), n_statics, k)
+                     if wide_summary is not None else None)
+        self.wide_entities = wide_entities.build(node_dim, k, c.dropout) if wide_entities is not None else None
+        self.prior = (linear_prior.build(k, c.use_entities, summary_factors)
+                      if linear_prior is not None else None)
+        self.reads_summary = self.wide is not None or (self.prior is not None and self.prior.summary != "none")
+        self.ts_summary = nn.Linear(h + self.encoder.out_dim + h * int(c.use_stats), h)
+        self.entities = EntityEncoder(node_dim, N_ENTITY_TYPES, h, c.heads, c.set_layers, c.dropout)
         # only built when read: DDP refuses parameters that never reach the loss
-        self.notes = nn.Sequential(nn.Linear(c.note_dim, h), nn.LayerNorm(h)) if c.use_notes else None
-        self.record = nn.Sequential(nn.Linear(c.record_dim, h), nn.LayerNorm(h)) if c.use_record else None
+        self.notes = nn.Sequential(nn.Linear(note_dim, h), nn.LayerNorm(h)) if c.use_notes else None
+        self.record = nn.Sequential(nn.Linear(record_dim, h), nn.LayerNorm(h)) if c.use_record else None
         if c.fusion == "cross_attention":
             self.ts_reads = CrossBlock(h, c.heads, c.dropout)  # time steps -> entities, notes
             self.ent_reads = CrossBlock(h, c.heads, c.dropout)  # entities -> time steps
@@ -226,8 +178,9 @@ class RealmModel(RealmTask):
             self.concat = nn.Sequential(nn.Linear(h * len(MODALITIES), h), nn.GELU())
         self.pool = nn.ModuleDict({m: AttentionPool(h, c.heads) for m in MODALITIES})
         self.norm = nn.LayerNorm(h)
-        self.head = MultitaskHead(h, len(self.tasks), c.dropout)
-        self.aux_head = nn.Linear(h, c.aux_targets) if c.aux_targets else None
+        self.head = MultitaskHead(h, k, c.dropout)
+        self.aux_targets = aux_targets
+        self.aux_head = aux_targets.build(h, n_aux_targets) if aux_targets is not None else None
         self._aux_pred: Tensor | None = None  # the last forward pass's auxiliary predictions
 
     # -- inputs ----------------------------------------------------------------------------
@@ -293,13 +246,12 @@ class RealmModel(RealmTask):
             ts = ts_new
         ts_pooled, _ = self.pool["timeseries"](ts, ts_mask)  # (B, H)
         parts = [ts_pooled, last] + ([self.stats(batch["values"], batch["masks"])] if c.use_stats else [])
-        if c.use_summary:
+        if self.reads_summary:
             if any(k not in batch for k in SUMMARY_KEYS):
-                raise ConfigError("use_summary needs batch keys summary_values, summary_present: add "
+                raise ConfigError("the wide summary and the prior on the summary need batch keys "
+                                  "summary_values, summary_present: add "
                                   "realm.features.summary.SummaryProvider to data.extra_modalities")
             check_finite(batch, SUMMARY_KEYS)
-        if self.summary is not None:
-            parts.append(self.summary(batch["summary_values"], batch["summary_present"], batch["statics"]))
         s_ts = self.ts_summary(torch.cat(parts, -1)) * float(c.use_timeseries)  # (B, H)
         s_ent, ent_pool = self.pool["entities"](ent, ent_mask)  # (B, H), (B, E)
         s_note, _ = self.pool["notes"](notes, note_mask)  # (B, H)
@@ -334,20 +286,15 @@ class RealmModel(RealmTask):
         loss = super().training_step(batch, batch_idx)
         if self.wide_entities is not None and self.wide_entities.l2 > 0:
             loss = loss + self.wide_entities.penalty()
-        if self.aux_head is None:
+        if self.aux_targets is None or self._aux_pred is None:
             return loss
-        if "aux_values" not in batch:
+        if AUX_KEY not in batch:
             raise ConfigError("aux_targets needs batch key aux_values: add "
                               "realm.features.aux_targets.AuxTargetProvider to data.extra_modalities")
-        target = batch["aux_values"]  # (B, A), NaN = no target
-        if target.shape[-1] != self.config.aux_targets:
-            raise ConfigError(f"aux_targets is {self.config.aux_targets} but the batch has "
-                              f"{target.shape[-1]} auxiliary target columns")
-        defined = torch.isfinite(target)
-        error = (self._aux_pred - torch.where(defined, target, 0.0)) ** 2 * defined
-        aux = error.sum() / defined.sum().clamp(min=1)
+        target = batch[AUX_KEY]  # (B, A), NaN = no target
+        aux = self.aux_targets.mse(self._aux_pred, target)
         self.log("train/aux_mse", aux, batch_size=target.shape[0], on_step=False, on_epoch=True)
-        return loss + self.config.aux_weight * aux
+        return loss + self.aux_targets.weight * aux
 
     # -- explanations ----------------------------------------------------------------------
     @torch.no_grad()

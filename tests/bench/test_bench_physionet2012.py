@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import roc_auc_score
 
 from realm.cli import main
@@ -31,6 +32,32 @@ def _write_set(root: Path, letter: str, first_id: int, n: int) -> None:
     (root / f"Outcomes-{letter}.txt").write_text(HEADER + "\n" + "\n".join(outcomes) + "\n")
 
 
+def _settings(folder: Path, name: str, aux: bool, **bench: object) -> Path:
+    """Bench settings for a tiny run: the shipped configs with small overlays (width 8, two
+    epochs, hashed node vectors, the wide summary) and, with ``aux``, the auxiliary targets."""
+    providers = [{"class_path": "realm.features.entities.EntityProvider",
+                  "init_args": {"source": "findings", "embedder": "hashing", "node_dim": 8}},
+                 {"class_path": "realm.features.summary.SummaryProvider"}]
+    if aux:
+        providers.append({"class_path": "realm.features.aux_targets.AuxTargetProvider",
+                          "init_args": {"columns": ["saps1", "sofa", "los_hours"], "log_columns": ["los_hours"]}})
+    small = {"model": {"init_args": {"encoder": {"init_args": {"hidden": 8}}}}, "trainer": {"max_epochs": 2}}
+    realm = {"model": {"init_args": {"encoder": {"init_args": {"hidden": 8}}, "config": {"hidden": 8},
+                                     "wide_summary": {}, **({} if aux else {"aux_targets": None})}},
+             "trainer": {"max_epochs": 2}}
+    files = {"data": {"data": {"init_args": {"extra_modalities": providers}}}, "realm": realm,
+             "gru": small, "transformer": small}
+    settings: dict[str, object] = {"n_resamples": 50, "val_fraction": 0.25, "realm_seeds": 2, **bench}
+    for key, overlay in files.items():
+        path = folder / f"{name}-{key}.yaml"
+        path.write_text(yaml.safe_dump(overlay))
+        shipped = "data" if key == "data" else key
+        settings["datamodule" if key == "data" else key] = [f"bench/physionet2012/{shipped}.yaml", str(path)]
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
 @pytest.mark.slow
 def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     kg = KnowledgeGraph.from_nodes_edges(
@@ -39,12 +66,12 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
     _write_set(tmp_path / "data", "a", 140000, 120)
     _write_set(tmp_path / "data", "b", 150000, 40)
     out = tmp_path / "result.json"
-    common = ["bench", "physionet2012", "--data", str(tmp_path / "data"), "--train-sets", "a",
-              "--test-set", "b", "--epochs", "2", "--hidden", "8",
-              "--node-dim", "8", "--n-resamples", "50", "--embedder", "hashing", "--val-fraction", "0.25",
-              "--realm-epochs", "2", "--realm-seeds", "2", "--realm-summary", "--realm-summary-mode", "wide_deep",
-              "--realm-entity-dropout", "0.2", "--realm-folds", "0"]  # cross-fitting: below
-    code = main([*common, "--out", str(out), "--realm-jobs", "1"])
+    common = ["bench", "physionet2012", "--data", str(tmp_path / "data"), "--train-sets", "a", "--test-set", "b"]
+
+    def settings(name: str, aux: bool = False, **bench: object) -> list[str]:
+        return ["--config", str(_settings(tmp_path, name, aux, **bench))]
+
+    code = main([*common, "--out", str(out), *settings("one", realm_jobs=1, realm_folds=0)])
     assert code == 0
     result = json.loads(out.read_text())
     assert result["n_test"] == 40 and result["entities"]["nodes"] == 2
@@ -55,18 +82,16 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
     assert set(result["paired"]["realm-gbm"]) == {"auroc", "auprc", "min_se_ppv", "brier"}
     assert result["models"]["gbm"]["auroc"]["value"] > 0.9  # the label is in the heart rate
     assert result["wall_seconds"] > 0 and result["peak_rss_mb"] > 0
-    assert result["realm_seeds"] == 2 and result["settings"]["realm_summary"] is True
+    assert result["realm_seeds"] == 2 and result["settings"]["train_sets"] == ["a"]
     predictions = pd.read_parquet(result["predictions"])
     assert len(predictions) == 40 and predictions["stay_id"].is_unique
     assert set(predictions.columns) >= {"subject_id", "mortality", "realm", "gru", "transformer", "gbm", "lr"}
     assert roc_auc_score(predictions["mortality"], predictions["gbm"]) == pytest.approx(
         result["models"]["gbm"]["auroc"]["value"])
     assert (tmp_path / "result" / "realm" / "seed1" / "best.ckpt").is_file()  # one model per seed
-    assert result["settings"]["realm_summary_mode"] == "wide_deep"
-    assert result["settings"]["realm_entity_dropout"] == 0.2
     # the seeds trained in two forked processes give the very same REALM
     parallel = tmp_path / "parallel.json"
-    assert main([*common, "--out", str(parallel), "--realm-jobs", "2"]) == 0
+    assert main([*common, "--out", str(parallel), *settings("two", realm_jobs=2, realm_folds=0)]) == 0
     again = json.loads(parallel.read_text())
     for metric in ("auroc", "auprc", "min_se_ppv", "brier"):
         assert again["models"]["realm"][metric]["value"] == pytest.approx(result["models"]["realm"][metric]["value"])
@@ -74,13 +99,12 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
     # cross-fitting: each seed validates on its own fold; only REALM changes (the baselines
     # keep the cohort's split), and forked workers still reproduce one process exactly
     folded = []
-    for jobs in ("1", "2"):
+    for jobs in (1, 2):
         path = tmp_path / f"folds{jobs}.json"
-        assert main([*common, "--out", str(path), "--realm-folds", "2", "--realm-jobs", jobs,
-                     "--realm-aux-targets", "saps1,sofa,los_hours"]) == 0
+        assert main([*common, "--out", str(path), *settings(f"folds{jobs}", aux=True, realm_folds=2,
+                                                              realm_jobs=jobs)]) == 0
         folded.append(json.loads(path.read_text()))
     assert folded[0]["settings"]["realm_folds"] == 2
-    assert folded[0]["settings"]["realm_aux_targets"] == "saps1,sofa,los_hours"
     for metric in ("auroc", "auprc", "min_se_ppv", "brier"):
         assert folded[1]["models"]["realm"][metric]["value"] == pytest.approx(
             folded[0]["models"]["realm"][metric]["value"])
@@ -88,4 +112,4 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
             assert folded[0]["models"][name][metric]["value"] == pytest.approx(result["models"][name][metric]["value"])
     assert folded[0]["models"]["realm"]["brier"]["value"] != pytest.approx(
         result["models"]["realm"]["brier"]["value"], abs=1e-9)
-    assert main([*common, "--out", str(tmp_path / "bad.json"), "--realm-folds", "1"]) != 0
+    assert main([*common, "--out", str(tmp_path / "bad.json"), *settings("bad", realm_folds=1)]) != 0

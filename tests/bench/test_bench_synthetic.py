@@ -8,18 +8,17 @@ from pathlib import Path
 import pytest
 
 from realm.cli import main
-from tests.bench.synthetic_fixtures import use_tiny_kg
+from tests.bench.synthetic_fixtures import tiny_bench_config, use_tiny_kg
 
 
 @pytest.mark.slow
 def test_bench_synthetic_reports_oracle_and_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     use_tiny_kg(monkeypatch)
     out = tmp_path / "syn.json"
-    argv = ["bench", "synthetic", "--out", str(out), "--n-stays", "120", "--epochs", "1",
-            "--hidden", "8", "--node-dim", "8", "--embedder", "hashing", "--n-resamples", "20",
-            "--ancestor-depth", "2", "--ancestor-backoff", "--entity-dropout", "0.1"]
+    argv = ["bench", "synthetic", "--out", str(out), "--config", str(tiny_bench_config(tmp_path))]
     assert main(argv) == 0
     result = json.loads(out.read_text())
+    assert result["settings"]["n_stays"] == 120 and result["settings"]["neural_seeds"] == 1
     for task in ("mortality", "readmission_30d"):
         r = result["auroc"][task]
         assert set(r["test"]) == {"oracle", "realm", "timeseries", "gbm", "lr"}
@@ -60,7 +59,8 @@ def test_bench_synthetic_reports_oracle_and_models(tmp_path: Path, monkeypatch: 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(realm.data.synth, "write_synthetic_hospital", must_not_run)
         mp.setattr(realm.pipeline.extract, "extract_mentions", must_not_run)
-        assert main(argv + ["--models", "timeseries,lr", "--neural-seeds", "2", "--monitor", "loss"]) == 0
+        again = ["--config", str(tiny_bench_config(tmp_path, neural_seeds=2)), "--models", "timeseries,lr"]
+        assert main(argv[:4] + again) == 0
     second = json.loads(out.read_text())
     assert [t["seed"] for t in second["training"]["timeseries"]] == [0, 1]  # two seeds, averaged
     again = second["auroc"]["mortality"]
@@ -72,3 +72,11 @@ def test_bench_synthetic_rejects_unknown_model(tmp_path: Path, caplog: pytest.Lo
     out = tmp_path / "x.json"
     assert main(["bench", "synthetic", "--out", str(out), "--models", "realm,bert"]) == 1
     assert "unknown ['bert']" in caplog.text and not out.exists()
+
+
+def test_bench_synthetic_refuses_an_unknown_setting(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Tuned values are YAML: a mistyped key is refused, with the file named."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("neural_seed: 2\n")
+    assert main(["bench", "synthetic", "--out", str(tmp_path / "x.json"), "--config", str(bad)]) == 1
+    assert "bad.yaml" in caplog.text and "neural_seed" in caplog.text

@@ -113,7 +113,7 @@ def test_realm_model_gets_entities_with_names_and_snippets(cohort, tmp_path: Pat
                          cache_dir=str(tmp_path))
     torch.manual_seed(0)
     model = RealmModel(dm.tasks, dm.n_features, dm.n_variables, dm.n_statics,
-                       config=RealmConfig(hidden=16, heads=2, node_dim=16))
+                       config=RealmConfig(hidden=16, heads=2), node_dim=16)
     mentions = pd.read_parquet(mentions_file)
     with_entities = mentions.loc[mentions["node_id"].notna(), "stay_id"].unique()
     train = pd.read_parquet(folder / "stays.parquet").query("split == 'train'")["stay_id"]

@@ -12,6 +12,7 @@ import torch
 
 from realm.errors import ConfigError, DataError
 from realm.features.aux_targets import AuxTargetProvider
+from realm.models.terms import AuxTargetsHead
 from tests.data.test_datamodule import make_cohort
 from tests.models.test_realm_model import _batch, _model
 
@@ -58,7 +59,7 @@ def test_aux_loss_trains_the_aux_head_and_never_changes_predictions() -> None:
     batch = _batch()
     batch["aux_values"] = torch.randn(batch["labels"].shape[0], 2)
     batch["aux_values"][0, 1] = float("nan")
-    plain, aux = _model(), _model(aux_targets=2, aux_weight=1.0)
+    plain, aux = _model(), _model(aux_targets=AuxTargetsHead(weight=1.0), n_aux_targets=2)
     aux.load_state_dict({**plain.state_dict(), **{k: v for k, v in aux.state_dict().items() if k.startswith("aux_head")}})
     plain.eval(), aux.eval()
     with torch.no_grad():  # the forward pass never reads the targets
@@ -76,5 +77,7 @@ def test_aux_loss_trains_the_aux_head_and_never_changes_predictions() -> None:
     assert aux.aux_head.weight.grad is not None and aux.aux_head.weight.grad.abs().sum() > 0
     with pytest.raises(ConfigError, match="aux_values"):
         aux.training_step({k: v for k, v in batch.items() if k != "aux_values"}, 0)
-    with pytest.raises(ConfigError, match="aux_targets"):
-        _model(aux_targets=-1)
+    with pytest.raises(ConfigError, match="aux_targets.weight"):
+        _model(aux_targets=AuxTargetsHead(weight=-1.0), n_aux_targets=2)
+    with pytest.raises(ConfigError, match="AuxTargetProvider"):
+        _model(aux_targets=AuxTargetsHead())  # no target columns linked from the data

@@ -138,5 +138,5 @@ def test_provider_feeds_the_model(cohort: Path) -> None:
     batch = {f"entities_{k}": v for k, v in p.get([1, 2, 3]).items()}
     batch.update(values=torch.zeros(3, 4, 2), masks=torch.zeros(3, 4, 2), deltas=torch.zeros(3, 4, 2),
                  statics=torch.zeros(3, 1), stay_id=torch.tensor([1, 2, 3]))
-    model = RealmModel(["mortality"], 2, 2, 1, config=RealmConfig(hidden=16, heads=2, node_dim=32)).eval()
+    model = RealmModel(["mortality"], 2, 2, 1, config=RealmConfig(hidden=16, heads=2), node_dim=32).eval()
     assert torch.isfinite(model(batch)).all()

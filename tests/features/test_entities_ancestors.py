@@ -61,26 +61,6 @@ def test_backoff_adds_only_trained_ancestors_of_untrained_nodes() -> None:
     assert sorted(sets[2].node_ids) == ["ICD10CM:A41", "ICD10CM:A41.02"]  # A41.0: never trained on
 
 
-def test_relatives_bring_the_trained_siblings_under_the_nearest_shared_ancestor() -> None:
-    kg = tiny_kg()
-    m = _mentions([(1, "n1", "[[0, 5]]", "ICD10CM:A41.01", "disease", "present", 1.0),
-                   (2, "n2", "[[0, 5]]", "ICD10CM:A41.02", "disease", "present", 0.8),   # a sibling never trained on
-                   (3, "n3", "[[0, 5]]", "ICD10CM:A41.0", "disease", "present", 1.0),    # a parent never trained on
-                   (4, "n4", "[[0, 5]]", "HP:0011675", "phenotype", "present", 1.0)])    # not a requested type
-    known = {"ICD10CM:A41.01", "HP:0001649"}
-    sets = entity_sets(with_ancestors(m, kg, depth=3, decay=0.5, known=known, relatives=True))
-    scores = {s: dict(zip(sets[s].node_ids, sets[s].link_scores)) for s in sets}
-    assert scores[1] == {"ICD10CM:A41.01": 1.0}  # trained: unchanged
-    assert scores[2] == {"ICD10CM:A41.02": 0.8, "ICD10CM:A41.01": pytest.approx(0.8 * 0.5 ** 2)}  # up 1, down 1
-    assert scores[3] == {"ICD10CM:A41.0": 1.0, "ICD10CM:A41.01": 0.5}  # its own trained child
-    assert scores[4] == {"HP:0011675": 1.0}  # phenotype trees are left alone
-    # the plain back-off finds nothing here: no trained node sits above A41.02
-    plain = entity_sets(with_ancestors(m, kg, depth=3, known=known))
-    assert plain[2].node_ids == ("ICD10CM:A41.02",)
-    with pytest.raises(ConfigError, match="ancestor_relatives needs"):
-        EntityProvider(ancestor_depth=2, ancestor_relatives=True)
-
-
 def test_provider_backoff_uses_the_training_stays_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(knowledge, "load_kg", lambda spec, progress=False: tiny_kg())
     events = pd.DataFrame({"stay_id": [1], "hours": [1.0], "variable": "heart_rate", "value": [80.0]})

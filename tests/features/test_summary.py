@@ -13,7 +13,9 @@ from realm.data.cohort import Cohort
 from realm.errors import ConfigError, DataError
 from realm.models.encoders import GRUEncoder
 from realm.models.realm_model import RealmConfig, RealmModel
-from realm.features.summary import SummaryProvider, rank_gauss, summary_shape
+from realm.models.terms import WideSummaryTerm
+from realm.features.schema import summary_shape
+from realm.features.summary import SummaryProvider, rank_gauss
 from realm.resources import load_variables
 
 
@@ -79,40 +81,30 @@ def _batch(b: int = 5, f: int = 4, v: int = 3, s: int = 2, t: int = 6) -> dict[s
 
 
 def _model(config: dict | None = None, **kw) -> RealmModel:
+    """REALM on the time series with the wide summary term (``wide``: its settings)."""
     torch.manual_seed(0)
+    wide = WideSummaryTerm(**kw.pop("wide", {}))
     return RealmModel(["mortality"], 4, 3, 2, encoder=lambda f, v, s: GRUEncoder(f, v, s, hidden=8),
-                      config=RealmConfig(hidden=8, heads=2, use_entities=False, use_summary=True,
-                                         **(config or {})), **kw)
+                      config=RealmConfig(hidden=8, heads=2, use_entities=False, **(config or {})),
+                      wide_summary=wide, **kw)
 
 
 def test_model_reads_the_summary() -> None:
-    model = _model().eval()
+    model = _model()
     batch = _batch()
+    # zero-initialised: the wide term starts silent, then learns like a logistic regression
+    assert model.wide(batch["summary_values"], batch["summary_present"], batch["statics"]).abs().max() == 0
+    with torch.no_grad():
+        model.wide.linear.weight.fill_(0.01)
+    model.eval()
     changed = dict(batch, summary_values=batch["summary_values"] + 1.0)
     assert (model(batch) - model(changed)).abs().min() > 1e-5
     with pytest.raises(ConfigError, match="SummaryProvider"):
         model({k: x for k, x in batch.items() if not k.startswith("summary_")})
 
 
-@pytest.mark.parametrize("mode", ["deep", "wide", "wide_deep"])
-def test_summary_modes_build_their_paths(mode: str) -> None:
-    model = _model({"summary_mode": mode})
-    assert (model.summary is not None) == (mode != "wide")
-    assert (model.wide is not None) == (mode != "deep")
-    batch = _batch()
-    if model.wide is not None:
-        # zero-initialised: the wide term starts silent, then learns like a logistic regression
-        assert model.wide(batch["summary_values"], batch["summary_present"], batch["statics"]).abs().max() == 0
-        with torch.no_grad():
-            model.wide.linear.weight.fill_(0.01)
-    model.eval()
-    changed = dict(batch, summary_values=batch["summary_values"] + 1.0)
-    assert model(batch).shape == (5, 1)
-    assert (model(batch) - model(changed)).abs().min() > 1e-5
-
-
 def test_wide_summary_is_linear_and_its_dropout_trains_only() -> None:
-    model = _model({"summary_mode": "wide", "summary_dropout": 0.5})
+    model = _model(wide={"dropout": 0.5})
     wide = model.wide
     with torch.no_grad():
         wide.linear.weight.normal_()
@@ -125,10 +117,8 @@ def test_wide_summary_is_linear_and_its_dropout_trains_only() -> None:
     wide.train()
     torch.manual_seed(1)
     assert not torch.equal(wide(*args), wide(*args))  # inputs dropped in training
-    with pytest.raises(ConfigError, match="summary_mode"):
-        _model({"summary_mode": "linear"})
-    with pytest.raises(ConfigError, match="summary_dropout"):
-        _model({"summary_dropout": 1.0})
+    with pytest.raises(ConfigError, match="dropout"):
+        _model(wide={"dropout": 1.0})
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle"])

@@ -11,7 +11,8 @@ import pytest
 from realm.data.cohort import Cohort
 from realm.errors import ConfigError, DataError
 from realm.features.tabular import STATS
-from realm.features.summary import SummaryProvider, fit_factors, series_slopes, summary_shape
+from realm.features.schema import summary_shape
+from realm.features.summary import SummaryProvider, fit_factors, series_slopes
 
 
 def _planted(n: int = 400, c: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -150,18 +151,3 @@ def test_provider_rejects_bad_factor_settings() -> None:
     with pytest.raises(ConfigError, match="min_coverage"):
         SummaryProvider(n_factors=1, min_coverage=1.5)
     assert len(STATS) == summary_shape(3)[1]
-
-
-def test_provider_factors_only(cohort: Path) -> None:
-    ids = np.arange(1, 61)
-    full = SummaryProvider(n_factors=2)
-    full.setup(cohort, ids)
-    only = SummaryProvider(n_factors=2, factors_only=True)
-    only.setup(cohort, ids)
-    out = only.get([1, 2, 3])
-    assert summary_shape(2, factors_only=True) == (2, len(STATS))
-    assert out["values"].shape == (3, 2, len(STATS)) and (out["present"] == 1).all()
-    v = summary_shape()[0]
-    assert np.array_equal(out["values"].numpy(), full.get([1, 2, 3])["values"][:, v:].numpy())
-    with pytest.raises(ConfigError, match="factors_only"):
-        SummaryProvider(factors_only=True)

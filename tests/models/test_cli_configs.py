@@ -1,4 +1,5 @@
-"""Every shipped YAML in configs/ runs through the real CLI on a tiny cohort."""
+"""Every shipped LightningCLI YAML in configs/ runs through the real CLI on a tiny cohort, and
+every bench and demo config loads into its typed settings."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from realm.cli import main
 from realm.data.cohort import Cohort
@@ -14,9 +16,21 @@ from realm.extract.mentions_table import conform_mentions
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Node
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
-#: Overlays on realm_synthetic.yaml, run as `--config realm_synthetic.yaml --config ABLATION`.
-ABLATIONS = sorted((Path(__file__).resolve().parents[2] / "configs" / "ablations").glob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[2] / "configs"
+#: Stand-alone LightningCLI configs (a top-level YAML with a model; demo.yaml is the demo's).
+CONFIGS = sorted(p for p in ROOT.glob("*.yaml") if "model" in yaml.safe_load(p.read_text()))
+#: The benches' and the demo's models, each run with its data config, as the bench runs it.
+MODEL_SETS = {
+    "synthetic-realm": ("bench/synthetic/data.yaml", "bench/synthetic/realm.yaml"),
+    "synthetic-timeseries": ("bench/synthetic/data.yaml", "bench/synthetic/timeseries.yaml"),
+    "physionet2012-realm": ("bench/physionet2012/data.yaml", "bench/physionet2012/realm.yaml"),
+    "physionet2012-gru": ("bench/physionet2012/data.yaml", "bench/physionet2012/gru.yaml"),
+    "physionet2012-transformer": ("bench/physionet2012/data.yaml", "bench/physionet2012/transformer.yaml"),
+    "demo-realm": ("demo/realm.yaml",),
+    "demo-gru": ("demo/gru.yaml",),
+}
+#: Overlays on the bench's REALM, run as `--config data.yaml --config realm.yaml --config ABLATION`.
+ABLATIONS = sorted((ROOT / "ablations").glob("*.yaml"))
 
 
 def _tiny_cohort(directory: Path, n: int = 20) -> Path:
@@ -28,6 +42,8 @@ def _tiny_cohort(directory: Path, n: int = 20) -> Path:
         "stay_id": ids, "subject_id": ids, "source": "test", "split": split,
         "age": rng.uniform(20, 90, n), "sex": rng.choice(["F", "M"], n), "icu_type": "MICU",
         "height": 170.0, "weight": 80.0, "los_hours": 60.0,
+        # PhysioNet's auxiliary targets (configs/bench/physionet2012/data.yaml)
+        "saps1": rng.integers(5, 25, n).astype(float), "sofa": rng.integers(0, 12, n).astype(float),
     })
     i = np.arange(n)
     dead = (i % 4 + i // 4) % 2  # both classes in every split
@@ -76,14 +92,55 @@ def test_config_runs_fast_dev_run(config: Path, tiny: Path, tmp_path: Path,
     assert code == 0
 
 
+@pytest.mark.parametrize("names", MODEL_SETS.values(), ids=list(MODEL_SETS))
+def test_model_configs_run_fast_dev_run(names: tuple[str, ...], tiny: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    configs = [a for name in names for a in ("--config", str(ROOT / name))]
+    code = main(["fit", *configs, "--trainer.fast_dev_run=true", "--data.init_args.cohort_dir", str(tiny)])
+    assert code == 0
+
+
 @pytest.mark.parametrize("ablation", ABLATIONS, ids=[p.stem for p in ABLATIONS])
 def test_ablation_runs_fast_dev_run(ablation: Path, tiny: Path, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    base = next(p for p in CONFIGS if p.name == "realm_synthetic.yaml")
-    code = main(["fit", "--config", str(base), "--config", str(ablation), "--trainer.fast_dev_run=true",
+    configs = [a for name in MODEL_SETS["synthetic-realm"] for a in ("--config", str(ROOT / name))]
+    code = main(["fit", *configs, "--config", str(ablation), "--trainer.fast_dev_run=true",
                  "--data.init_args.cohort_dir", str(tiny)])
     assert code == 0
+
+
+def test_bench_and_demo_settings_load() -> None:
+    from realm.bench.physionet2012 import PhysioNetBenchConfig
+    from realm.bench.synthetic import SyntheticBenchConfig
+    from realm.config import load_config
+    from realm.demo import DemoConfig
+
+    synthetic = load_config(SyntheticBenchConfig, "bench/synthetic.yaml", out=Path("s.json"))
+    physionet = load_config(PhysioNetBenchConfig, "bench/physionet2012.yaml", out=Path("p.json"),
+                            data=Path("d"))
+    demo = load_config(DemoConfig, "demo.yaml")
+    # every model config a setting names is a shipped file
+    named = [*synthetic.data, *synthetic.realm, *synthetic.timeseries, *physionet.datamodule,
+             *physionet.realm, *physionet.gru, *physionet.transformer, *demo.realm, *demo.gru]
+    assert all((ROOT / name).is_file() for name in named)
+    assert {n for names in MODEL_SETS.values() for n in names} == set(named)
+
+
+def test_realm_sizes_are_linked_from_the_data(tiny: Path) -> None:
+    """node_dim, the summary factors and the aux targets come from the providers, never YAML."""
+    from realm.pipeline.train import build_cli
+
+    for names, expect in ((MODEL_SETS["synthetic-realm"], (128, 1, 0)),
+                          (MODEL_SETS["physionet2012-realm"], (64, 0, 3))):
+        configs = [a for name in names for a in ("--config", str(ROOT / name))]
+        cli = build_cli([*configs, "--data.init_args.cohort_dir", str(tiny), "--trainer.logger=false"], run=False)
+        hp = cli.model.hparams
+        assert (hp["node_dim"], hp["summary_factors"], hp["n_aux_targets"]) == expect
+        for name in names:
+            text = (ROOT / name).read_text()
+            assert "summary_factors" not in text and "n_aux_targets" not in text
 
 
 def test_print_config_shows_overrides(tiny: Path, capsys: pytest.CaptureFixture) -> None:

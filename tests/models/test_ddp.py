@@ -12,7 +12,9 @@ import torch
 
 from tests.models.test_cli_configs import _tiny_cohort
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "realm_synthetic.yaml"
+#: The synthetic bench's REALM (wide summary, wide entity term, linear prior) and its data.
+CONFIGS = [Path(__file__).resolve().parents[2] / "configs" / "bench" / "synthetic" / name
+           for name in ("data.yaml", "realm.yaml")]
 
 # Lightning's DDP launcher starts rank 1 by re-running this script, so the two-node stand-in
 # for the default KG is installed in every process, before the CLI runs.
@@ -26,9 +28,9 @@ from realm.records import Node
 kg = KnowledgeGraph.from_nodes_edges(
     [Node("HP:0001649", "Tachycardia", "phenotype"), Node("HP:0002153", "Hyperkalemia", "phenotype")], [])
 knowledge.load_kg = lambda spec, progress=False: kg
-sys.exit(main(["fit", "--config", sys.argv[1], "--data.init_args.cohort_dir", sys.argv[2],
+sys.exit(main(["fit", "--config", sys.argv[1], "--config", sys.argv[2], "--data.init_args.cohort_dir", sys.argv[3],
                "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu",
-               "--trainer.max_epochs=2", "--trainer.default_root_dir", sys.argv[3]]))
+               "--trainer.max_epochs=2", "--trainer.default_root_dir", sys.argv[4]]))
 """
 
 
@@ -39,7 +41,7 @@ def test_realm_fits_under_ddp_with_two_cpu_processes(tmp_path: Path) -> None:
     script.write_text(SCRIPT)
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, str(script), str(CONFIG), str(cohort), str(tmp_path / "runs")],
+    done = subprocess.run([sys.executable, str(script), *map(str, CONFIGS), str(cohort), str(tmp_path / "runs")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "world_size: 2" in done.stderr or "distributed_backend=gloo" in done.stderr, done.stderr[-3000:]

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from realm.errors import ConfigError, DataError
 from realm.features.schema import PRESENT_CODE
 from realm.models.linear_prior import LinearPrior
+from realm.models.terms import LinearPriorTerm
 from realm.records import Assertion
 from tests.models.test_realm_model import D, S, _batch, _model
 
@@ -61,7 +62,7 @@ def test_unfitted_prior_refuses_and_bad_settings_are_named() -> None:
     with pytest.raises(ConfigError, match="summary"):
         LinearPrior(1, summary="some")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="summary_factors"):
-        _model(linear_prior=True, use_summary=True, prior_summary="factors")
+        _model(linear_prior=LinearPriorTerm(summary="factors"))
     with pytest.raises(ConfigError, match="SummaryProvider"):
         LinearPrior(1, summary="all").inputs(_batch())
     one_class, _ = _planted(n_batches=2)
@@ -97,7 +98,7 @@ class _Batches(pl.LightningDataModule):
 def test_model_fits_the_prior_on_the_train_split_and_holds_it_fixed() -> None:
     train, _ = _planted(n_batches=8)
     val, _ = _planted(n_batches=2, seed=1)
-    model = _model(linear_prior=True, prior_summary="none", modality_dropout=0.5)
+    model = _model(linear_prior=LinearPriorTerm(summary="none"), modality_dropout=0.5)
     with pytest.raises(ConfigError, match="not fitted"):
         model(val[0])
     reference = LinearPrior(1, summary="none")

@@ -101,3 +101,26 @@ def test_encoders_output_shapes() -> None:
     for enc in (GRUEncoder(F, V, S, hidden=8, layers=2), TransformerEncoder(F, V, S, hidden=8, heads=2)):
         states, pooled = enc(b["values"], b["masks"], b["deltas"], b["statics"])
         assert states.shape == (B, T, 8) and pooled.shape == (B, 8)
+
+
+def test_validation_logs_the_mean_auroc_over_the_tasks() -> None:
+    """One multi-task checkpoint is chosen on the mean AUROC (checkpoint.monitor: val/mean_auroc)."""
+    from realm.models.encoders import GRUEncoder
+    from realm.models.module import MEAN_AUROC, TimeSeriesModel
+
+    model = TimeSeriesModel(["mortality", "readmission_30d"], 5, 4, 3,
+                            encoder=lambda f, v, s: GRUEncoder(f, v, s, hidden=8))
+    y = torch.tensor([0, 0, 1, 1])
+    model.metrics["val_metrics"]["mortality"].update(torch.tensor([0.1, 0.2, 0.8, 0.9]), y)  # AUROC 1
+    model.metrics["val_metrics"]["readmission_30d"].update(torch.tensor([0.1, 0.9, 0.2, 0.8]), y)  # AUROC 0.5
+    logged: dict[str, float] = {}
+    model.log = lambda name, value, **kw: logged.__setitem__(name, float(value))  # no trainer here
+    model.on_validation_epoch_end()
+    assert logged == {MEAN_AUROC: pytest.approx(0.75)}
+
+
+def test_time_series_model_takes_its_lr_schedule() -> None:
+    from realm.models.module import TimeSeriesModel
+
+    model = TimeSeriesModel(["mortality"], 5, 4, 3, lr_schedule="cosine")
+    assert model.lr_schedule == "cosine" and model.hparams["lr_schedule"] == "cosine"

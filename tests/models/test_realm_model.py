@@ -10,6 +10,7 @@ from realm.models.encoders import GRUEncoder, TransformerEncoder
 from realm.features.schema import N_ENTITY_NUMBERS
 from realm.models.fusion import MaskedAttention
 from realm.models.realm_model import RealmConfig, RealmModel
+from realm.models.terms import WideEntitiesTerm
 
 B, T, F, V, S, E, D = 6, 8, 5, 4, 3, 7, 16
 
@@ -36,10 +37,18 @@ def _batch(b: int = B, e: int = E, seed: int = 0, notes: bool = False) -> dict[s
     return batch
 
 
-def _model(**config) -> RealmModel:
+#: RealmModel init args besides the config: the sizes linked from the data and the terms.
+MODEL_ARGS = {"node_dim", "note_dim", "record_dim", "summary_factors", "n_aux_targets", "wide_summary",
+              "wide_entities", "linear_prior", "aux_targets"}
+
+
+def _model(**kwargs) -> RealmModel:
+    """A small RealmModel: RealmConfig fields and RealmModel init args, by name."""
     torch.manual_seed(0)
-    cfg = RealmConfig(**{"hidden": 16, "heads": 2, "node_dim": D, "note_dim": 12, **config})
-    return RealmModel(["mortality"], F, V, S, encoder=lambda f, v, s: GRUEncoder(f, v, s, hidden=16), config=cfg)
+    args = {"node_dim": D, "note_dim": 12, **{k: v for k, v in kwargs.items() if k in MODEL_ARGS}}
+    cfg = RealmConfig(**{"hidden": 16, "heads": 2, **{k: v for k, v in kwargs.items() if k not in MODEL_ARGS}})
+    return RealmModel(["mortality"], F, V, S, encoder=lambda f, v, s: GRUEncoder(f, v, s, hidden=16), config=cfg,
+                      **args)
 
 
 @pytest.mark.parametrize("fusion", ["cross_attention", "concat"])
@@ -55,9 +64,10 @@ def test_shapes_and_fully_masked_sets_are_finite(fusion: str) -> None:
 
 
 def test_transformer_encoder_works_too() -> None:
-    cfg = RealmConfig(hidden=16, heads=2, node_dim=D)
+    cfg = RealmConfig(hidden=16, heads=2)
     model = RealmModel(["mortality", "readmission_30d"], F, V, S,
-                       encoder=lambda f, v, s: TransformerEncoder(f, v, s, hidden=16, heads=2), config=cfg)
+                       encoder=lambda f, v, s: TransformerEncoder(f, v, s, hidden=16, heads=2), config=cfg,
+                       node_dim=D)
     assert model(_batch()).shape == (B, 2)
 
 
@@ -204,7 +214,7 @@ def test_record_vector_is_a_text_token_beside_the_notes() -> None:
 
 
 @pytest.mark.parametrize("config", [{}, {"fusion": "concat"}, {"use_timeseries": False},
-                                    {"use_notes": True}, {"entity_wide": True}])
+                                    {"use_notes": True}, {"wide_entities": WideEntitiesTerm()}])
 def test_every_parameter_reaches_the_loss(config: dict) -> None:
     """DDP (without find_unused_parameters) refuses parameters that never reach the loss."""
     model = _model(**config)

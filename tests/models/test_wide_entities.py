@@ -7,8 +7,7 @@ import torch
 
 from realm.errors import ConfigError
 from realm.features.schema import PRESENT_CODE
-from realm.models.fusion import WideEntities
-from realm.models.realm_model import RealmConfig
+from realm.models.terms import WideEntities, WideEntitiesTerm
 from realm.records import Assertion
 from tests.models.test_realm_model import D, _batch, _model
 
@@ -64,7 +63,7 @@ def test_penalty_is_l2_times_squared_weights() -> None:
 
 
 def test_model_adds_the_term_and_its_penalty_to_the_training_loss() -> None:
-    model = _model(entity_wide=True, entity_wide_l2=0.5)
+    model = _model(wide_entities=WideEntitiesTerm(l2=0.5))
     assert model.wide_entities is not None and model.wide_entities.linear.in_features == D
     batch = _batch()
     model.eval()
@@ -87,14 +86,14 @@ def test_model_adds_the_term_and_its_penalty_to_the_training_loss() -> None:
 
 def test_off_by_default_and_bad_settings_refused() -> None:
     assert _model().wide_entities is None
-    with pytest.raises(ConfigError, match="entity_wide"):
-        RealmConfig(entity_wide=True, use_entities=False).check()
-    with pytest.raises(ConfigError, match="entity_wide_l2"):
-        RealmConfig(entity_wide=True, entity_wide_l2=-0.1).check()
+    with pytest.raises(ConfigError, match="wide_entities needs"):
+        _model(wide_entities=WideEntitiesTerm(), use_entities=False)
+    with pytest.raises(ConfigError, match="l2"):
+        _model(wide_entities=WideEntitiesTerm(l2=-0.1))
 
 
 def test_present_code_matches_what_the_entity_provider_writes() -> None:
-    from realm.models import knowledge
+    from realm.features import entities as knowledge
 
     assert knowledge._ASSERTION_CODE[Assertion.PRESENT] == PRESENT_CODE
     assert knowledge._ASSERTION_CODE[Assertion.NEGATED] == NEGATED_CODE
