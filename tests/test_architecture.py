@@ -17,7 +17,7 @@ SHARED = {"errors", "records", "cache", "resources", "config"}
 STAGES = {"llm": 0, "data": 1, "extract": 2, "kg": 2, "harmonize": 3, "features": 4,
           "models": 5, "eval": 6}
 #: Layers that join stages: they may import any stage, no stage imports them.
-WIRING = {"pipeline", "demo", "bench", "cli"}
+WIRING = {"pipeline", "bench", "cli"}
 
 
 def _layer(path: Path) -> str:

@@ -38,7 +38,7 @@ def test_demo_tiny_then_warm(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     # Warm: every expensive step must come from the cache, so each one fails if called (a
     # behavioural check of the caching; the warm-run time itself is a benchmark figure).
     import realm.data.synth
-    import realm.demo
+    import realm.pipeline.demo
     import realm.pipeline.extract
 
     def must_not_run(*args: object, **kwargs: object) -> None:
@@ -47,7 +47,7 @@ def test_demo_tiny_then_warm(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(realm.data.synth, "write_synthetic_hospital", must_not_run)
         mp.setattr(realm.pipeline.extract, "extract_mentions", must_not_run)
-        mp.setattr(realm.demo, "_train_neural", must_not_run)
+        mp.setattr(realm.pipeline.demo, "_train_neural", must_not_run)
         assert main(argv) == 0
     again = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert again["tasks"] == record["tasks"]  # cached models, same seed: same numbers

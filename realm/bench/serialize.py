@@ -143,7 +143,7 @@ def run(cfg: SerializeBenchConfig) -> dict[str, Any]:
     from realm.bench.common import score, write_json
     from realm.data.cohort import Cohort
     from realm.data.prepare import prepare_cohort
-    from realm.demo import cached_hospital, cached_mentions
+    from realm.pipeline.hospital import cached_hospital, cached_mentions
     from realm.kg.spec import load_kg
     from realm.features.record import RecordEncoder, load_mentions
 

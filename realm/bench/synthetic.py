@@ -205,7 +205,7 @@ def run(cfg: SyntheticBenchConfig) -> dict[str, Any]:
     from realm.bench.common import peak_rss_mb, write_json
     from realm.bench.synthetic_recall import planted_recall
     from realm.data.prepare import prepare_cohort
-    from realm.demo import cached_hospital, cached_mentions
+    from realm.pipeline.hospital import cached_hospital, cached_mentions
     from realm.kg.spec import load_kg
     from realm.pipeline.train import build_datamodule
 

@@ -12,7 +12,7 @@ __all__ = ["register"]
 def _run(args: argparse.Namespace) -> int:
     from realm.eval.run import summary_lines
     from realm.config import load_config
-    from realm.demo import LINKING_NOTE, DemoConfig, run_demo
+    from realm.pipeline.demo import LINKING_NOTE, DemoConfig, run_demo
 
     cfg = load_config(DemoConfig, args.config, n_stays=args.n_stays, out=args.out, seed=args.seed,
                       max_epochs=args.max_epochs, kg=args.kg, embedder=args.embedder,

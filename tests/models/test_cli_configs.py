@@ -115,7 +115,7 @@ def test_bench_and_demo_settings_load() -> None:
     from realm.bench.physionet2012 import PhysioNetBenchConfig
     from realm.bench.synthetic import SyntheticBenchConfig
     from realm.config import load_config
-    from realm.demo import DemoConfig
+    from realm.pipeline.demo import DemoConfig
 
     synthetic = load_config(SyntheticBenchConfig, "bench/synthetic.yaml", out=Path("s.json"))
     physionet = load_config(PhysioNetBenchConfig, "bench/physionet2012.yaml", out=Path("p.json"),

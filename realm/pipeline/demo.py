@@ -29,12 +29,12 @@ from typing import Any
 from realm.cache import atomic_dir, config_hash, inputs_digest, stage_dir
 from realm.data.cohort import TASKS
 from realm.errors import ConfigError
+from realm.pipeline.hospital import cached_hospital, cached_mentions, code_digest
 
-__all__ = ["DemoConfig", "run_demo", "cached_hospital", "cached_mentions", "LINKING_NOTE"]
+__all__ = ["DemoConfig", "run_demo", "LINKING_NOTE"]
 
 log = logging.getLogger(__name__)
 
-_PACKAGE = Path(__file__).resolve().parent
 LINKING_NOTE = ("Entities: lexicon extractor over the KG's names and synonyms; each mention is "
                 "linked by the exact dictionary match (no vector index), plus lab/vital findings.")
 
@@ -77,11 +77,6 @@ class DemoConfig:
             raise ConfigError("--max-epochs and --n-resamples must be positive")
 
 
-def _code(*parts: str) -> str:
-    """Digest of the code behind a step: changed code must not reuse a cached result."""
-    return inputs_digest([_PACKAGE / p for p in parts])
-
-
 class _Steps:
     """A step-level progress bar (the long steps show their own bars beneath it)."""
 
@@ -102,40 +97,6 @@ class _Steps:
     def close(self) -> float:
         self.bar.close()
         return time.perf_counter() - self.started
-
-
-def cached_hospital(n_stays: int, seed: int) -> Path:
-    """The synthetic hospital of ``n_stays`` stays and ``seed``, written once into the cache."""
-    from realm.data.synth import write_synthetic_hospital
-
-    # Only the synthetic hospital's own code and resource files: an edit to another resource
-    # (a harmonizer table) must not re-synthesize it.
-    synth = sorted(str(p.relative_to(_PACKAGE)) for p in _PACKAGE.glob("data/synth*.py"))
-    synth += sorted(str(p.relative_to(_PACKAGE)) for p in _PACKAGE.glob("resources/synth_*"))
-    key = config_hash("synth", n_stays, seed, _code(*synth))
-    folder = stage_dir("demo_hospital", key)
-    if not (folder / "TRUE_RISK.csv").is_file():
-        write_synthetic_hospital(folder, n_stays=n_stays, seed=seed)
-    return folder
-
-
-def cached_mentions(cohort_dir: Path, cohort_key: str, kg: str, kg_version: str,
-                    progress: bool) -> Path:
-    """``mentions.parquet`` of the cohort (lexicon + dictionary links + findings), extracted
-    once per (cohort, KG version, extraction code) into the cache."""
-    from realm.pipeline.extract import ExtractConfig, extract_mentions
-
-    # The extractor's rule tables (realm/resources) are inputs too: a new abbreviation row
-    # must re-extract. The whole folder, so a table added later cannot be forgotten here.
-    key = config_hash("lexicon", cohort_key, kg_version,
-                      _code("extract", "pipeline/extract.py", "kg/linker.py", "kg/findings_table.py",
-                            "harmonize", "resources"))
-    folder = stage_dir("demo_mentions", key)
-    if not (folder / "mentions.parquet").is_file():
-        with atomic_dir(folder) as tmp:
-            extract_mentions(cohort_dir, kg, ExtractConfig(extractor="lexicon", linker="dictionary",
-                                                           progress=progress), out=tmp)
-    return folder / "mentions.parquet"
 
 
 def _model_config(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path | None) -> dict[str, Any]:
@@ -199,7 +160,7 @@ def _trained(cfg: DemoConfig, name: str, cohort_dir: Path, cohort_key: str, ment
         spec["trainer"].pop(where)
     key = config_hash("neural", spec, cohort_key, None if mentions is None else inputs_digest([mentions]),
                       (cfg.explain_top, cfg.explain_random) if explain else None,
-                      _code("models", "features", "data/datamodule.py", "data/dataset.py", "data/discretize.py",
+                      code_digest("models", "features", "data/datamodule.py", "data/dataset.py", "data/discretize.py",
                             "eval/explain.py", "eval/predictions.py", "pipeline/train.py", "demo.py"))
     folder = stage_dir("demo_models", key)
     if not (folder / "predictions.parquet").is_file():
