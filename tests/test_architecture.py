@@ -10,6 +10,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "realm"
 IMPORT = re.compile(r"^\s*(?:from|import)\s+realm\.(\w+)")
+IMPORT_CLI = re.compile(r"^\s*(?:from|import)\s+realm\.cli\b")
 
 #: Modules every layer may use.
 SHARED = {"errors", "records", "cache", "resources", "config"}
@@ -56,3 +57,23 @@ def test_benchmark_code_stays_out_of_the_stages() -> None:
     stray = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
                    if "bc8" in p.name and _layer(p) not in WIRING)
     assert not stray, f"benchmark-specific modules inside a stage: {stray}"
+
+
+def test_only_the_cli_parses_command_lines() -> None:
+    """Stages, the pipeline and the benchmarks take typed configs: argparse (and its Namespace)
+    lives in realm/cli alone, and nothing imports the CLI."""
+    offences = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if _layer(path) == "cli":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.match(r"^\s*(import argparse|from argparse )", line) or IMPORT_CLI.match(line):
+                offences.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
+    assert not offences, "command-line parsing outside realm/cli:\n" + "\n".join(offences)
+
+
+def test_one_place_builds_a_trainer() -> None:
+    """Every model trains through realm.pipeline.train (LightningCLI)."""
+    builders = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                      if re.search(r"\bTrainer\(", p.read_text()))
+    assert builders == [], f"hand-built Lightning trainers: {builders}"
