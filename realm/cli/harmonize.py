@@ -40,6 +40,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--column", required=True, help="the column to harmonize (e.g. DRUG, ROUTE)")
     parser.add_argument("--task", required=True, choices=[*BUILTIN_TASKS, "custom"])
     parser.add_argument("--out", type=Path, required=True, help="output CSV")
+    parser.add_argument("--out-column", default=None,
+                        help="name of the answer column (default: the task's name); an input column "
+                             "is never replaced")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--classes", help="custom task: comma-separated classes")
     parser.add_argument("--question", help="custom task: the question asked of each string")
     _backend_arguments(parser)
@@ -70,5 +74,5 @@ def _chat_model(args: argparse.Namespace) -> object | None:
 def _run(args: argparse.Namespace) -> int:
     harmonize_csv(args.input, args.column, _task(args), args.out, backend=args.backend, kg=args.kg,
                   chat_model=_chat_model(args), n_samples=args.samples, min_agreement=args.min_agreement,
-                  cache=not args.no_cache)
+                  cache=not args.no_cache, out_column=args.out_column, overwrite=args.overwrite)
     return 0

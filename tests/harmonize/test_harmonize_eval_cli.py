@@ -80,6 +80,24 @@ def test_harmonize_command_writes_the_task_columns(tmp_path: Path) -> None:
     assert list(table["antibiotic_backend"]) == ["kg", "kg", "kg"]
 
 
+def test_harmonize_never_replaces_an_input_column_or_a_file(tmp_path: Path) -> None:
+    spec = write_tiny_kg_spec(tmp_path / "kg")
+    source = tmp_path / "rx.csv"
+    pd.DataFrame({"drug": ["Ceftriaxone"], "route": ["IV"]}).to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    argv = ["harmonize", "--input", str(source), "--column", "route", "--task", "route", "--out", str(out),
+            "--kg", str(spec)]
+    assert main(argv) == 1 and not out.exists()  # the answer column would replace the input's
+    assert main(argv + ["--out-column", "route_class"]) == 0
+    table = pd.read_csv(out)
+    assert list(table["route"]) == ["IV"] and "route_class" in table.columns
+    assert main(argv + ["--out-column", "route_class"]) == 1  # out exists
+    assert main(argv + ["--out-column", "route_class", "--overwrite"]) == 0
+    in_place = ["harmonize", "--input", str(source), "--column", "drug", "--task", "antibiotic",
+                "--out", str(source), "--kg", str(spec), "--overwrite"]
+    assert main(in_place) == 1 and pd.read_csv(source).columns.tolist() == ["drug", "route"]
+
+
 def test_harmonize_command_asks_the_llm_of_an_llm_config_where_the_kg_is_unsure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
