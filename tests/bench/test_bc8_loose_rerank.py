@@ -75,6 +75,7 @@ def test_header_of() -> None:
     assert header_of("no header here") == ""
 
 
+@pytest.mark.slow
 def test_reranker_learns_from_training_observations() -> None:
     lexicon = _lexicon()
     train = []

@@ -32,6 +32,7 @@ def _run(folder: Path, seed: int, noise: dict[str, float], n: int = 300) -> Path
     return folder
 
 
+@pytest.mark.slow
 def test_means_and_intervals(tmp_path: Path) -> None:
     noise = {"oracle": 0.0, "realm": 0.5, "timeseries": 2.0, "gbm": 1.0}
     runs = [_run(tmp_path / f"h{s}", s, noise) for s in range(3)]

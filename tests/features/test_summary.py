@@ -121,6 +121,7 @@ def test_wide_summary_is_linear_and_its_dropout_trains_only() -> None:
         _model(wide={"dropout": 1.0})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
 def test_lr_schedule_anneals(schedule: str) -> None:
     import pytorch_lightning as pl

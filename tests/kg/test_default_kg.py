@@ -20,6 +20,7 @@ def hpo() -> KnowledgeGraph:
     return load_kg("hpo", progress=False)
 
 
+@pytest.mark.slow
 def test_lab_table_ids_and_names_match_hpo(hpo: KnowledgeGraph) -> None:
     rules = load_lab_findings()
     assert len(rules) >= 40

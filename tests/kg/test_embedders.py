@@ -90,6 +90,7 @@ def test_an_uncased_model_embeds_case_variants_once() -> None:
     assert HashingEmbedder(dim=32).uncased is False  # a cased model keeps every variant
 
 
+@pytest.mark.slow
 def test_onnx_concurrent_batches_match_one_thread() -> None:
     texts = [f"finding number {i} of the {'left ' * (i % 7)}hand" for i in range(300)]
     one = get_embedder("onnx", threads=1).embed(texts, batch_size=16)

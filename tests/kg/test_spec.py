@@ -77,6 +77,7 @@ def test_bad_specs(tmp_path: Path) -> None:
         load_kg(tmp_path / "c.yaml")
 
 
+@pytest.mark.slow
 def test_hpo_builtin() -> None:
     kg = load_kg("hpo", progress=False)
     node = kg.node("HP:0002153")

@@ -83,7 +83,9 @@ def test_configs_are_shipped() -> None:
     assert {"physionet2012.yaml", "synthetic.yaml"} <= names
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
+# One config stays in the quick run (`-m "not slow"`); CI runs them all.
+@pytest.mark.parametrize("config", [pytest.param(p, id=p.stem, marks=() if p.stem == "synthetic" else pytest.mark.slow)
+                                    for p in CONFIGS])
 def test_config_runs_fast_dev_run(config: Path, tiny: Path, tmp_path: Path,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # runs/ of the default trainer settings lands here
@@ -92,6 +94,7 @@ def test_config_runs_fast_dev_run(config: Path, tiny: Path, tmp_path: Path,
     assert code == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("names", MODEL_SETS.values(), ids=list(MODEL_SETS))
 def test_model_configs_run_fast_dev_run(names: tuple[str, ...], tiny: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,6 +104,7 @@ def test_model_configs_run_fast_dev_run(names: tuple[str, ...], tiny: Path, tmp_
     assert code == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ablation", ABLATIONS, ids=[p.stem for p in ABLATIONS])
 def test_ablation_runs_fast_dev_run(ablation: Path, tiny: Path, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:

@@ -95,6 +95,7 @@ class _Batches(pl.LightningDataModule):
         return DataLoader(self.val, batch_size=None)
 
 
+@pytest.mark.slow
 def test_model_fits_the_prior_on_the_train_split_and_holds_it_fixed() -> None:
     train, _ = _planted(n_batches=8)
     val, _ = _planted(n_batches=2, seed=1)

@@ -51,6 +51,7 @@ def test_all_undefined_labels_give_zero_loss_not_nan() -> None:
     assert loss.item() == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder", [GRUEncoder, partial(TransformerEncoder, hidden=16, heads=2, layers=1, dropout=0.0)])
 def test_loss_decreases_on_a_learnable_signal(encoder: object) -> None:
     torch.manual_seed(0)

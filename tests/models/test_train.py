@@ -17,6 +17,7 @@ def test_merge_configs_merges_mappings_and_replaces_lists() -> None:
     assert merged == {"a": {"b": 1, "c": [3]}, "d": None}
 
 
+@pytest.mark.slow
 def test_fit_restores_the_best_checkpoint_and_predicts_the_test_split(tmp_path: Path) -> None:
     cohort = _tiny_cohort(tmp_path / "cohort")
     overrides = {"data.init_args.cohort_dir": str(cohort), "trainer.max_epochs": 2, "trainer.logger": False,
