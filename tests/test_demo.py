@@ -62,8 +62,8 @@ def test_demo_tiny_then_warm(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 @pytest.mark.slow
 def test_demo_outputs_chain_into_the_printed_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # `realm fit` logs under the demo's folder, nothing elsewhere
-    out_dir = tmp_path / "demo"
+    monkeypatch.chdir(tmp_path)
+    out_dir = Path("demo")  # relative, as a user types it: every written path must still resolve
     assert main(_tiny(out_dir)) == 0
     lines = capsys.readouterr().out.splitlines()
     commands = [shlex.split(line) for line in lines[lines.index("Next:") + 1:] if line.strip()]
@@ -73,6 +73,7 @@ def test_demo_outputs_chain_into_the_printed_commands(tmp_path: Path, capsys: py
     files = record["files"]
     assert Path(files["cohort"]) == out_dir / "cohort" and (out_dir / "cohort" / "stays.parquet").is_file()
     assert Path(files["mentions"]).is_file() and Path(files["mentions"]).parent == out_dir / "cohort"
+    assert "mentions_file: mentions.parquet" in Path(files["configs"]["REALM"]).read_text()
     assert all(Path(p).is_file() for p in files["checkpoints"].values())
     assert set(files["checkpoints"]) == set(files["configs"]) == {"REALM", "GRU"}
     assert record["kg"]["version"] and record["next"] == [shlex.join(c) for c in commands]
@@ -90,3 +91,8 @@ def test_demo_outputs_chain_into_the_printed_commands(tmp_path: Path, capsys: py
     evaluated = json.loads((out_dir / "evaluate" / "metrics.json").read_text())
     demo_metrics = json.loads((out_dir / "metrics.json").read_text())
     assert evaluated["tasks"] == demo_metrics["tasks"]  # same predictions, same seed: same numbers
+
+    # the printed `realm serialize` prints a record of the cohort, conditions from its mentions
+    capsys.readouterr()
+    assert main(commands[2][1:]) == 0
+    assert capsys.readouterr().out.startswith("# ICU stay")

@@ -22,7 +22,7 @@ def _run(args: argparse.Namespace) -> int:
     sys.stdout.write(f"\n{LINKING_NOTE}\nFinished in {record['wall_seconds']:.0f} s.\n"
                      f"Report: {(Path(cfg.out) / 'report.html').resolve()}\n"
                      f"Outputs: {Path(cfg.out) / 'demo.json'}\n\nNext:\n")
-    sys.stdout.write("".join(f"  {command}\n" for command in next_commands(cfg, record["files"])))
+    sys.stdout.write("".join(f"  {command}\n" for command in next_commands(cfg, record["files"], record["example_stay"])))
     return 0
 
 

@@ -44,6 +44,7 @@ __all__ = ["DemoConfig", "run_demo", "next_commands", "LINKING_NOTE", "MODEL_CON
 log = logging.getLogger(__name__)
 
 _CHECKPOINT = "best.ckpt"
+_MENTIONS = "mentions.parquet"
 #: neural model -> the runnable config the demo leaves in its output folder
 MODEL_CONFIGS = {"REALM": "realm.yaml", "GRU": "gru.yaml"}
 LINKING_NOTE = ("Entities: lexicon extractor over the KG's names and synonyms; each mention is "
@@ -202,13 +203,15 @@ def _copy(source: Path, target: Path) -> Path:
     return target
 
 
-def _write_model_config(cfg: DemoConfig, name: str, cohort: Path, mentions: Path | None) -> Path:
-    """The model's config with the output folder's cohort and mentions filled in, as YAML
-    that ``realm fit --config`` runs (logging under ``OUT/runs``)."""
+def _write_model_config(cfg: DemoConfig, name: str, cohort: Path, entities: bool) -> Path:
+    """The model's config with the output folder's cohort (and, with ``entities``, the
+    mentions beside it) filled in, as YAML that ``realm fit --config`` runs (logging under
+    ``OUT/runs``)."""
     import yaml
 
     out = Path(cfg.out)
-    config = _model_config(cfg, name, cohort, mentions)
+    # the mentions file is named relative to the cohort folder, as the entity provider reads it
+    config = _model_config(cfg, name, cohort, Path(_MENTIONS) if entities else None)
     config["trainer"]["logger"] = {"class_path": "pytorch_lightning.loggers.CSVLogger",
                                   "init_args": {"save_dir": str(out / "runs"), "name": name.lower()}}
     path = out / MODEL_CONFIGS[name]
@@ -218,10 +221,10 @@ def _write_model_config(cfg: DemoConfig, name: str, cohort: Path, mentions: Path
     return path
 
 
-def next_commands(cfg: DemoConfig, files: dict[str, Any]) -> list[str]:
+def next_commands(cfg: DemoConfig, files: dict[str, Any], stay_id: int) -> list[str]:
     """The commands that go on from a demo's output ``files`` (``demo.json``'s): retrain REALM
     from its config, evaluate the demo's predictions again (same resamples and seed, so the
-    same numbers), print a stay of the cohort as text."""
+    same numbers), print ``stay_id``'s record as text."""
     predictions = files["predictions"]
     evaluate = ["realm", "evaluate", "--predictions", predictions["REALM"], "--baselines",
                 *(p for m, p in predictions.items() if m != "REALM"),
@@ -230,7 +233,7 @@ def next_commands(cfg: DemoConfig, files: dict[str, Any]) -> list[str]:
     if files.get("explanations"):
         evaluate += ["--explanations", files["explanations"]]
     return [shlex.join(["realm", "fit", "--config", files["configs"]["REALM"]]), shlex.join(evaluate),
-            shlex.join(["realm", "serialize", "--cohort", files["cohort"], "--stay", "STAY_ID"])]
+            shlex.join(["realm", "serialize", "--cohort", files["cohort"], "--stay", str(stay_id)])]
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
@@ -287,10 +290,11 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     record["files"] = {**_chain(cfg, cohort_dir, mentions, checkpoints, files),
                        "explanations": None if ex_dir is None else str(ex_dir)}
     record["kg"] = {"spec": cfg.kg, "name": kg.name, "version": kg.version}
+    record["example_stay"] = int(frames[0]["stay_id"].iloc[0])  # a test stay of REALM's
     record["wall_seconds"] = steps.close()
     (out / "demo.json").write_text(json.dumps({
         "config": {k: str(v) for k, v in asdict(cfg).items()}, "kg": record["kg"],
-        "files": record["files"], "next": next_commands(cfg, record["files"]),
+        "files": record["files"], "next": next_commands(cfg, record["files"], record["example_stay"]),
         "wall_seconds": record["wall_seconds"]}, indent=1))
     return record
 
@@ -301,10 +305,10 @@ def _chain(cfg: DemoConfig, cohort_dir: Path, mentions: Path, checkpoints: dict[
     out = Path(cfg.out)
     cohort = _copy(cohort_dir, out / "cohort")
     # beside the cohort, where `realm fit` configs and `realm serialize` look for it
-    mentions_copy = _copy(mentions, cohort / "mentions.parquet")
+    mentions_copy = _copy(mentions, cohort / _MENTIONS)
     return {
         "cohort": str(cohort), "mentions": str(mentions_copy),
-        "configs": {name: str(_write_model_config(cfg, name, cohort, mentions_copy if name == "REALM" else None))
+        "configs": {name: str(_write_model_config(cfg, name, cohort, entities=name == "REALM"))
                     for name in MODEL_CONFIGS},
         "checkpoints": {name: str(_copy(path, out / "checkpoints" / f"{name}.ckpt"))
                         for name, path in checkpoints.items()},
