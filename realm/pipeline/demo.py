@@ -214,6 +214,7 @@ def _write_model_config(cfg: DemoConfig, name: str, cohort: Path, entities: bool
     config = _model_config(cfg, name, cohort, Path(_MENTIONS) if entities else None)
     config["trainer"]["logger"] = {"class_path": "pytorch_lightning.loggers.CSVLogger",
                                   "init_args": {"save_dir": str(out / "runs"), "name": name.lower()}}
+    config["trainer"].pop("enable_progress_bar")  # the user's run shows its bar (--no-progress was the demo's)
     path = out / MODEL_CONFIGS[name]
     path.write_text(f"# {name} as `realm demo` trained it: realm fit --config {path}\n"
                     "# (cohort and mentions from the demo's output folder; KG "
