@@ -14,6 +14,7 @@ checkpoint.
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import time
 import warnings
@@ -47,6 +48,24 @@ SIZE_LINKS = ("n_features", "n_variables", "n_statics", "node_dim", "note_dim", 
               "summary_factors", "n_aux_targets")
 
 ConfigSource = str | Path | Mapping[str, Any]
+
+
+class CheckpointHparams(pl.Callback):
+    """Keep in a checkpoint's hyperparameters only the init arguments of the model's class.
+
+    Every size in :data:`SIZE_LINKS` is linked into every model's arguments, and LightningCLI
+    records them all; ``realm test|predict --ckpt_path`` re-parses those records, and a size
+    the class does not take (a TimeSeriesModel's ``node_dim``) would fail it.
+    """
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        hparams = checkpoint.get("hyper_parameters")
+        params = inspect.signature(type(pl_module).__init__).parameters
+        if not hparams or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        for key in [k for k in hparams if not k.startswith("_") and k not in params]:
+            del hparams[key]
 
 
 class RealmCLI(LightningCLI):
@@ -101,7 +120,7 @@ def build_cli(args: list[str], run: bool) -> RealmCLI:
             subclass_mode_data=True,
             seed_everything_default=0,
             save_config_kwargs={"overwrite": True},
-            trainer_defaults={"callbacks": [LogInterval(), PredictionWriter()]},
+            trainer_defaults={"callbacks": [LogInterval(), PredictionWriter(), CheckpointHparams()]},
             args=args,
             run=run,
         )
