@@ -1,9 +1,11 @@
 """`realm demo` on a tiny configuration: every step runs, the report is written, a second
-run reuses every cached step and gives the same numbers."""
+run reuses every cached step and gives the same numbers, and the commands it prints to go
+on run on what it left in its output folder."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -15,15 +17,19 @@ KG_SPEC = str(Path(__file__).resolve().parents[1] / "kg" / "examples" / "sepsis_
 MODELS = {"REALM", "GRU", "GBM", "LR", "oracle (true risk)"}
 
 
+def _tiny(out: Path) -> list[str]:
+    # 120 stays: the smallest hospital whose train split holds both classes of both tasks
+    return ["demo", "--n-stays", "120", "--max-epochs", "1", "--kg", KG_SPEC, "--embedder",
+            "hashing", "--n-resamples", "50", "--no-progress", "--out", str(out)]
+
+
 @pytest.mark.slow
 def test_demo_tiny_then_warm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # 120 stays: the smallest hospital whose train split holds both classes of both tasks
-    argv = ["demo", "--n-stays", "120", "--max-epochs", "1", "--kg", KG_SPEC, "--embedder",
-            "hashing", "--n-resamples", "50", "--no-progress", "--out", str(tmp_path / "demo")]
+    argv = _tiny(tmp_path / "demo")
     assert main(argv) == 0
     out = capsys.readouterr().out
     report = tmp_path / "demo" / "report.html"
-    assert out.rstrip().splitlines()[-1] == f"Report: {report.resolve()}"
+    assert f"Report: {report.resolve()}" in out.splitlines()
     assert "AUROC (95% CI)" in out and "oracle (true risk)" in out
     assert "exact dictionary match" in out  # the demo says how it linked entities
 
@@ -51,3 +57,42 @@ def test_demo_tiny_then_warm(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert main(argv) == 0
     again = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert again["tasks"] == record["tasks"]  # cached models, same seed: same numbers
+
+
+@pytest.mark.slow
+def test_demo_outputs_chain_into_the_printed_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out_dir = Path("demo")  # relative, as a user types it: every written path must still resolve
+    assert main(_tiny(out_dir)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    commands = [shlex.split(line) for line in lines[lines.index("Next:") + 1:] if line.strip()]
+    assert [c[:2] for c in commands] == [["realm", "fit"], ["realm", "evaluate"], ["realm", "serialize"]]
+
+    record = json.loads((out_dir / "demo.json").read_text())
+    files = record["files"]
+    assert Path(files["cohort"]) == out_dir / "cohort" and (out_dir / "cohort" / "stays.parquet").is_file()
+    assert Path(files["mentions"]).is_file() and Path(files["mentions"]).parent == out_dir / "cohort"
+    assert "mentions_file: mentions.parquet" in Path(files["configs"]["REALM"]).read_text()
+    assert all(Path(p).is_file() for p in files["checkpoints"].values())
+    assert set(files["checkpoints"]) == set(files["configs"]) == {"REALM", "GRU"}
+    assert record["kg"]["version"] and record["next"] == [shlex.join(c) for c in commands]
+    config = Path(files["configs"]["REALM"])
+    assert config.read_text().startswith(f"# REALM as `realm demo` trained it: realm fit --config {config}")
+
+    # the printed `realm fit`, one epoch: it reads the cohort and the mentions the demo left
+    assert main([*commands[0][1:], "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"]) == 0
+    (run,) = (out_dir / "runs" / "realm").glob("*/metrics.csv")
+    assert "val/mortality_auroc" in pd.read_csv(run).columns
+    assert list(run.parent.glob("checkpoints/best-*.ckpt"))
+
+    # the printed `realm evaluate` on the demo's predictions
+    assert main(commands[1][1:]) == 0
+    evaluated = json.loads((out_dir / "evaluate" / "metrics.json").read_text())
+    demo_metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert evaluated["tasks"] == demo_metrics["tasks"]  # same predictions, same seed: same numbers
+
+    # the printed `realm serialize` prints a record of the cohort, conditions from its mentions
+    capsys.readouterr()
+    assert main(commands[2][1:]) == 0
+    assert capsys.readouterr().out.startswith("# ICU stay")

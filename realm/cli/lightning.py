@@ -5,11 +5,17 @@
 
 Sizes that depend on the data (n_features, n_variables, n_statics, node_dim, ...) and the
 task list are linked from the DataModule into the model (realm.pipeline.train.RealmCLI), so
-no YAML states them.
+no YAML states them. Each run logs to ``runs/<model>/<start time>`` (set
+``--trainer.logger.init_args.version`` to name it); ``predict`` writes
+``predictions.parquet`` there and prints its path.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+
+from realm.eval.predictions import PredictionWriter
 from realm.pipeline.train import build_cli
 
 __all__ = ["run_lightning_cli"]
@@ -17,4 +23,14 @@ __all__ = ["run_lightning_cli"]
 
 def run_lightning_cli(argv: list[str]) -> None:
     """Run LightningCLI on ``argv`` (``["fit", "--config", ...]``)."""
-    build_cli(argv, run=True)
+    verbose = "-v" in argv or "--verbose" in argv
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
+    # realm's own INFO lines (data module, features, predictions) show as for other commands;
+    # Lightning keeps its own handler.
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    cli = build_cli(argv, run=True)
+    if cli.subcommand == "predict":
+        for callback in cli.trainer.callbacks:
+            if isinstance(callback, PredictionWriter) and callback.written is not None:
+                sys.stdout.write(f"predictions: {callback.written}\n")

@@ -20,7 +20,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", dest="fmt", default="markdown", choices=("markdown", "list"))
     parser.add_argument("--kg", default=None, help="KG spec (name or YAML) to name linked entities")
     parser.add_argument("--mentions", type=Path, default=None,
-                        help="mentions table (Parquet/CSV: note_id or hours, node_id/text, assertion)")
+                        help="mentions table (Parquet/CSV: note_id or hours, node_id/text, assertion); "
+                             "default: <cohort>/mentions.parquet (realm extract) when present")
     parser.add_argument("--medications", type=Path, default=None,
                         help="medications table (Parquet/CSV: stay_id, hours, drug); "
                              "default: <cohort>/medications.parquet when present")
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from realm.data.cohort import Cohort
     from realm.features.record import load_mentions
     from realm.features.serialize import serialize_stay
+    from realm.pipeline.extract import MENTIONS_FILE
 
     cohort = Cohort.load(args.cohort, tables=("events", "notes"))
     kg = None
@@ -52,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         from realm.kg.spec import load_kg
 
         kg = load_kg(args.kg, progress=False)
-    mentions = load_mentions(args.mentions) if args.mentions else None
+    mentions_path = args.mentions or (args.cohort / MENTIONS_FILE)
+    mentions = load_mentions(mentions_path) if args.mentions or mentions_path.is_file() else None
     meds_path = args.medications or (args.cohort / "medications.parquet")
     medications = _table(meds_path) if args.medications or meds_path.is_file() else None
     text = serialize_stay(cohort, args.stay, fmt=args.fmt, prediction_hours=args.hours,

@@ -202,8 +202,12 @@ def _sources(parts: list[pd.DataFrame], table: pd.DataFrame, prefix: str) -> lis
 
 
 def item_dictionaries() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """D_ITEMS and D_LABITEMS rows for every itemid the synthetic hospital writes."""
+    """D_ITEMS and D_LABITEMS rows for every itemid the synthetic hospital writes, then, as
+    MIMIC's dictionaries do, for the other itemids the MIMIC-III reader maps
+    (``mimic3_itemids.csv``: the CareVue and MetaVision twins of each variable)."""
     table = load_physiology()
+    mapped = pd.read_csv(resource_path("mimic3_itemids.csv"), comment="#").drop_duplicates("itemid")
+    mapped = mapped[~mapped["itemid"].isin(table["itemid"])]
     chart = table[table["table"] == "chartevents"].reset_index(drop=True)
     text_kinds = chart["kind"].isin(["gcs", "flag"])
     d_items = pd.DataFrame({
@@ -212,9 +216,16 @@ def item_dictionaries() -> tuple[pd.DataFrame, pd.DataFrame]:
         "CATEGORY": chart["category"], "UNITNAME": chart["uom"].where(chart["uom"] != "", None),
         "PARAM_TYPE": np.where(text_kinds, "Text", "Numeric"), "CONCEPTID": None,
     })
+    other = mapped[mapped["table"] == "chartevents"]
+    d_items = pd.concat([d_items, pd.DataFrame({
+        "ITEMID": other["itemid"].to_numpy(), "LABEL": other["label"].to_numpy(),
+        "DBSOURCE": other["dbsource"].to_numpy(), "LINKSTO": "chartevents"})], ignore_index=True)
     lab = table[table["table"] == "labevents"].reset_index(drop=True)
     d_lab = pd.DataFrame({
         "ROW_ID": np.arange(1, len(lab) + 1), "ITEMID": lab["itemid"], "LABEL": lab["label"],
         "FLUID": lab["fluid"], "CATEGORY": lab["category"], "LOINC_CODE": lab["loinc"],
     })
+    other = mapped[mapped["table"] == "labevents"]
+    d_lab = pd.concat([d_lab, pd.DataFrame({"ITEMID": other["itemid"].to_numpy(),
+                                            "LABEL": other["label"].to_numpy()})], ignore_index=True)
     return d_items, d_lab

@@ -129,8 +129,9 @@ class RealmTask(pl.LightningModule, ABC):
             if defined.any():
                 collection = self.metrics[f"{stage}_metrics"][task]
                 collection.update(probs[defined, k], labels[defined, k].long())
+                # validation AUROC/AUPRC in the progress bar: the losses alone say little
                 self.log_dict(collection, batch_size=int(defined.sum()), on_epoch=True,
-                              on_step=False)
+                              on_step=False, prog_bar=stage == "val")
         return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -140,7 +141,7 @@ class RealmTask(pl.LightningModule, ABC):
         metrics = [self.metrics["val_metrics"][t]["auroc"] for t in self.tasks]
         scores = [torch.as_tensor(m.compute(), dtype=torch.float32) for m in metrics if m.update_count]
         if scores:  # a task without a defined validation label has no AUROC
-            self.log(MEAN_AUROC, torch.stack(scores).mean())
+            self.log(MEAN_AUROC, torch.stack(scores).mean(), prog_bar=True)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         return self._shared_step(batch, "val")

@@ -15,12 +15,20 @@ synthetic true risk) and where the report is.
 
 Every step's result is cached under ``$REALM_CACHE`` by a hash of its inputs' content,
 its configuration and the code that computes it, so a second run only evaluates.
+
+The output folder holds what the next command needs, and ``demo.json`` names it: the cohort
+(``cohort/``, with the mentions as ``cohort/mentions.parquet``), each neural model's
+LightningCLI config with these paths filled in (``realm.yaml``, ``gru.yaml``: ``realm fit
+--config OUT/realm.yaml``), its best checkpoint (``checkpoints/``), the KG's spec and version,
+the predictions, the metrics and the report. :func:`next_commands` are the commands to go on.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shlex
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,10 +39,14 @@ from realm.data.cohort import TASKS
 from realm.errors import ConfigError
 from realm.pipeline.hospital import cached_hospital, cached_mentions, code_digest
 
-__all__ = ["DemoConfig", "run_demo", "LINKING_NOTE"]
+__all__ = ["DemoConfig", "run_demo", "next_commands", "LINKING_NOTE", "MODEL_CONFIGS"]
 
 log = logging.getLogger(__name__)
 
+_CHECKPOINT = "best.ckpt"
+_MENTIONS = "mentions.parquet"
+#: neural model -> the runnable config the demo leaves in its output folder
+MODEL_CONFIGS = {"REALM": "realm.yaml", "GRU": "gru.yaml"}
 LINKING_NOTE = ("Entities: lexicon extractor over the KG's names and synonyms; each mention is "
                 "linked by the exact dictionary match (no vector index), plus lab/vital findings.")
 
@@ -122,10 +134,10 @@ def _model_config(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path |
 
 
 def _train_neural(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path | None, kg: Any,
-                  explain: bool) -> tuple[Any, Any]:
+                  explain: bool) -> tuple[Any, Any, Path | None]:
     """Train, restore the best checkpoint, predict the test split; returns the predictions
-    table and, with ``explain``, explanations of the highest-risk and of randomly drawn
-    (``seed``) test stays of every task."""
+    table, with ``explain`` explanations of the highest-risk and of randomly drawn
+    (``seed``) test stays of every task, and the best checkpoint."""
     import pandas as pd
 
     from realm.eval.explain import Explanations, explain_stays, select_stays
@@ -145,12 +157,13 @@ def _train_neural(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path |
                                        seed=cfg.seed),
                           task, model_name=name, kg=kg, mentions=mentions_table)
             for task in TASKS])
-    return predictions, explanations
+    return predictions, explanations, trained.checkpoint
 
 
 def _trained(cfg: DemoConfig, name: str, cohort_dir: Path, cohort_key: str, mentions: Path | None,
-             kg: Any, explain: bool) -> tuple[Any, Any]:
-    """Predictions (and explanations) of one neural model, from the cache when possible."""
+             kg: Any, explain: bool) -> tuple[Any, Any, Path]:
+    """Predictions (and explanations) of one neural model and its best checkpoint, from the
+    cache when possible."""
     import pandas as pd
 
     from realm.eval.explain import Explanations
@@ -165,13 +178,63 @@ def _trained(cfg: DemoConfig, name: str, cohort_dir: Path, cohort_key: str, ment
     folder = stage_dir("demo_models", key)
     if not (folder / "predictions.parquet").is_file():
         with atomic_dir(folder) as tmp:
-            preds, ex = _train_neural(cfg, name, cohort_dir, mentions, kg, explain)
+            preds, ex, checkpoint = _train_neural(cfg, name, cohort_dir, mentions, kg, explain)
             preds.to_parquet(tmp / "predictions.parquet", index=False)
             if ex is not None:
                 ex.save(tmp / "explanations")
+            if checkpoint is None:
+                raise ConfigError(f"{name}: training kept no checkpoint (the demo's configs must "
+                                  "keep the checkpoint callback)")
+            shutil.copyfile(checkpoint, tmp / _CHECKPOINT)
     ex_dir = folder / "explanations"
     return (pd.read_parquet(folder / "predictions.parquet"),
-            Explanations.load(ex_dir) if ex_dir.is_dir() else None)
+            Explanations.load(ex_dir) if ex_dir.is_dir() else None, folder / _CHECKPOINT)
+
+
+def _copy(source: Path, target: Path) -> Path:
+    """``source`` (file or folder) copied to ``target``, replacing what was there."""
+    if target.is_dir():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copyfile(source, target)
+    return target
+
+
+def _write_model_config(cfg: DemoConfig, name: str, cohort: Path, entities: bool) -> Path:
+    """The model's config with the output folder's cohort (and, with ``entities``, the
+    mentions beside it) filled in, as YAML that ``realm fit --config`` runs (logging under
+    ``OUT/runs``)."""
+    import yaml
+
+    out = Path(cfg.out)
+    # the mentions file is named relative to the cohort folder, as the entity provider reads it
+    config = _model_config(cfg, name, cohort, Path(_MENTIONS) if entities else None)
+    config["trainer"]["logger"] = {"class_path": "pytorch_lightning.loggers.CSVLogger",
+                                  "init_args": {"save_dir": str(out / "runs"), "name": name.lower()}}
+    config["trainer"].pop("enable_progress_bar")  # the user's run shows its bar (--no-progress was the demo's)
+    path = out / MODEL_CONFIGS[name]
+    path.write_text(f"# {name} as `realm demo` trained it: realm fit --config {path}\n"
+                    "# (cohort and mentions from the demo's output folder; KG "
+                    f"{cfg.kg}, seed {cfg.seed})\n" + yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def next_commands(cfg: DemoConfig, files: dict[str, Any], stay_id: int) -> list[str]:
+    """The commands that go on from a demo's output ``files`` (``demo.json``'s): retrain REALM
+    from its config, evaluate the demo's predictions again (same resamples and seed, so the
+    same numbers), print ``stay_id``'s record as text."""
+    predictions = files["predictions"]
+    evaluate = ["realm", "evaluate", "--predictions", predictions["REALM"], "--baselines",
+                *(p for m, p in predictions.items() if m != "REALM"),
+                "--out", str(Path(cfg.out) / "evaluate"), "--n-resamples", str(cfg.n_resamples),
+                "--seed", str(cfg.seed)]
+    if files.get("explanations"):
+        evaluate += ["--explanations", files["explanations"]]
+    return [shlex.join(["realm", "fit", "--config", files["configs"]["REALM"]]), shlex.join(evaluate),
+            shlex.join(["realm", "serialize", "--cohort", files["cohort"], "--stay", str(stay_id)])]
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
@@ -198,12 +261,12 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     steps.start("entity extraction and linking")
     mentions = cached_mentions(cohort_dir, cohort_key, cfg.kg, kg.version, cfg.progress)
     steps.done()
-    frames, explanations = [], None
+    frames, explanations, checkpoints = [], None, {}
     for name in ("REALM", "GRU"):
         steps.start(f"training {name}")
         entities = name == "REALM"
-        preds, ex = _trained(cfg, name, cohort_dir, cohort_key, mentions if entities else None, kg,
-                             explain=entities)
+        preds, ex, checkpoints[name] = _trained(cfg, name, cohort_dir, cohort_key,
+                                                mentions if entities else None, kg, explain=entities)
         frames.append(preds)
         explanations = explanations if ex is None else ex
         steps.done()
@@ -225,7 +288,31 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
                           notes=[LINKING_NOTE, f"KG {kg.name} version {kg.version}; "
                                  f"{ORACLE_NAME} is the simulator's risk, the ceiling of any model."])
     steps.done()
+    record["files"] = {**_chain(cfg, cohort_dir, mentions, checkpoints, files),
+                       "explanations": None if ex_dir is None else str(ex_dir)}
+    record["kg"] = {"spec": cfg.kg, "name": kg.name, "version": kg.version}
+    record["example_stay"] = int(frames[0]["stay_id"].iloc[0])  # a test stay of REALM's
     record["wall_seconds"] = steps.close()
-    (out / "demo.json").write_text(json.dumps({"config": {k: str(v) for k, v in asdict(cfg).items()},
-                                               "wall_seconds": record["wall_seconds"]}, indent=1))
+    (out / "demo.json").write_text(json.dumps({
+        "config": {k: str(v) for k, v in asdict(cfg).items()}, "kg": record["kg"],
+        "files": record["files"], "next": next_commands(cfg, record["files"], record["example_stay"]),
+        "wall_seconds": record["wall_seconds"]}, indent=1))
     return record
+
+
+def _chain(cfg: DemoConfig, cohort_dir: Path, mentions: Path, checkpoints: dict[str, Path],
+           predictions: list[Path]) -> dict[str, Any]:
+    """Copy into the output folder what the next command needs; returns the paths by role."""
+    out = Path(cfg.out)
+    cohort = _copy(cohort_dir, out / "cohort")
+    # beside the cohort, where `realm fit` configs and `realm serialize` look for it
+    mentions_copy = _copy(mentions, cohort / _MENTIONS)
+    return {
+        "cohort": str(cohort), "mentions": str(mentions_copy),
+        "configs": {name: str(_write_model_config(cfg, name, cohort, entities=name == "REALM"))
+                    for name in MODEL_CONFIGS},
+        "checkpoints": {name: str(_copy(path, out / "checkpoints" / f"{name}.ckpt"))
+                        for name, path in checkpoints.items()},
+        "predictions": {p.stem: str(p) for p in predictions},
+        "metrics": str(out / "metrics.json"), "report": str(out / "report.html"),
+    }

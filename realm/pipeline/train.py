@@ -14,6 +14,7 @@ checkpoint.
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import time
 import warnings
@@ -32,7 +33,9 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from realm.config import config_path
 from realm.data.datamodule import RealmDataModule
 from realm.errors import ConfigError
+from realm.eval.predictions import PredictionWriter
 from realm.models.module import RealmTask
+from realm.pipeline.console import LogInterval, name_csv_run, quiet_lightning
 
 __all__ = ["RealmCLI", "Trained", "fit", "predict", "merge_configs", "build_cli",
            "build_datamodule", "SIZE_LINKS"]
@@ -45,6 +48,24 @@ SIZE_LINKS = ("n_features", "n_variables", "n_statics", "node_dim", "note_dim", 
               "summary_factors", "n_aux_targets")
 
 ConfigSource = str | Path | Mapping[str, Any]
+
+
+class CheckpointHparams(pl.Callback):
+    """Keep in a checkpoint's hyperparameters only the init arguments of the model's class.
+
+    Every size in :data:`SIZE_LINKS` is linked into every model's arguments, and LightningCLI
+    records them all; ``realm test|predict --ckpt_path`` re-parses those records, and a size
+    the class does not take (a TimeSeriesModel's ``node_dim``) would fail it.
+    """
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        hparams = checkpoint.get("hyper_parameters")
+        params = inspect.signature(type(pl_module).__init__).parameters
+        if not hparams or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        for key in [k for k in hparams if not k.startswith("_") and k not in params]:
+            del hparams[key]
 
 
 class RealmCLI(LightningCLI):
@@ -71,17 +92,25 @@ class RealmCLI(LightningCLI):
             "trainer.default_root_dir": "runs",
             "trainer.enable_progress_bar": True,
             "trainer.log_every_n_steps": 10,
+            # name and version unset: filled in before instantiation (runs/<model>/<start time>)
             "trainer.logger": {
                 "class_path": "pytorch_lightning.loggers.CSVLogger",
-                "init_args": {"save_dir": "runs", "name": "realm"},
+                "init_args": {"save_dir": "runs"},
             },
         })
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        logger = config.get("trainer", {}).get("logger") if hasattr(config, "get") else None
+        model = config.get("model") if hasattr(config, "get") else None
+        if logger is not None and model is not None:
+            name_csv_run(logger, str(getattr(model, "class_path", "model")))
 
 
 def build_cli(args: list[str], run: bool) -> RealmCLI:
     """:class:`RealmCLI` over every RealmTask and DataModule on ``args``; ``run`` runs the
     subcommand that ``args`` starts with (``fit``, ``test``, ...)."""
-    with warnings.catch_warnings():
+    with quiet_lightning(), warnings.catch_warnings():
         # `realm fit ...` hands LightningCLI the argv that sys.argv also holds, on purpose.
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         return RealmCLI(
@@ -91,6 +120,7 @@ def build_cli(args: list[str], run: bool) -> RealmCLI:
             subclass_mode_data=True,
             seed_everything_default=0,
             save_config_kwargs={"overwrite": True},
+            trainer_defaults={"callbacks": [LogInterval(), PredictionWriter(), CheckpointHparams()]},
             args=args,
             run=run,
         )
@@ -200,7 +230,8 @@ def fit(configs: Sequence[ConfigSource], overrides: Mapping[str, Any] | None = N
     if reseed:
         pl.seed_everything(cli.config["seed_everything"], workers=True, verbose=False)
     started = time.perf_counter()
-    trainer.fit(model, datamodule=data)
+    with quiet_lightning():
+        trainer.fit(model, datamodule=data)
     seconds = time.perf_counter() - started
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:

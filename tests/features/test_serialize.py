@@ -160,3 +160,16 @@ def test_cli_prints_the_record(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 0
     assert out == serialize_stay(Cohort.load(tmp_path / "cohort"), 1, fmt="list", mentions=_mentions()) + "\n"
     assert main(["serialize", "--cohort", str(tmp_path / "cohort"), "--stay", "99"]) == 1
+
+
+def test_cli_reads_the_mentions_that_realm_extract_wrote_beside_the_cohort(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _cohort().save(tmp_path / "cohort")
+    argv = ["serialize", "--cohort", str(tmp_path / "cohort"), "--stay", "1", "--format", "list"]
+    assert main(argv) == 0
+    without = capsys.readouterr().out
+    _mentions().to_parquet(tmp_path / "cohort" / "mentions.parquet", index=False)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "no pneumonia" in out.splitlines() and "no pneumonia" not in without
+    assert out == serialize_stay(Cohort.load(tmp_path / "cohort"), 1, fmt="list", mentions=_mentions()) + "\n"

@@ -158,15 +158,25 @@ def test_print_config_shows_overrides(tiny: Path, capsys: pytest.CaptureFixture)
     assert "class_path: realm.models.TimeSeriesModel" in out
 
 
-def test_fit_writes_metrics_and_checkpoint(tiny: Path, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fit_writes_metrics_and_checkpoint(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     synthetic = next(p for p in CONFIGS if p.name == "synthetic.yaml")
     main(["fit", "--config", str(synthetic), "--data.init_args.cohort_dir", str(tiny),
           "--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false"])
-    metrics = pd.read_csv(next(tmp_path.glob("runs/realm/version_*/metrics.csv")))
+    (run,) = tmp_path.glob("runs/*/*/metrics.csv")  # runs/<model>/<start time>, not version_N
+    assert not run.parent.name.startswith("version_")
+    metrics = pd.read_csv(run)
     for column in ("train/loss_epoch", "val/loss", "val/mortality_auroc",
                    "val/readmission_30d_auprc"):
         assert column in metrics.columns
     assert metrics["val/mortality_auroc"].dropna().between(0, 1).all()
-    assert list(tmp_path.glob("runs/realm/version_*/checkpoints/best-*.ckpt"))
+    assert "train/loss_step" in metrics.columns  # logged although an epoch is shorter than 10 steps
+    (checkpoint,) = run.parent.glob("checkpoints/best-*.ckpt")
+
+    # `realm predict` from the checkpoint (its hyperparameters re-parsed) writes and says where
+    capsys.readouterr()
+    main(["predict", "--config", str(synthetic), "--data.init_args.cohort_dir", str(tiny),
+          "--trainer.enable_progress_bar", "false", "--ckpt_path", str(checkpoint)])
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert printed.startswith("predictions: ") and Path(printed.split(": ", 1)[1]).is_file()

