@@ -1,7 +1,14 @@
-"""``realm bench linking``: entity-linking accuracy on BioCreative VIII Track 3, and index speed.
+"""``realm bench linking``: entity-linking accuracy on BioCreative VIII Track 3, and index speed;
+or accuracy@1 on a check set of everyday phrases (``--check-set``).
 
     realm bench linking --data Clinical-Genetics-Physical-Exam-Data-Train.tsv --out linking.json \
         [--kg hpo] [--seed 0] [--embedder onnx] [--fresh-build] [--default-build]
+    realm bench linking --check-set kg/checks/everyday_icu_phrases.csv [--kg default] [--out check.json]
+
+A check set is a CSV ``phrase,expected,reason``: a phrase a note or a clinician says, the KG
+ids any of which is a right link (separated by ``|``), and why. Accuracy@1 counts the phrases
+whose first candidate is one of them, for the dictionary linker and, where ``realm kg index``
+has built the KG's index, the dense linker.
 
 Settings: :class:`LinkingBenchConfig`, tuned values in ``configs/bench/linking.yaml``.
 
@@ -32,7 +39,8 @@ from realm.cache import atomic_path
 from realm.errors import DataError, KGError
 from realm.kg.embedders import DEFAULT_EMBEDDER
 
-__all__ = ["LinkingBenchConfig", "run", "format_table", "GoldMention", "read_gold", "split_gold", "accuracy_at"]
+__all__ = ["LinkingBenchConfig", "run", "format_table", "GoldMention", "read_gold", "split_gold", "accuracy_at",
+           "CheckPhrase", "read_check_set", "check_set_accuracy", "run_check_set", "format_check_set"]
 
 log = logging.getLogger(__name__)
 
@@ -271,4 +279,84 @@ def format_table(result: dict[str, Any]) -> str:
         for n, v in result["held_out"].items()
     ]
     lines += [f"{k}: {v}" for k, v in result["speed"].items()]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CheckPhrase:
+    """One row of a linking check set: the phrase, the ids any of which is right, the reason."""
+
+    phrase: str
+    expected: tuple[str, ...]
+    reason: str
+
+
+def read_check_set(path: str | Path, kg: Any) -> list[CheckPhrase]:
+    """The rows of a ``phrase,expected,reason`` CSV, expected ids resolved in ``kg``
+    (an id the KG lacks is an error naming its row: the check set must track the KG)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such file", path=path)
+    rows = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"phrase", "expected", "reason"} - set(reader.fieldnames or ())
+        if missing:
+            raise DataError(f"missing columns {sorted(missing)}", path=path, row=1)
+        for row_no, row in enumerate(reader, start=2):
+            ids = []
+            for node_id in (row["expected"] or "").split("|"):
+                try:
+                    ids.append(kg.resolve(node_id.strip()))
+                except KGError:
+                    raise DataError(f"expected id {node_id!r} is not in KG {kg.name!r}", path=path,
+                                    row=row_no, field="expected") from None
+            if not (row["phrase"] or "").strip() or not ids:
+                raise DataError("needs a phrase and an expected id", path=path, row=row_no)
+            rows.append(CheckPhrase(row["phrase"].strip(), tuple(ids), (row["reason"] or "").strip()))
+    return rows
+
+
+def check_set_accuracy(linker: Any, phrases: list[CheckPhrase]) -> tuple[float, list[dict[str, Any]]]:
+    """Accuracy@1 of ``linker`` over ``phrases`` and, per phrase, what it linked to."""
+    ranked = linker.link_batch([p.phrase for p in phrases], None, k=1)
+    rows = [{"phrase": p.phrase, "linked": c[0].node_id if c else None,
+             "correct": bool(c) and c[0].node_id in p.expected} for p, c in zip(phrases, ranked, strict=True)]
+    return (sum(r["correct"] for r in rows) / len(rows) if rows else 0.0), rows
+
+
+def run_check_set(path: str | Path, kg_spec: str = "default", embedder_name: str = DEFAULT_EMBEDDER,
+                  out: Path | None = None) -> dict[str, Any]:
+    """Accuracy@1 of the dictionary linker and (where its index exists) the dense linker on the
+    check set at ``path``; writes JSON to ``out`` when given and returns it."""
+    from realm.kg.embedders import get_embedder
+    from realm.kg.index import ChromaIndex
+    from realm.kg.linker import Linker, LinkerConfig
+    from realm.kg.spec import load_kg
+
+    kg = load_kg(kg_spec, progress=False)
+    phrases = read_check_set(path, kg)
+    result: dict[str, Any] = {"kg": {"spec": kg_spec, "version": kg.version}, "check_set": str(path),
+                              "phrases": len(phrases), "acc_at_1": {"dictionary": None, "dense": None},
+                              "misses": {}}
+    linkers: dict[str, Any] = {"dictionary": Linker(kg, None, None, LinkerConfig(dense=False))}
+    try:
+        embedder = get_embedder(embedder_name)
+        linkers["dense"] = Linker(kg, embedder, ChromaIndex.for_kg(kg.name, embedder.model_id))
+    except KGError as exc:  # no index built: the dictionary figure stands alone
+        log.warning("dense linker skipped: %s", exc)
+    for name, linker in linkers.items():
+        acc, rows = check_set_accuracy(linker, phrases)
+        result["acc_at_1"][name] = round(acc, 4)
+        result["misses"][name] = [r for r in rows if not r["correct"]]
+    if out is not None:
+        with atomic_path(out) as tmp_out:
+            tmp_out.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def format_check_set(result: dict[str, Any]) -> str:
+    """Accuracy@1 per linker as text (``n/a``: the dense linker had no index)."""
+    lines = [f"check set {result['check_set']} ({result['phrases']} phrases, KG {result['kg']['spec']})"]
+    lines += [f"{name:<12} acc@1 {'n/a' if acc is None else f'{acc:.3f}'}" for name, acc in result["acc_at_1"].items()]
     return "\n".join(lines)

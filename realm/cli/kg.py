@@ -49,23 +49,27 @@ def _table(title: str, counts: dict[str, int]) -> list[str]:
 
 def format_stats(kg: KnowledgeGraph) -> str:
     """The stats of ``kg`` as plain-text tables."""
-    stats = kg.stats()
+    from realm.kg.sources.synonyms import name_counts
+
+    stats = {**kg.stats(), "names": name_counts(kg)}
     lines = [f"KG {kg.name}  version {kg.version}  nodes {stats['totals']['nodes']:,}  "
              f"edges {stats['totals']['edges']:,}  aliases {len(kg.aliases):,}", ""]
     for key, title in (("nodes_by_type", "node type"), ("nodes_by_source", "node source"),
-                       ("edges_by_relation", "edge relation"), ("edges_by_source", "edge source")):
+                       ("edges_by_relation", "edge relation"), ("edges_by_source", "edge source"),
+                       ("names", "names")):
         lines += _table(title, stats[key])
     return "\n".join(lines)
 
 
 def _stats(args: argparse.Namespace) -> int:
     from realm.kg.default import distinct_strings
+    from realm.kg.sources.synonyms import name_counts
     from realm.kg.spec import load_kg
 
     kg = load_kg(args.kg, progress=False)
     if args.json:
         payload = {"name": kg.name, "version": kg.version, "aliases": len(kg.aliases),
-                   "distinct_strings": distinct_strings(kg), **kg.stats()}
+                   "distinct_strings": distinct_strings(kg), **kg.stats(), "names": name_counts(kg)}
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     else:
         sys.stdout.write(format_stats(kg) + f"distinct name/synonym strings: {distinct_strings(kg):,}\n")

