@@ -21,7 +21,7 @@ with its own status and error body; ``fail_all`` makes it answer every request w
 status. The model "reads" the note: its answer names the first word of the text between
 ``<<<`` and ``>>>`` in the last user message as a present condition (in a code fence when asked
 for plain text); without such a note it answers ``plain``. Every request's method is recorded
-in :attr:`DialectServer.seen`.
+in :attr:`DialectServer.seen`, its body in :attr:`DialectServer.bodies`.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class DialectServer:
     echo: bool = False
     plain: str = "oral"
     seen: list[str] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -136,6 +137,7 @@ class DialectServer:
     def handle(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         method = request_method(body)
         self.seen.append(method)
+        self.bodies.append(body)
         status = self.fail_all
         if status is None and method in self.refuse:
             status = REFUSAL_STATUS[self.dialect]

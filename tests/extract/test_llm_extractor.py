@@ -269,3 +269,19 @@ def test_real_local_model_extracts_grounded_mentions(tmp_path: Path) -> None:
     out = ex.extract_many(notes)
     assert all(m.is_grounded_in(n) for n, ms in zip(notes, out) for m in ms)
     assert sum(len(ms) for ms in out) > 0
+
+
+def test_entity_types_are_listed_in_the_prompt_and_enumerated_in_the_schema(tmp_path: Path) -> None:
+    model = ScriptedToolChatModel(responses=[{"entities": [entity("septic shock", "phenotype", "present")]}])
+    ex = extractor(model, tmp_path, entity_types=("phenotype", "finding"))
+    assert [m.type for m in ex.extract(NOTE)] == ["phenotype"]
+    system = str(model.calls[0][0].content)
+    assert "- phenotype: observable traits" in system and "one of phenotype, finding" in system
+    assert "drug" not in system
+    item = ex.client.schema.model_json_schema()["$defs"]["Entity"]["properties"]
+    assert item["type"]["enum"] == ["phenotype", "finding"] and "hypothetical" in item["assertion"]["enum"]
+    assert extractor(model, tmp_path).cache.key != ex.cache.key  # other kinds, other cached answers
+    with pytest.raises(ConfigError, match="entity_types"):
+        config(entity_types=("gizmo",))
+    with pytest.raises(ConfigError, match="max_failed_share"):
+        config(max_failed_share=1.5)
