@@ -8,6 +8,9 @@
       base_url: http://127.0.0.1:8000/v1
     extractor:                  # LLMExtractorConfig
       max_concurrency: 4
+      structured: auto          # or force one of tools, json_schema, json_mode, grammar, text
+      entity_types: [condition, finding, drug, procedure]
+      max_failed_share: 0.1     # more unanswered chunks than this share: the run fails
 """
 
 from __future__ import annotations
