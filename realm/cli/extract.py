@@ -7,7 +7,8 @@
 
 Parses the options into an :class:`~realm.pipeline.extract.ExtractConfig` and calls
 :func:`~realm.pipeline.extract.extract_mentions`, which writes ``mentions.parquet`` and
-``mentions_meta.json`` into the cohort folder (or ``--out``).
+``mentions_meta.json`` (and for an LLM run ``mentions_llm.json``, whose one-line summary it
+prints) into the cohort folder (or ``--out``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 from pathlib import Path
 
 from realm.extract.ensemble import MODES
-from realm.pipeline.extract import META_FILE, ExtractConfig, extract_mentions
+from realm.pipeline.extract import LLM_COUNTS_FILE, META_FILE, ExtractConfig, extract_mentions
 
 __all__ = ["register"]
 
@@ -43,6 +44,9 @@ def _run(args: argparse.Namespace) -> int:
         + (f", {counts['hallucinations_dropped']} hallucinated entities dropped" if "hallucinations_dropped" in counts else "")
         + f"\n  -> {path}\n"
     )
+    llm_counts = path.with_name(LLM_COUNTS_FILE)
+    if cfg.extractor != "lexicon" and llm_counts.is_file():
+        sys.stdout.write(json.loads(llm_counts.read_text(encoding="utf-8"))["summary"] + f"\n  -> {llm_counts}\n")
     return 0
 
 

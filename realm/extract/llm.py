@@ -9,8 +9,11 @@ and ignored negation, this extractor
   ConText (realm.extract.context) when the model gives none;
 - chunks long notes with overlap on sentence boundaries and merges entities found twice.
 
-The model is called through realm.llm (retries, structured output); an answer out of format
-gets one repair turn here. Raw answers are cached per note (realm.llm.cache), so re-runs
+The model is called through realm.llm (retries, structured output negotiated with the
+endpoint); an answer out of format gets one repair turn here. A run fails loudly: a
+permanent model error stops it (LLMError), and so does a share of unanswered chunks above
+``max_failed_share`` (ExtractionError with the counts); :class:`LLMStats` counts everything,
+including the share of chunks answered through each structured-output method. Raw answers are cached per note (realm.llm.cache), so re-runs
 make no calls and an interrupted run resumes. Patient text goes only to a local endpoint
 unless allowed (realm.llm.privacy). Logs hold note counts, never note text.
 """
@@ -30,13 +33,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from tqdm.auto import tqdm
 
-from realm.errors import ConfigError, LLMError
+from realm.errors import ConfigError, ExtractionError, LLMError
 from realm.extract.base import check_mentions
 from realm.extract.context import ConText
 from realm.extract.grounding import Chunk, Grounding, chunk_text, ground
 from realm.extract.llm_config import LLMConfig, LLMExtractorConfig, load_llm_config
-from realm.extract.llm_prompt import PROMPT_VERSION, build_messages, repair_messages
-from realm.extract.llm_schema import SCHEMA_VERSION, LLMEntities, normalize_assertion, normalize_type, parse_answer
+from realm.extract.llm_prompt import JSON_FORMAT, PROMPT_VERSION, build_messages, repair_messages
+from realm.extract.llm_schema import SCHEMA_VERSION, answer_schema, normalize_assertion, normalize_type, parse_answer
 from realm.extract.sections import SectionDetector
 from realm.llm.build import build_chat_model
 from realm.llm.build import model_id as model_id_of
@@ -65,6 +68,8 @@ class LLMStats:
     repairs: int = 0
     unusable_answers: int = 0  # still out of format after the repair turn
     failed_chunks: int = 0  # transient errors until retries ran out
+    methods: Counter = field(default_factory=Counter)  # structured-output method -> chunks answered
+    method: str | None = None  # the method the endpoint settled on (None: nothing asked)
     empty_answers: int = 0
     entities: int = 0  # as returned by the model
     hallucinations: int = 0  # could not be grounded in the note: dropped
@@ -77,7 +82,18 @@ class LLMStats:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["grounded"] = dict(self.grounded)
+        out["methods"] = dict(self.methods)
+        answered = sum(self.methods.values())
+        out["method_share"] = {m: round(n / answered, 4) for m, n in self.methods.items()} if answered else {}
         return out
+
+    def summary(self) -> str:
+        """One line of counts for the console."""
+        shares = ", ".join(f"{m} {n}" for m, n in self.methods.most_common())
+        return (f"llm: {self.calls} calls, {self.retries} retries, {self.repairs} repairs, "
+                f"{self.unusable_answers} unusable, {self.empty_answers} empty, {self.hallucinations} hallucinated "
+                f"dropped, {self.failed_chunks}/{self.chunks} chunks failed, method {self.method or '-'}"
+                + (f" (chunks: {shares})" if shares else ""))
 
 
 @dataclass
@@ -87,28 +103,31 @@ class _Pending:
     text: str
     chunks: list[Chunk]
     answers: dict[int, str | None] = field(default_factory=dict)
+    methods: dict[int, str] = field(default_factory=dict)
     failed: bool = False
 
 
 @dataclass(frozen=True)
 class CachedNote:
-    """The raw answers for one note: per chunk, its span and the answer text (None: the
-    model's answer stayed unusable after the repair turn)."""
+    """The raw answers for one note: per chunk, its span, the answer text (None: the model's
+    answer stayed unusable after the repair turn) and the structured-output method used."""
 
     chunks: tuple[tuple[int, int], ...]
     answers: tuple[str | None, ...]
-    mode: str  # "tools" or "json": how the answers were produced
+    methods: tuple[str, ...]
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> CachedNote | None:
         """The note a cache payload holds, or None for a malformed one (a miss)."""
         try:
-            return cls(tuple((int(s), int(e)) for s, e in data["chunks"]), tuple(data["answers"]), str(data["mode"]))
+            note = cls(tuple((int(s), int(e)) for s, e in data["chunks"]), tuple(data["answers"]),
+                       tuple(str(m) for m in data["methods"]))
         except (ValueError, KeyError, TypeError):
             return None
+        return note if len(note.chunks) == len(note.answers) == len(note.methods) else None
 
     def payload(self) -> dict[str, Any]:
-        return {"chunks": [list(c) for c in self.chunks], "answers": list(self.answers), "mode": self.mode}
+        return {"chunks": [list(c) for c in self.chunks], "answers": list(self.answers), "methods": list(self.methods)}
 
 
 @dataclass(frozen=True)
@@ -119,6 +138,7 @@ class ChunkAnswer:
     calls: int
     retries: int
     repaired: bool
+    method: str
 
 
 class LLMExtractor:
@@ -142,7 +162,8 @@ class LLMExtractor:
         self.config = config or LLMExtractorConfig()
         # refuse before anything is sent: this is the last point every code path crosses
         self.endpoint = check_local(model, allow_remote=allow_remote, local_hosts=local_hosts)
-        self.client = ChatClient(model, schema=LLMEntities, structured=self.config.structured,
+        self.client = ChatClient(model, schema=answer_schema(self.config.entity_types),
+                                 structured=self.config.structured, format_instructions=JSON_FORMAT,
                                  retry=self.config.retry_policy(), sleep=sleep)
         chunk_text("x" * 10, self.config.chunk_chars, self.config.chunk_overlap)  # validate early
         self.model_id = model_id or model_id_of(model)
@@ -165,8 +186,9 @@ class LLMExtractor:
     def cache_settings(self) -> dict[str, Any]:
         """What the cached answers depend on (besides the note text)."""
         c = self.config
-        return {"model": self.model_id, "prompt": PROMPT_VERSION, "schema": SCHEMA_VERSION, "mode": self.client.mode,
-                "task": c.task, "chunk_chars": c.chunk_chars, "chunk_overlap": c.chunk_overlap}
+        return {"model": self.model_id, "prompt": PROMPT_VERSION, "schema": SCHEMA_VERSION,
+                "structured": c.structured, "entity_types": list(c.entity_types), "task": c.task,
+                "chunk_chars": c.chunk_chars, "chunk_overlap": c.chunk_overlap}
 
     # -- public API ----------------------------------------------------------------------------
     def extract(self, text: str, *, note_id: str | None = None, stay_id: int | None = None) -> list[Mention]:
@@ -198,11 +220,15 @@ class LLMExtractor:
             else:
                 todo[digest] = _Pending(text, chunk_text(text, self.config.chunk_chars, self.config.chunk_overlap))
         log.info("LLM extraction: %d notes, %d cached, %d to send to %s", len(texts), len(answered), len(todo), self.model_id)
+        failed_before, chunks_before = self.stats.failed_chunks, self.stats.chunks
         with tqdm(total=len(answered) + len(todo), desc="llm extract", unit="note", disable=not self.config.progress) as bar:
             bar.update(len(answered))
             for digest, pending in self._answer_all(todo):
                 answered[digest] = pending
                 bar.update(1)
+        if todo:
+            self.stats.method = self.client.method
+        self._check_failures(self.stats.failed_chunks - failed_before, self.stats.chunks - chunks_before)
         out = []
         for text, note_id, stay_id in zip(texts, note_ids, stay_ids, strict=True):
             self.stats.notes += 1
@@ -213,6 +239,14 @@ class LLMExtractor:
                 chunks, answers = entry.chunks, [entry.answers.get(i) for i in range(len(entry.chunks))]
             out.append(self._mentions(text, chunks, answers, note_id, stay_id))
         return out
+
+    def _check_failures(self, failed: int, sent: int) -> None:
+        """Raise :class:`ExtractionError` (with the counts) when too many chunks went unanswered:
+        a run that read nothing must not pass for a run that found nothing."""
+        if failed and (failed == sent or failed / sent > self.config.max_failed_share):
+            raise ExtractionError(
+                f"LLM extraction: {failed} of {sent} chunks got no answer from {self.client.endpoint} "
+                f"(max_failed_share {self.config.max_failed_share}); {self.stats.summary()}")
 
     # -- calling --------------------------------------------------------------------------------
     def _cached(self, text: str) -> CachedNote | None:
@@ -246,11 +280,15 @@ class LLMExtractor:
                     pending = todo[digest]
                     try:
                         answer = future.result()
-                    except TransientFailure:
+                    except TransientFailure as failure:
                         pending.failed = True
                         self.stats.failed_chunks += 1
+                        self.stats.calls += failure.calls
+                        self.stats.retries += failure.retries
                     else:
                         pending.answers[index] = answer.raw
+                        pending.methods[index] = answer.method
+                        self.stats.methods[answer.method] += 1
                         self.stats.calls += answer.calls
                         self.stats.retries += answer.retries
                         self.stats.repairs += int(answer.repaired)
@@ -269,8 +307,8 @@ class LLMExtractor:
     def _submit(self, executor: ThreadPoolExecutor, todo: dict[str, _Pending], job: tuple[str, int]) -> Future:
         pending = todo[job[0]]
         chunk = pending.chunks[job[1]]
-        messages = build_messages(chunk.of(pending.text), task=self.config.task, json_mode=self.client.mode == "json",
-                                  part=(job[1], len(pending.chunks)))
+        messages = build_messages(chunk.of(pending.text), task=self.config.task,
+                                  entity_types=self.config.entity_types, part=(job[1], len(pending.chunks)))
         return executor.submit(self._answer, messages)
 
     def _answer(self, messages: list[BaseMessage]) -> ChunkAnswer:
@@ -279,22 +317,23 @@ class LLMExtractor:
         first = self.client.invoke(messages)
         try:
             parse_answer(first.text)
-            return ChunkAnswer(first.text, first.calls, first.retries, False)
+            return ChunkAnswer(first.text, first.calls, first.retries, False, first.method)
         except LLMError as problem:
             fixed = self.client.invoke(repair_messages(messages, first.text, str(problem)))
         calls, retries = first.calls + fixed.calls, first.retries + fixed.retries
         try:
             parse_answer(fixed.text)
-            return ChunkAnswer(fixed.text, calls, retries, True)
+            return ChunkAnswer(fixed.text, calls, retries, True, fixed.method)
         except LLMError:
-            return ChunkAnswer(None, calls, retries, True)
+            return ChunkAnswer(None, calls, retries, True, fixed.method)
 
     def _store(self, pending: _Pending) -> None:
         if self.cache is None or pending.failed:
             return  # a note with a failed chunk is asked again next run
         answers = tuple(pending.answers.get(i) for i in range(len(pending.chunks)))
+        methods = tuple(pending.methods[i] for i in range(len(pending.chunks)))
         self.cache.put(pending.text, CachedNote(tuple((c.start, c.end) for c in pending.chunks), answers,
-                                                self.client.mode).payload())
+                                                methods).payload())
 
     # -- answers -> mentions ------------------------------------------------------------------------
     def _mentions(

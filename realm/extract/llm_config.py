@@ -8,6 +8,9 @@
       base_url: http://127.0.0.1:8000/v1
     extractor:                  # LLMExtractorConfig
       max_concurrency: 4
+      structured: auto          # or force one of tools, json_schema, json_mode, grammar, text
+      entity_types: [condition, finding, drug, procedure]
+      max_failed_share: 0.1     # more unanswered chunks than this share: the run fails
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from typing import Any
 from pydantic import with_config
 
 from realm.errors import ConfigError
-from realm.extract.llm_prompt import DEFAULT_TASK
-from realm.llm.client import RetryPolicy, Structured
+from realm.extract.llm_prompt import DEFAULT_TASK, ICU_TYPES
+from realm.extract.llm_schema import ENTITY_TYPES
+from realm.llm.client import RetryPolicy
+from realm.llm.methods import Structured
 from realm.llm.config import STRICT, ChatModelConfig, load_settings
 
 __all__ = ["LLMExtractorConfig", "LLMConfig", "load_llm_config"]
@@ -34,10 +39,16 @@ class LLMExtractorConfig:
 
     task: str = DEFAULT_TASK
     """The prediction task named in the prompt."""
+    entity_types: tuple[str, ...] = ICU_TYPES
+    """The entity kinds the prompt lists and the answer schema enumerates (ICU notes:
+    condition, finding, drug, procedure; phenotype text: phenotype, finding)."""
     chunk_chars: int = 4000
     chunk_overlap: int = 400
     structured: Structured = "auto"
-    """auto | tools | json: how the answer comes back (realm.llm.client)."""
+    """How the answer comes back: ``auto`` negotiates with the endpoint (tools, json_schema,
+    json_mode, grammar, text, best first); a method name forces it (realm.llm.methods)."""
+    max_failed_share: float = 0.1
+    """The run fails (ExtractionError) when more chunks than this share stay unanswered."""
     max_concurrency: int = 4
     """Calls in flight at once."""
     retries: int = 3
@@ -53,6 +64,11 @@ class LLMExtractorConfig:
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be at least 1, got {self.max_concurrency}")
+        if not self.entity_types or set(self.entity_types) - set(ENTITY_TYPES):
+            raise ConfigError(f"entity_types must name kinds among {', '.join(sorted(ENTITY_TYPES))}, "
+                              f"got {list(self.entity_types)}")
+        if not 0.0 <= self.max_failed_share <= 1.0:
+            raise ConfigError(f"max_failed_share must lie in [0, 1], got {self.max_failed_share}")
         if not 0.0 < self.fuzzy_threshold <= 1.0:
             raise ConfigError(f"fuzzy_threshold must lie in (0, 1], got {self.fuzzy_threshold}")
         self.retry_policy()  # validates retries and backoff

@@ -1,12 +1,18 @@
 """What the LLM must answer, and a tolerant parser for answers given as text.
 
-The schema is deliberately lenient about vocabulary (``type`` and ``assertion`` are free
-strings normalised afterwards): small local models write "Condition", "absent" or "past
-history", and rejecting a whole answer for a synonym would waste a correct extraction.
-It is strict about shape: a list of objects, each with the entity's text as written.
+Two schemas of the same shape (a list of objects, each with the entity's text as written):
 
-Models without tool calling answer in plain text; :func:`parse_answer` strips code fences,
-finds the first JSON array or object, drops trailing commas and validates with Pydantic.
+- the one handed to the model (:func:`answer_schema`) enumerates ``type`` (the task's entity
+  kinds, e.g. condition/finding/drug/procedure for ICU notes, phenotype/finding for BC8) and
+  ``assertion`` (:data:`ASSERTIONS`, required) as ``Literal`` values, so a tool schema, a
+  ``json_schema`` response format or a decoding grammar constrains them: a grammar-bound
+  small model can then neither invent a type nor leave the assertion out;
+- the one answers are read with (:class:`LLMEntities`) is lenient about vocabulary (free
+  strings normalised afterwards): a model answering in text writes "Condition", "absent" or
+  "past history", and rejecting a whole answer for a synonym would waste a correct extraction.
+
+Answers given as text go through :func:`parse_answer`: it strips code fences, finds the first
+JSON array or object, drops trailing commas and validates with Pydantic.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from __future__ import annotations
 import json
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from realm.errors import LLMError
 from realm.records import Assertion
@@ -27,10 +35,15 @@ __all__ = [
     "normalize_type",
     "normalize_assertion",
     "ENTITY_TYPES",
+    "ASSERTIONS",
+    "answer_schema",
 ]
 
 #: Bump when the schema or its normalisation changes: it is part of the answer-cache key.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+
+#: The assertion values the model is offered (one per :class:`Assertion`).
+ASSERTIONS: tuple[str, ...] = ("present", "negated", "historical", "family", "hypothetical")
 
 #: The entity kinds the prompt asks for -> node types of the KG (realm.records.NODE_TYPES).
 ENTITY_TYPES: dict[str, str] = {
@@ -97,6 +110,25 @@ class LLMEntities(BaseModel):
     """The whole answer: every task-relevant medical entity in the text."""
 
     entities: list[LLMEntity] = Field(default_factory=list)
+
+
+def answer_schema(entity_types: tuple[str, ...]) -> type[BaseModel]:
+    """The schema handed to the model: :class:`LLMEntities` with ``type`` one of
+    ``entity_types`` and ``assertion`` one of :data:`ASSERTIONS`."""
+    if not entity_types:
+        raise ValueError("answer_schema needs at least one entity type")
+    entity = create_model(
+        "Entity",
+        __doc__="One entity as it is written in the note.",
+        text=(str, Field(description="the entity exactly as written in the note, copied verbatim")),
+        type=(Literal[entity_types], Field(description="the kind of entity: " + ", ".join(entity_types))),
+        assertion=(Literal[ASSERTIONS], Field(description="; ".join(ASSERTIONS))),
+    )
+    return create_model(
+        "Entities",
+        __doc__="Every task-relevant medical entity in the text.",
+        entities=(list[entity], ...),  # type: ignore[valid-type] - required: a grammar must emit it
+    )
 
 
 def normalize_type(raw: str) -> str:

@@ -7,7 +7,12 @@ One module per job, lowest stage of the package (it imports no other stage):
 - :mod:`~realm.llm.build`: a LangChain chat model from that config, and the model id that
   keys caches;
 - :mod:`~realm.llm.privacy`: the guard that keeps patient text on local endpoints;
-- :mod:`~realm.llm.client`: one call with retries on transient errors and structured output;
+- :mod:`~realm.llm.methods`: the structured-output methods (tools, json_schema, json_mode,
+  grammar, text) and how to ask a model through each;
+- :mod:`~realm.llm.negotiation`: which method an endpoint answers through, learnt per run;
+- :mod:`~realm.llm.failures`: what a failed call means (retry, fall back, stop) and its
+  message without the request's words;
+- :mod:`~realm.llm.client`: one call with retries, negotiated structured output, loud errors;
 - :mod:`~realm.llm.cache`: the content-addressed response cache;
 - :mod:`~realm.llm.fake`: scripted chat models for tests and dry runs.
 

@@ -1,86 +1,70 @@
-"""One model call as a policy: structured output or text, retries on transient errors.
+"""One model call as a policy: negotiated structured output, retries, loud permanent errors.
 
 Callers talk to LangChain only through :class:`ChatClient`, so how a model is called lives in
 one place:
 
-- *structured*: given a Pydantic ``schema``, a model with tool calling gets it through
-  ``with_structured_output(..., include_raw=True)`` (mode ``tools``); a model without answers
-  in text (mode ``json``: the caller's prompt asks for JSON). Without a schema the answer is
-  plain text (mode ``text``). Either way :meth:`ChatClient.invoke` returns text;
-- *transient* errors (timeouts, connection resets, rate limits, 5xx) are retried with
+- *structured*: given a Pydantic ``schema``, the answer comes through the best method the
+  endpoint accepts (realm.llm.methods: ``tools``, ``json_schema``, ``json_mode``, ``grammar``,
+  ``text``). With ``structured="auto"`` a clear refusal of a method (HTTP 400/404/422/501
+  about ``response_format``/``tools``/..., a 500 that repeats before the endpoint has ever
+  answered, an answer the integration cannot read in that method's shape, or
+  ``NotImplementedError``) moves the run to the next method for good
+  (realm.llm.negotiation); a forced method that is refused is an :class:`LLMError`. Methods
+  whose model does not see the schema get ``format_instructions`` appended to the system
+  message. Without a schema the answer is plain text. :meth:`ChatClient.invoke` returns text
+  either way, and the method that produced it;
+- *transient* errors (timeouts, connection resets, rate limits, 502-504) are retried with
   exponential backoff (:class:`RetryPolicy`); when retries run out the call raises
-  :class:`TransientFailure`, which a caller may count and skip;
-- any other error (bad credentials, unknown model) raises :class:`LLMError`: every later
-  call would fail the same way.
+  :class:`TransientFailure`, which a caller may count and skip. A 500 is repeated once;
+  a second 500 is permanent;
+- any other error stops the run with an :class:`LLMError` naming the endpoint, the HTTP
+  status and the server's message with every word of the request removed
+  (realm.llm.failures).
 
 Reading the answer (parsing, repair turns, votes) is the caller's business.
 """
 
 from __future__ import annotations
 
-import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import BaseMessage, SystemMessage
+from langchain_core.runnables import Runnable
 from pydantic import BaseModel
 
 from realm.errors import ConfigError, LLMError
+from realm.llm.failures import UNSUPPORTED_STATUS, failure_message, http_status, is_server_error, is_transient, \
+    names_output_method
+from realm.llm.methods import SPELLED_OUT, Method, Structured, bind_method, method_chain, reply_text
+from realm.llm.negotiation import Negotiation
+from realm.llm.privacy import model_endpoint
 
-__all__ = ["ChatClient", "Reply", "RetryPolicy", "TransientFailure", "answer_mode", "is_transient", "message_text",
-           "supports_tools"]
-
-#: What a caller asks for: pick for the model, or force tool calling or JSON text.
-Structured = Literal["auto", "tools", "json"]
-#: How answers come back: a tool call, JSON text the prompt asks for, or plain text.
-Mode = Literal["tools", "json", "text"]
-
-_TRANSIENT_NAMES = ("Timeout", "RateLimit", "Connection", "ServiceUnavailable", "InternalServer",
-                    "Overloaded", "TooManyRequests", "Unavailable")
-_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for errors worth retrying: timeouts, dropped connections, rate limits, 5xx."""
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return True
-    if getattr(exc, "status_code", None) in _TRANSIENT_STATUS:
-        return True
-    return any(part in cls.__name__ for cls in type(exc).__mro__ for part in _TRANSIENT_NAMES)
-
-
-def supports_tools(model: object) -> bool:
-    """True when the model class implements tool calling (needed for structured output)."""
-    return isinstance(model, BaseChatModel) and type(model).bind_tools is not BaseChatModel.bind_tools
-
-
-def message_text(message: Any) -> str:
-    """The text of a model's answer, joining content blocks' text parts."""
-    content = getattr(message, "content", message)
-    if isinstance(content, list):
-        return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
-    return str(content or "")
-
-
-def answer_mode(model: object, schema: type[BaseModel] | None, structured: Structured = "auto") -> Mode:
-    """How ``model`` will answer: the one place that chooses between the ways an endpoint can
-    return structured output."""
-    if structured not in ("auto", "tools", "json"):
-        raise ConfigError(f"structured must be auto, tools or json, got {structured!r}")
-    if structured == "tools" and (schema is None or not supports_tools(model)):
-        raise ConfigError(f"{type(model).__name__} cannot answer through a tool here; use structured: json")
-    if schema is None:
-        return "text"
-    if structured == "tools" or (structured == "auto" and supports_tools(model)):
-        return "tools"
-    return "json"
+__all__ = ["ChatClient", "Reply", "RetryPolicy", "TransientFailure"]
 
 
 class TransientFailure(LLMError):
-    """A call that kept failing transiently until the retries ran out."""
+    """A call that kept failing transiently until the retries ran out (what it cost attached)."""
+
+    def __init__(self, message: str, calls: int = 0, retries: int = 0) -> None:
+        super().__init__(message)
+        self.calls = calls
+        self.retries = retries
+
+
+class _Refused(Exception):
+    """The endpoint refused the structured-output method (internal: triggers the fallback)."""
+
+    def __init__(self, cause: BaseException, calls: int = 0, retries: int = 0) -> None:
+        super().__init__(type(cause).__name__)
+        self.cause = cause
+        status = http_status(cause)
+        self.reason = f"HTTP {status}" if status is not None else type(cause).__name__
+        self.calls = calls
+        self.retries = retries
 
 
 @dataclass(frozen=True)
@@ -105,15 +89,35 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Reply:
-    """An answer's text and what it cost."""
+    """An answer's text, the method that produced it, and what it cost."""
 
     text: str
     calls: int
     retries: int
+    method: Method = "text"
+
+
+def _private(messages: list[BaseMessage]) -> list[str]:
+    """The texts of a request that may hold patient data: everything but system messages."""
+    return [str(m.content) for m in messages if not isinstance(m, SystemMessage)]
+
+
+def _unreadable(exc: BaseException) -> bool:
+    """An answer the integration could not read in the method's shape (TGI sends a tool call's
+    arguments as an object, which LangChain's OpenAI client refuses): the method is unusable."""
+    return isinstance(exc, (ValueError, TypeError, KeyError))
+
+
+def _with_instructions(messages: list[BaseMessage], instructions: str) -> list[BaseMessage]:
+    if not instructions:
+        return messages
+    if messages and isinstance(messages[0], SystemMessage):
+        return [SystemMessage(str(messages[0].content) + instructions), *messages[1:]]
+    return [SystemMessage(instructions.strip()), *messages]
 
 
 class ChatClient:
-    """Calls one chat model with the policy in the module docstring."""
+    """Calls one chat model with the policy in the module docstring; safe across threads."""
 
     def __init__(
         self,
@@ -121,6 +125,7 @@ class ChatClient:
         *,
         schema: type[BaseModel] | None = None,
         structured: Structured = "auto",
+        format_instructions: str = "",
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -128,41 +133,97 @@ class ChatClient:
             raise ConfigError(f"{type(model).__name__} has no invoke(messages); pass a LangChain chat model")
         self.model = model
         self.schema = schema
-        self.mode: Mode = answer_mode(model, schema, structured)
-        self._structured = model.with_structured_output(schema, include_raw=True) if self.mode == "tools" else None
+        self.forced = structured != "auto"
+        endpoint = model_endpoint(model)
+        self.endpoint = endpoint.url or endpoint.label
+        self.negotiation = Negotiation(method_chain(model, schema, structured), endpoint=self.endpoint)
+        self.format_instructions = format_instructions
         self.retry = retry if retry is not None else RetryPolicy()
         self._sleep = sleep
+        self._bound: dict[Method, Runnable] = {}
+        self._bind_lock = threading.Lock()
+        # Until a method has answered, calls go one at a time: concurrent first calls would all
+        # pay the refusals (and their retries) of the methods the endpoint does not speak.
+        self._probe = threading.Lock()
 
-    def _once(self, messages: list[BaseMessage]) -> str:
-        """One model call; the answer as text (a tool call's arguments as JSON)."""
-        if self._structured is None:
-            return message_text(self.model.invoke(messages))
-        out = self._structured.invoke(messages)
-        parsed, raw = out.get("parsed"), out.get("raw")
-        if self.schema is not None and isinstance(parsed, self.schema):
-            return parsed.model_dump_json()
-        if isinstance(raw, AIMessage):
-            if raw.tool_calls:
-                return json.dumps(raw.tool_calls[0].get("args", {}))
-            if raw.invalid_tool_calls:
-                return str(raw.invalid_tool_calls[0].get("args") or "")
-        return message_text(raw)  # the model answered in text despite the tool
+    @property
+    def method(self) -> Method:
+        """The method the next call uses (the negotiated one once the endpoint has answered)."""
+        return self.negotiation.current
 
-    def invoke(self, messages: list[BaseMessage]) -> Reply:
-        """The model's answer to ``messages``, after retrying transient errors.
+    def _runnable(self, method: Method) -> Runnable:
+        with self._bind_lock:
+            if method not in self._bound:
+                self._bound[method] = bind_method(self.model, self.schema, method)
+            return self._bound[method]
 
-        Raises :class:`TransientFailure` when retries run out, :class:`LLMError` on other
-        errors; messages name the error's class, never the prompt."""
+    def _once(self, method: Method, messages: list[BaseMessage]) -> str:
+        try:
+            runnable = self._runnable(method)
+        except NotImplementedError as exc:
+            raise _Refused(exc) from exc
+        if self.schema is not None and method in SPELLED_OUT:
+            messages = _with_instructions(messages, self.format_instructions)
+        return reply_text(runnable.invoke(messages), self.schema)
+
+    def _attempts(self, method: Method, messages: list[BaseMessage]) -> Reply:
+        """One method's answer after its retries; :class:`_Refused` when the endpoint refuses it."""
         calls = retries = 0
+        repeated_500 = False
         while True:
             calls += 1
             try:
-                return Reply(self._once(messages), calls, retries)
-            except Exception as exc:  # noqa: BLE001 - sorted into transient / fatal below
-                if not is_transient(exc):
-                    raise LLMError(f"chat model call failed: {type(exc).__name__}") from exc
-                if retries >= self.retry.retries:
+                return Reply(self._once(method, messages), calls, retries, method)
+            except _Refused as refused:  # the model class cannot even build the request
+                raise _Refused(refused.cause, calls - 1, retries) from refused.cause
+            except NotImplementedError as exc:
+                raise _Refused(exc, calls, retries) from exc
+            except Exception as exc:  # noqa: BLE001 - sorted into retry / fall back / stop below
+                status = http_status(exc)
+                if is_server_error(exc) and not repeated_500:
+                    repeated_500 = True  # one more try of the same request, then it is permanent
+                elif is_server_error(exc):
+                    if names_output_method(exc) or not self.negotiation.settled:
+                        raise _Refused(exc, calls, retries) from exc
+                    raise LLMError(failure_message(exc, self.endpoint, _private(messages))) from exc
+                elif status in UNSUPPORTED_STATUS and names_output_method(exc):
+                    raise _Refused(exc, calls, retries) from exc
+                elif status is None and _unreadable(exc) and not self.negotiation.settled:
+                    raise _Refused(exc, calls, retries) from exc
+                elif not is_transient(exc):
+                    raise LLMError(failure_message(exc, self.endpoint, _private(messages))) from exc
+                elif retries >= self.retry.retries:
                     raise TransientFailure(
-                        f"chat model kept failing ({type(exc).__name__}) after {retries} retries") from exc
+                        f"chat model at {self.endpoint} kept failing ({type(exc).__name__}) after {retries} retries",
+                        calls, retries) from exc
                 self._sleep(self.retry.delay(retries))
                 retries += 1
+
+    def _negotiate(self, messages: list[BaseMessage]) -> Reply:
+        calls = retries = 0
+        method = self.negotiation.current
+        while True:
+            try:
+                reply = self._attempts(method, messages)
+            except _Refused as refused:
+                calls, retries = calls + refused.calls, retries + refused.retries
+                nxt = None if self.forced else self.negotiation.fall_back(method, refused.reason)
+                if nxt is None:
+                    what = f"structured output through {method}" if self.schema is not None else "chat model call"
+                    raise LLMError(failure_message(refused.cause, self.endpoint, _private(messages), what)
+                                   + ("; no other output method left" if len(self.negotiation.chain) > 1 else "")
+                                   ) from refused.cause
+                method = nxt
+                continue
+            self.negotiation.settle(method)
+            return Reply(reply.text, calls + reply.calls, retries + reply.retries, method)
+
+    def invoke(self, messages: list[BaseMessage]) -> Reply:
+        """The model's answer to ``messages`` (see the module docstring for the policy).
+
+        Raises :class:`TransientFailure` when retries run out, :class:`LLMError` on other
+        errors; messages name the endpoint, the status and the server's words, never the prompt."""
+        if self.negotiation.settled:
+            return self._negotiate(messages)
+        with self._probe:
+            return self._negotiate(messages)

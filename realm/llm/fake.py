@@ -8,7 +8,8 @@ them. These answer from a script, with or without tool calling, and record every
     ScriptedChatModel(responses=["oral", "PO", "oral"], temperature=0.7)  # three samples
 
 A response is a dict with ``entities`` (a tool call, or its JSON text for the text-only
-model), a string (a text answer), or ``{"raise": "timeout" | "connection" | "fatal"}``.
+model), a string (a text answer), ``{"raise": "timeout" | "connection" | "fatal"}``, or
+``{"raise": "http", "status": 422, "message": "..."}`` (an error as an HTTP client raises it).
 ``by_substring`` picks a response by a string in the last user message, so answers do not
 depend on call order when calls run concurrently. They also serve ``class_path`` in an LLM
 config, to try the pipeline without a model.
@@ -28,9 +29,18 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import Field, PrivateAttr
 
-__all__ = ["ScriptedChatModel", "ScriptedToolChatModel"]
+__all__ = ["ScriptedChatModel", "ScriptedHTTPError", "ScriptedToolChatModel"]
 
 _ERRORS: dict[str, type[Exception]] = {"timeout": TimeoutError, "connection": ConnectionError, "fatal": RuntimeError}
+
+
+class ScriptedHTTPError(Exception):
+    """An HTTP error answer, shaped like the OpenAI client's (``status_code``, decoded ``body``)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"Error code: {status} - {message}")
+        self.status_code = status
+        self.body = {"message": message}
 
 
 def _last_user(messages: Sequence[BaseMessage]) -> str:
@@ -91,6 +101,8 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         response = self._pick(messages)
+        if isinstance(response, dict) and response.get("raise") == "http":
+            raise ScriptedHTTPError(int(response["status"]), str(response.get("message", "")))
         if isinstance(response, dict) and "raise" in response:
             raise _ERRORS[response["raise"]](f"scripted {response['raise']}")
         return ChatResult(generations=[ChatGeneration(message=self._message(response))])

@@ -10,7 +10,11 @@ PRESCRIPTIONS, the synthetic hospital's), harmonizes each ordered drug to KG dru
     path = extract_mentions(cohort_dir, "default", ExtractConfig(linker="dictionary"))
 
 Writes ``mentions.parquet`` (see realm.extract.mentions_table) and ``mentions_meta.json``
-(KG version, extractor config, counts incl. hallucinations dropped) into the output folder.
+(KG version, extractor config, counts incl. hallucinations dropped) into the output folder;
+an LLM run also writes ``mentions_llm.json`` (the LLM's counts: calls, retries, repairs,
+unusable and empty answers, hallucinations dropped, chunks failed, the structured-output
+method and each method's share of chunks), also when the run fails, so a failed run leaves
+its counts where its mentions would be.
 """
 
 from __future__ import annotations
@@ -33,12 +37,13 @@ from realm.kg.findings_table import resolve_rule_nodes
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Mention
 
-__all__ = ["ExtractConfig", "extract_mentions", "MENTIONS_FILE", "META_FILE"]
+__all__ = ["ExtractConfig", "extract_mentions", "MENTIONS_FILE", "META_FILE", "LLM_COUNTS_FILE"]
 
 log = logging.getLogger(__name__)
 
 MENTIONS_FILE = "mentions.parquet"
 META_FILE = "mentions_meta.json"
+LLM_COUNTS_FILE = "mentions_llm.json"
 #: Node types the lexicon leaves out unless ``ExtractConfig.types`` names them.
 OPT_IN_TYPES = ("gene",)
 
@@ -107,13 +112,25 @@ def _extractor(cfg: ExtractConfig, kg: KnowledgeGraph) -> tuple[Any, dict[str, A
         members.append(llm)
         # the model section without kwargs: they may hold an api key
         config["llm"] = {"model_id": llm.model_id, "prompt_version": llm.cache_settings()["prompt"],
-                         "schema_version": llm.cache_settings()["schema"], "mode": llm.client.mode,
-                         **config_dict(llm_config.extractor)}
+                         "schema_version": llm.cache_settings()["schema"], **config_dict(llm_config.extractor)}
     if cfg.extractor == "ensemble":
         config["ensemble"] = {"mode": cfg.ensemble_mode, "min_votes": cfg.min_votes,
                               "min_confidence": cfg.min_confidence}
         return EnsembleExtractor(members, cfg.ensemble_mode, cfg.min_votes, cfg.min_confidence), config
     return members[0], config
+
+
+def _llm_member(extractor: Any) -> Any | None:
+    """The LLM extractor itself or inside an ensemble (the one holding ``stats``), if any."""
+    members = [extractor, *getattr(extractor, "extractors", [])]
+    return next((e for e in members if getattr(e, "stats", None) is not None), None)
+
+
+def _write_llm_counts(out_dir: Path, llm: Any, *, failed: bool) -> None:
+    counts = {"model_id": llm.model_id, "endpoint": llm.client.endpoint, "structured": llm.config.structured,
+              "run": "failed" if failed else "complete", **llm.stats.as_dict(), "summary": llm.stats.summary()}
+    with atomic_path(out_dir / LLM_COUNTS_FILE) as tmp:
+        tmp.write_text(json.dumps(counts, indent=2, default=str), encoding="utf-8")
 
 
 def _link(mentions: list[Mention], kg: KnowledgeGraph, cfg: ExtractConfig) -> list[Mention]:
@@ -164,7 +181,15 @@ def extract_mentions(cohort_dir: Path, kg: str | KnowledgeGraph, cfg: ExtractCon
     note_ids = [str(n) for n in notes["note_id"]]
     stay_ids = [int(s) for s in notes["stay_id"]]
     log.info("extracting from %d notes of %d stays with %s", len(texts), cohort.stays.shape[0], cfg.extractor)
-    per_note = extract_all(extractor, texts, note_ids, stay_ids)
+    out_dir = Path(out) if out is not None else Path(cohort_dir)
+    llm = _llm_member(extractor)
+    failed = True
+    try:
+        per_note = extract_all(extractor, texts, note_ids, stay_ids)
+        failed = False
+    finally:
+        if llm is not None:
+            _write_llm_counts(out_dir, llm, failed=failed)
     mentions = _link([m for ms in per_note for m in ms], graph, cfg)
     note_hours = dict(zip(note_ids, (float(h) for h in notes["hours"]), strict=True))
     frames = [mentions_frame(mentions, note_hours)]
@@ -184,14 +209,11 @@ def extract_mentions(cohort_dir: Path, kg: str | KnowledgeGraph, cfg: ExtractCon
         frames.append(drugs)
         counts.update(prescription_mentions=len(drugs), prescriptions_linked=int(drugs["node_id"].notna().sum()))
     table = conform_mentions(pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True))
-    stats = getattr(extractor, "stats", None) or next(
-        (getattr(e, "stats", None) for e in getattr(extractor, "extractors", []) if getattr(e, "stats", None)), None)
-    if stats is not None:
-        counts["llm"] = stats.as_dict()
-        counts["hallucinations_dropped"] = stats.hallucinations
+    if llm is not None:
+        counts["llm"] = llm.stats.as_dict()
+        counts["hallucinations_dropped"] = llm.stats.hallucinations
     meta = {"kg": {"name": graph.name, "version": graph.version, "spec": spec}, "window_hours": window,
             "linker": cfg.linker, "config": config, "counts": counts}
-    out_dir = Path(out) if out is not None else Path(cohort_dir)
     with atomic_path(out_dir / MENTIONS_FILE) as tmp:
         table.to_parquet(tmp, index=False)
     with atomic_path(out_dir / META_FILE) as tmp:

@@ -64,3 +64,23 @@ def test_llm_systems_need_a_config(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     args = ["bench", "bc8", "--train", str(train), "--test", str(test), "--out", str(tmp_path / "r.json")]
     assert main([*args, "--systems", "ensemble"]) == 1
     assert "need --llm-config" in caplog.text
+
+
+def test_the_llm_system_asks_for_phenotypes_not_the_icu_kinds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.llm_dialects import serving
+
+    train, test, config = _files(tmp_path)
+    monkeypatch.setattr(bench, "load_hpo_kg", lambda name: _kg())
+    with serving("vllm") as server:
+        config.write_text(json.dumps({
+            "model": {"provider": "openai", "model": "fake", "base_url": server.url, "kwargs": {"max_retries": 0}},
+            "extractor": {"backoff": 0.0, "cache": False, "progress": False}}))
+        assert main(["bench", "bc8", "--train", str(train), "--test", str(test), "--out", str(tmp_path / "r.json"),
+                     "--systems", "llm", "--llm-config", str(config)]) == 0
+    body = server.bodies[0]
+    system = body["messages"][0]["content"]
+    assert "- phenotype: observable traits" in system and "drug" not in system
+    entity = body["tools"][0]["function"]["parameters"]["properties"]["entities"]["items"]["properties"]
+    assert entity["type"]["enum"] == ["phenotype", "finding"]
+    assert entity["assertion"]["enum"] == ["present", "negated", "historical", "family", "hypothetical"]
+    assert json.loads((tmp_path / "r.json").read_text())["systems"]["llm"]["llm"]["method"] == "tools"

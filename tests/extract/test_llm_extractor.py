@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from realm.errors import ConfigError
-from realm.errors import LLMError
+from realm.errors import ConfigError, ExtractionError, LLMError
 from realm.extract.llm import LLMExtractor
 from realm.extract.llm_config import LLMExtractorConfig, load_llm_config
 from realm.llm.build import build_chat_model
@@ -40,7 +39,7 @@ def test_structured_output_gives_grounded_typed_asserted_mentions(tmp_path: Path
                            entity("CHF", assertion="historical"), entity("norepinephrine", "drug")]}
     model = ScriptedToolChatModel(responses=[answer])
     ex = extractor(model, tmp_path)
-    assert ex.client.mode == "tools"
+    assert ex.client.method == "tools"
     mentions = ex.extract(NOTE, note_id="n1", stay_id=7)
     got = [(m.text, m.type, m.assertion) for m in mentions]
     assert got == [
@@ -58,7 +57,7 @@ def test_structured_output_gives_grounded_typed_asserted_mentions(tmp_path: Path
 def test_invalid_json_is_repaired_once(tmp_path: Path) -> None:
     model = ScriptedChatModel(responses=['{"entities": [{"text": "septic shock", "type": ', '[{"text": "septic shock", "type": "condition"},]'])
     ex = extractor(model, tmp_path)
-    assert ex.client.mode == "json"
+    assert ex.client.method == "text"
     mentions = ex.extract(NOTE)
     assert [m.text for m in mentions] == ["septic shock"]
     assert len(model.calls) == 2 and ex.stats.repairs == 1 and ex.stats.unusable_answers == 0
@@ -101,14 +100,32 @@ def test_timeouts_are_retried_with_exponential_backoff(tmp_path: Path) -> None:
 
 
 def test_timeouts_past_the_retries_count_as_failures_and_are_not_cached(tmp_path: Path) -> None:
-    model = ScriptedToolChatModel(responses=[{"raise": "timeout"}, {"raise": "timeout"}])
+    model = ScriptedToolChatModel(by_substring={"septic": {"raise": "timeout"}}, default={"entities": []})
     slept: list[float] = []
-    ex = LLMExtractor(model, config(backoff=0.001, retries=1), cache_root=tmp_path, sleep=slept.append)
-    assert ex.extract(NOTE) == []
-    assert ex.stats.failed_chunks == 1 and slept == [0.001]
+    ex = LLMExtractor(model, config(backoff=0.001, retries=1, max_failed_share=0.5, max_concurrency=1),
+                      cache_root=tmp_path, sleep=slept.append)
+    assert ex.extract_many([NOTE, "Quiet night."]) == [[], []]
+    assert ex.stats.failed_chunks == 1 and slept == [0.001] and ex.stats.calls == 3
     retry = ScriptedToolChatModel(responses=[{"entities": [entity("CHF")]}])
     assert [m.text for m in LLMExtractor(retry, config(), cache_root=tmp_path).extract(NOTE)] == ["CHF"]
     assert len(retry.calls) == 1  # asked again: the failure was not cached
+
+
+@pytest.mark.parametrize("share", [0.1, 1.0])
+def test_a_run_whose_chunks_all_fail_is_an_error_with_the_counts(tmp_path: Path, share: float) -> None:
+    # before: every chunk failed, the run returned no mentions and passed for an empty result
+    model = ScriptedToolChatModel(default={"raise": "timeout"})
+    ex = LLMExtractor(model, config(retries=1, max_failed_share=share), cache_root=tmp_path, sleep=lambda s: None)
+    with pytest.raises(ExtractionError, match=r"2 of 2 chunks got no answer.*2/2 chunks failed") as caught:
+        ex.extract_many([NOTE, "Quiet night."])
+    assert "septic" not in str(caught.value)
+
+
+def test_more_failed_chunks_than_the_share_allows_is_an_error(tmp_path: Path) -> None:
+    model = ScriptedToolChatModel(by_substring={"septic": {"raise": "timeout"}}, default={"entities": []})
+    ex = LLMExtractor(model, config(retries=0, max_failed_share=0.4), cache_root=tmp_path)
+    with pytest.raises(ExtractionError, match="1 of 2 chunks"):
+        ex.extract_many([NOTE, "Quiet night."])
 
 
 def test_a_non_transient_error_stops_the_run(tmp_path: Path) -> None:
@@ -214,7 +231,7 @@ def test_config_file_builds_the_extractor_with_the_model_id_as_cache_key(tmp_pat
     cfg = load_llm_config(path, progress=False)
     assert cfg.extractor.chunk_chars == 2000 and cfg.extractor.progress is False
     ex = LLMExtractor.from_config(cfg, cache_root=tmp_path)
-    assert ex.model_id == "realm.llm.fake.ScriptedToolChatModel" and ex.client.mode == "tools"
+    assert ex.model_id == "realm.llm.fake.ScriptedToolChatModel" and ex.client.method == "tools"
     assert [m.text for m in ex.extract(NOTE)] == ["CHF"]
 
 
@@ -252,3 +269,19 @@ def test_real_local_model_extracts_grounded_mentions(tmp_path: Path) -> None:
     out = ex.extract_many(notes)
     assert all(m.is_grounded_in(n) for n, ms in zip(notes, out) for m in ms)
     assert sum(len(ms) for ms in out) > 0
+
+
+def test_entity_types_are_listed_in_the_prompt_and_enumerated_in_the_schema(tmp_path: Path) -> None:
+    model = ScriptedToolChatModel(responses=[{"entities": [entity("septic shock", "phenotype", "present")]}])
+    ex = extractor(model, tmp_path, entity_types=("phenotype", "finding"))
+    assert [m.type for m in ex.extract(NOTE)] == ["phenotype"]
+    system = str(model.calls[0][0].content)
+    assert "- phenotype: observable traits" in system and "one of phenotype, finding" in system
+    assert "drug" not in system
+    item = ex.client.schema.model_json_schema()["$defs"]["Entity"]["properties"]
+    assert item["type"]["enum"] == ["phenotype", "finding"] and "hypothetical" in item["assertion"]["enum"]
+    assert extractor(model, tmp_path).cache.key != ex.cache.key  # other kinds, other cached answers
+    with pytest.raises(ConfigError, match="entity_types"):
+        config(entity_types=("gizmo",))
+    with pytest.raises(ConfigError, match="max_failed_share"):
+        config(max_failed_share=1.5)

@@ -316,6 +316,9 @@ class BC8BenchConfig:
         systems: systems to train and score (:data:`SYSTEMS`, and :data:`LLM_SYSTEMS` with
             ``llm_config``).
         llm_config: LLM config YAML (as for realm extract): adds the llm and ensemble systems.
+        llm_task: the task the LLM prompt names (replaces the config's ICU task).
+        llm_entity_types: the entity kinds the LLM is asked for and its answer schema
+            enumerates (replace the config's ICU kinds: the track annotates phenotypes).
         cv_folds: instead of a test: K-fold cross-validation of ``train``.
         cv_seeds: seeds of the ``cv_folds`` partitions.
         cv_max_folds: score only the first N folds of each seed.
@@ -329,6 +332,8 @@ class BC8BenchConfig:
     kg: str = "hpo"
     systems: tuple[str, ...] = ("exact_dictionary", "lexicon_base", "lexicon_rules", "lexicon")
     llm_config: Path | None = None
+    llm_task: str = "genetic syndromes from physical examination findings"
+    llm_entity_types: tuple[str, ...] = ("phenotype", "finding")
     cv_folds: int | None = None
     cv_seeds: tuple[int, ...] = (1,)
     cv_max_folds: int | None = None
@@ -360,7 +365,7 @@ def _llm_extra(cfg: BC8BenchConfig) -> dict[str, Builder]:
         return {}
     from realm.bench.bc8.llm import llm_builders
 
-    return llm_builders(cfg.llm_config)
+    return llm_builders(cfg.llm_config, task=cfg.llm_task, entity_types=cfg.llm_entity_types)
 
 
 def _write(out: Path, payload: dict[str, object]) -> None:

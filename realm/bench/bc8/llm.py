@@ -114,18 +114,23 @@ class EnsemblePredictor:
         return self.llm.report()
 
 
-def llm_builders(llm_config: str | os.PathLike, *, extractor: Any | None = None) -> dict[str, Callable[..., Any]]:
+def llm_builders(llm_config: str | os.PathLike, *, task: str | None = None,
+                 entity_types: tuple[str, ...] | None = None,
+                 extractor: Any | None = None) -> dict[str, Callable[..., Any]]:
     """The ``llm`` and ``ensemble`` builders ``(kg, train, resolve) -> predictor`` for an LLM
-    config YAML (``extractor`` replaces the one the config would build: tests)."""
+    config YAML, its extractor asked for ``entity_types`` in the frame of ``task`` (None: the
+    config's); ``extractor`` replaces the one the config would build (tests)."""
     from realm.bench.bc8.benchmark import SYSTEMS, phenotype_lexicon, safe_resolver
     from realm.extract.llm import LLMExtractor
+    from realm.extract.llm_config import load_llm_config
 
     shared: dict[str, Any] = {}
 
     def llm_extractor() -> Any:
         # one extractor for both systems: its cache and stats are shared
         if "extractor" not in shared:
-            shared["extractor"] = extractor if extractor is not None else LLMExtractor.from_config(llm_config)
+            shared["extractor"] = extractor if extractor is not None else LLMExtractor.from_config(
+                load_llm_config(llm_config, task=task, entity_types=entity_types))
         return shared["extractor"]
 
     def build_llm(kg: KnowledgeGraph, train: Sequence[Observation], resolve: Resolver) -> LLMPredictor:
