@@ -11,8 +11,11 @@ and ignored negation, this extractor
 
 The model is called through realm.llm (retries, structured output); an answer out of format
 gets one repair turn here. Raw answers are cached per note (realm.llm.cache), so re-runs
-make no calls and an interrupted run resumes. Patient text goes only to a local endpoint
-unless allowed (realm.llm.privacy). Logs hold note counts, never note text.
+make no calls and an interrupted run resumes: Ctrl-C raises :class:`~realm.errors.Interrupted`
+saying how many chunks are cached. Patient text goes only to a local endpoint unless allowed
+(realm.llm.privacy). A local server is probed before the first call and again when a chunk
+keeps failing, so a dead one stops the run at once; an in-process model is called from one
+thread at a time (realm.llm.runtime). Logs hold note counts, never note text.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -30,7 +34,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from tqdm.auto import tqdm
 
-from realm.errors import ConfigError, LLMError
+from realm.errors import ConfigError, Interrupted, LLMError
 from realm.extract.base import check_mentions
 from realm.extract.context import ConText
 from realm.extract.grounding import Chunk, Grounding, chunk_text, ground
@@ -43,6 +47,7 @@ from realm.llm.build import model_id as model_id_of
 from realm.llm.cache import ResponseCache, text_digest
 from realm.llm.client import ChatClient, TransientFailure
 from realm.llm.privacy import check_local
+from realm.llm.runtime import ensure_reachable, safe_concurrency
 from realm.records import Assertion, Mention
 
 __all__ = ["LLMExtractor", "LLMStats", "CACHE_STAGE"]
@@ -142,6 +147,8 @@ class LLMExtractor:
         self.config = config or LLMExtractorConfig()
         # refuse before anything is sent: this is the last point every code path crosses
         self.endpoint = check_local(model, allow_remote=allow_remote, local_hosts=local_hosts)
+        self.concurrency = safe_concurrency(model, self.endpoint, self.config.max_concurrency)
+        self._reached = False  # the endpoint answered a probe this run
         self.client = ChatClient(model, schema=LLMEntities, structured=self.config.structured,
                                  retry=self.config.retry_policy(), sleep=sleep)
         chunk_text("x" * 10, self.config.chunk_chars, self.config.chunk_overlap)  # validate early
@@ -158,7 +165,7 @@ class LLMExtractor:
         """Build the model and the extractor from an :class:`LLMConfig` or its YAML path."""
         if not isinstance(config, LLMConfig):
             config = load_llm_config(config)
-        model = build_chat_model(config.model)
+        model = build_chat_model(config.model.sized(config.extractor.answer_tokens()))
         return cls(model, config.extractor, model_id=config.model.model_id(),
                    allow_remote=config.model.allow_remote, local_hosts=config.model.local_hosts, **kwargs)
 
@@ -198,11 +205,18 @@ class LLMExtractor:
             else:
                 todo[digest] = _Pending(text, chunk_text(text, self.config.chunk_chars, self.config.chunk_overlap))
         log.info("LLM extraction: %d notes, %d cached, %d to send to %s", len(texts), len(answered), len(todo), self.model_id)
-        with tqdm(total=len(answered) + len(todo), desc="llm extract", unit="note", disable=not self.config.progress) as bar:
-            bar.update(len(answered))
-            for digest, pending in self._answer_all(todo):
-                answered[digest] = pending
-                bar.update(1)
+        saved = sum(len(entry.chunks) for entry in answered.values())  # chunks whose answers are on disk
+        try:
+            with tqdm(total=len(answered) + len(todo), desc="llm extract", unit="note",
+                      disable=not self.config.progress) as bar, closing(self._answer_all(todo)) as answers:
+                bar.update(len(answered))
+                for digest, pending in answers:
+                    answered[digest] = pending
+                    saved += len(pending.chunks) if self.cache is not None and not pending.failed else 0
+                    bar.update(1)
+        except KeyboardInterrupt as exc:
+            # the cache files are written atomically as each note completes: what is on disk is whole
+            raise Interrupted(f"{saved} chunks cached" if self.cache is not None else "nothing cached (cache off)") from exc
         out = []
         for text, note_id, stay_id in zip(texts, note_ids, stay_ids, strict=True):
             self.stats.notes += 1
@@ -231,13 +245,16 @@ class LLMExtractor:
         self.stats.chunks += len(jobs)
         if not jobs:
             return
+        if not self._reached:
+            ensure_reachable(self.endpoint)
+            self._reached = True
         queue = iter(jobs)
-        executor = ThreadPoolExecutor(max_workers=self.config.max_concurrency, thread_name_prefix="realm-llm")
+        executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="realm-llm")
         running: dict[Future, tuple[str, int]] = {}
         try:
             for job in queue:
                 running[self._submit(executor, todo, job)] = job
-                if len(running) >= self.config.max_concurrency:
+                if len(running) >= self.concurrency:
                     break
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -247,6 +264,9 @@ class LLMExtractor:
                     try:
                         answer = future.result()
                     except TransientFailure:
+                        # a server that died mid-run would fail every chunk the same way, each
+                        # after its retries: stop at the first chunk that fails against it
+                        ensure_reachable(self.endpoint)
                         pending.failed = True
                         self.stats.failed_chunks += 1
                     else:
