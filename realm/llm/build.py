@@ -138,9 +138,15 @@ def _local_clients(config: ChatModelConfig) -> dict[str, Any]:
         return {}
     if config.provider == "openai":
         import openai  # present whenever langchain-openai is
+        from langchain_openai import ChatOpenAI
 
-        return {"http_client": openai.DefaultHttpxClient(trust_env=False),
-                "http_async_client": openai.DefaultAsyncHttpxClient(trust_env=False)}
+        clients: dict[str, Any] = {"http_client": openai.DefaultHttpxClient(trust_env=False),
+                                   "http_async_client": openai.DefaultAsyncHttpxClient(trust_env=False)}
+        if "http_socket_options" in ChatOpenAI.model_fields:
+            # its socket options only shape the clients it builds itself; left on, it warns that
+            # they shadow the proxy variables, which these clients ignore on purpose
+            clients["http_socket_options"] = ()
+        return clients
     if config.provider == "ollama":
         # ollama.Client hands these to httpx; ChatOllama takes no timeout of its own
         return {"client_kwargs": {"trust_env": False, "timeout": config.timeout}}

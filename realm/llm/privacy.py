@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import urllib.request
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -117,37 +118,39 @@ def ollama_default_url() -> str:
 
 
 def env_proxy(url: str) -> Route | None:
-    """The proxy the environment sets for ``url`` (``<scheme>_proxy`` or ``all_proxy``, any
-    case, unless ``no_proxy`` lists the host), as httpx with ``trust_env`` would use it."""
-    proxies = urllib.request.getproxies_environment()
-    scheme = urlsplit(url).scheme or "http"
-    proxy = proxies.get(scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass_environment(_host(url), proxies):
+    """The proxy the environment sets for ``url`` (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``, any case, less ``NO_PROXY``), decided by httpx itself: a client that trusts
+    the environment, asked where it would send ``url``."""
+    with httpx.Client() as client:  # trust_env=True: reads the variables as every SDK's default client does
+        proxy = _client_proxy(client, url)
+    if proxy is None:
         return None
+    scheme = urlsplit(url).scheme or "http"
     names = (f"{scheme}_proxy", "all_proxy")
-    name = next((k for k, v in os.environ.items() if k.lower() in names and v == proxy), f"{scheme}_proxy".upper())
-    return Route(f"environment variable {name}", proxy)
+    name = next((k for k, v in sorted(os.environ.items()) if k.lower() in names and _host(v) == _host(proxy)), None)
+    return Route(f"environment variable {name}" if name else "proxy environment variables", proxy)
 
 
-def proxy_options(options: Mapping[str, object], prefix: str = "") -> Iterator[Route]:
+def proxy_options(options: Mapping[str, object], prefix: str = "", *, proxied: bool = False) -> Iterator[Route]:
     """Proxy URLs set in a mapping of options, nested mappings included (``client_kwargs:
-    {proxy: ...}``, httpx's ``proxies: {"https://": ...}``); each named by its key path."""
+    {proxy: ...}``, httpx's ``proxies: {"https://": ...}``); each named by its key path.
+    A value counts when its key, or a key above it, names a proxy."""
     for key, value in options.items():
         name = f"{prefix}{key}"
+        here = proxied or _PROXY_WORD in str(key).lower()
         if isinstance(value, Mapping):
-            if _PROXY_WORD in str(key).lower():
-                yield from (Route(f"{name}.{k}", _proxy_url(v)) for k, v in value.items() if v)
-            else:
-                yield from proxy_options(value, f"{name}.")
-        elif value and _PROXY_WORD in str(key).lower():
-            yield Route(name, _proxy_url(value))
+            yield from proxy_options(value, f"{name}.", proxied=here)
+        elif here and (url := _proxy_url(value)):
+            yield Route(name, url)
 
 
-def _proxy_url(value: object) -> str:
-    # a string, or an httpx.Proxy (its .url), or a pydantic SecretStr-like value
+def _proxy_url(value: object) -> str | None:
+    """The URL a proxy option holds: a string, an httpx.Proxy (its .url), a secret string;
+    None for anything else (a flag such as ``use_proxy: false`` names no destination)."""
     url = getattr(value, "url", value)
     secret = getattr(url, "get_secret_value", None)
-    return str(secret() if callable(secret) else url)
+    url = secret() if callable(secret) else url
+    return str(url) if isinstance(url, (str, httpx.URL)) and str(url) else None
 
 
 def _unwrap(model: object) -> object:
@@ -160,8 +163,13 @@ def _unwrap(model: object) -> object:
     return model
 
 
-def _http_clients(model: object) -> Iterator[tuple[str, httpx.Client | httpx.AsyncClient]]:
-    """The httpx clients ``model`` holds, each with the model attribute it was found under."""
+def _is_http_client(obj: object) -> bool:
+    # httpx's Client/AsyncClient and their forks (openai >= 3 ships on httpx2): same routing API
+    return callable(getattr(obj, "_transport_for_url", None)) and isinstance(getattr(obj, "trust_env", None), bool)
+
+
+def _http_clients(model: object) -> Iterator[tuple[str, Any]]:
+    """The httpx(-like) clients ``model`` holds, each with the model attribute it was found under."""
     seen: set[int] = set()
     frontier = [(name, getattr(model, name, None)) for name in _CLIENT_ATTRIBUTES]
     for _ in range(3):  # model -> SDK resource -> SDK client -> httpx client
@@ -170,18 +178,28 @@ def _http_clients(model: object) -> Iterator[tuple[str, httpx.Client | httpx.Asy
             if obj is None or id(obj) in seen:
                 continue
             seen.add(id(obj))
-            if isinstance(obj, (httpx.Client, httpx.AsyncClient)):
+            if _is_http_client(obj):
                 yield name, obj
             else:
                 deeper += [(name, getattr(obj, attr, None)) for attr in ("_client", "_async_client")]
         frontier = deeper
 
 
-def _client_proxy(client: httpx.Client | httpx.AsyncClient, url: str) -> str | None:
+def _url_class(client: object) -> type:
+    """The URL class of ``client``'s HTTP package (httpx, or a fork such as httpx2)."""
+    for cls in type(client).__mro__:
+        package = sys.modules.get(cls.__module__.split(".")[0])
+        url = getattr(package, "URL", None)
+        if isinstance(url, type) and isinstance(getattr(package, "Client", None), type):
+            return url
+    return httpx.URL
+
+
+def _client_proxy(client: Any, url: str) -> str | None:
     """The proxy ``client`` sends ``url``'s requests through (None: direct, or unseen)."""
     try:
-        transport = client._transport_for_url(httpx.URL(url))
-    except (AttributeError, httpx.InvalidURL):
+        transport = client._transport_for_url(_url_class(client)(url if "://" in url else f"http://{url}"))
+    except Exception:  # noqa: BLE001 - httpx's InvalidURL and kin: a URL the client cannot send to at all
         return None
     proxy = getattr(getattr(transport, "_pool", None), "_proxy_url", None)
     if proxy is None:
@@ -193,17 +211,20 @@ def _client_proxy(client: httpx.Client | httpx.AsyncClient, url: str) -> str | N
 def _proxies(model: object, url: str) -> tuple[Route, ...]:
     """Every proxy between ``model`` and ``url``: from its options, its httpx clients, and
     the environment when no client is visible (the SDK would build one that trusts it)."""
+    if url.startswith(("unix:", "http+unix:")):
+        return ()  # a unix socket: no TCP, no proxy
     fields = getattr(type(model), "model_fields", None) or {}
     routes = list(proxy_options({name: getattr(model, name, None) for name in fields}))
     clients = list(_http_clients(model))
+    from_env = env_proxy(url)
     for name, client in clients:
         proxy = _client_proxy(client, url)
         if proxy is None:
             continue
-        from_env = env_proxy(url) if client.trust_env else None
-        routes.append(from_env if from_env is not None and from_env.url.rstrip("/") == proxy else Route(name, proxy))
+        same = client.trust_env and from_env is not None and _host(from_env.url) == _host(proxy)
+        routes.append(from_env if same else Route(name, proxy))
     if not clients:
-        routes.append(env_proxy(url))
+        routes.append(from_env)
     unique: dict[str, Route] = {}
     for route in routes:
         if route is not None:
