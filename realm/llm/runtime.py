@@ -33,7 +33,7 @@ def probe_target(endpoint: Endpoint) -> tuple[str, int] | None:
     """The (host, port) to probe for ``endpoint``; None when there is nothing to probe: an
     in-process model, a unix socket, or a remote host (its reachability is the provider's)."""
     url = endpoint.url
-    if endpoint.kind != "url" or url is None or not is_local_url(url):
+    if endpoint.kind != "url" or url is None or url.startswith(("unix:", "http+unix:")) or not is_local_url(url):
         return None
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
