@@ -62,9 +62,9 @@ DEFAULT_STOP: tuple[str, ...] = ("<|im_start|>", "<|im_end|>", "<|eot_id|>", "</
 FALLBACK_MAX_TOKENS = 1024
 #: Providers whose chat models take ``stop`` (the others differ in name or reject it).
 _STOP_PROVIDERS = {"openai", "ollama", "llamacpp"}
-#: Options through which a config picks its own HTTP client or proxy: then realm builds none.
-_CLIENT_OPTIONS = {"http_client", "http_async_client", "openai_proxy", "client_kwargs", "sync_client_kwargs",
-                   "async_client_kwargs"}
+#: ChatOpenAI options through which a config picks its own HTTP client or proxy: then realm
+#: builds none (langchain-openai refuses openai_proxy beside an http_client).
+_OPENAI_CLIENT_OPTIONS = {"http_client", "http_async_client", "openai_proxy"}
 
 
 def intended_url(config: ChatModelConfig) -> str | None:
@@ -131,26 +131,25 @@ def _stop(config: ChatModelConfig, *, local: bool) -> list[str] | None:
     return list(DEFAULT_STOP) if local else None
 
 
-def _local_clients(config: ChatModelConfig) -> dict[str, Any]:
-    """Options that give a local endpoint HTTP clients deaf to proxy environment variables
-    (see the module docstring); none when the config picks its own client or proxy."""
-    if set(config.kwargs) & _CLIENT_OPTIONS:
-        return {}
-    if config.provider == "openai":
-        import openai  # present whenever langchain-openai is
-        from langchain_openai import ChatOpenAI
-
-        clients: dict[str, Any] = {"http_client": openai.DefaultHttpxClient(trust_env=False),
-                                   "http_async_client": openai.DefaultAsyncHttpxClient(trust_env=False)}
-        if "http_socket_options" in ChatOpenAI.model_fields:
-            # its socket options only shape the clients it builds itself; left on, it warns that
-            # they shadow the proxy variables, which these clients ignore on purpose
-            clients["http_socket_options"] = ()
-        return clients
+def _client_options(config: ChatModelConfig, *, local: bool) -> dict[str, Any]:
+    """HTTP client options: for a local endpoint, clients deaf to proxy environment variables
+    (see the module docstring), unless the config picks its own client or proxy."""
     if config.provider == "ollama":
-        # ollama.Client hands these to httpx; ChatOllama takes no timeout of its own
-        return {"client_kwargs": {"trust_env": False, "timeout": config.timeout}}
-    return {}
+        # ollama.Client hands client_kwargs to httpx; ChatOllama takes no timeout of its own
+        ours = {"timeout": config.timeout, **({"trust_env": False} if local else {})}
+        return {"client_kwargs": {**ours, **config.kwargs.get("client_kwargs", {})}}
+    if config.provider != "openai" or not local or set(config.kwargs) & _OPENAI_CLIENT_OPTIONS:
+        return {}
+    import openai  # present whenever langchain-openai is
+    from langchain_openai import ChatOpenAI
+
+    clients: dict[str, Any] = {"http_client": openai.DefaultHttpxClient(trust_env=False),
+                               "http_async_client": openai.DefaultAsyncHttpxClient(trust_env=False)}
+    if "http_socket_options" in ChatOpenAI.model_fields:
+        # its socket options only shape the clients it builds itself; left on, it warns that
+        # they shadow the proxy variables, which these clients ignore on purpose
+        clients["http_socket_options"] = ()
+    return clients
 
 
 def _init(config: ChatModelConfig) -> BaseChatModel:
@@ -165,8 +164,7 @@ def _init(config: ChatModelConfig) -> BaseChatModel:
         options.setdefault("timeout", config.timeout)
     if config.provider in _STOP_PROVIDERS and _stop(config, local=local) is not None:
         options.setdefault("stop", _stop(config, local=local))
-    if local:
-        options.update(_local_clients(config))
+    options.update(_client_options(config, local=local))
     if config.base_url or config.provider == "ollama":
         options["base_url"] = url
         if config.provider == "openai" and not os.environ.get("OPENAI_API_KEY"):

@@ -134,6 +134,9 @@ def test_local_ollama_gets_clients_deaf_to_the_environment_and_the_per_call_limi
     assert seen["base_url"] == "http://localhost:11434" and seen["stop"] == list(DEFAULT_STOP)
     assert seen["max_tokens"] == 1024  # nobody sized it: the fallback bound
     seen.clear()
+    build_chat_model(ChatModelConfig(provider="ollama", model="llama3.1", kwargs={"client_kwargs": {"headers": {"a": "b"}}}))
+    assert seen["client_kwargs"] == {"trust_env": False, "timeout": 120.0, "headers": {"a": "b"}}
+    seen.clear()
     build_chat_model(ChatModelConfig(provider="openai", model="m", base_url="http://127.0.0.1:14/v1", stop=(),
                                      max_tokens=64, timeout=5.0))
     assert seen["timeout"] == 5.0 and seen["max_tokens"] == 64 and "stop" not in seen
