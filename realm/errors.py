@@ -15,7 +15,7 @@ notes are patient data, and error messages end up in logs.
 
 from __future__ import annotations
 
-__all__ = ["RealmError", "ConfigError", "DataError", "KGError", "ExtractionError", "LLMError"]
+__all__ = ["RealmError", "ConfigError", "DataError", "KGError", "ExtractionError", "LLMError", "Interrupted"]
 
 
 class RealmError(Exception):
@@ -65,3 +65,13 @@ class ExtractionError(RealmError):
 
 class LLMError(RealmError):
     """A language-model call failed, timed out, or answered in an unusable format."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, caught by a stage that says what it kept for a re-run (``saved``, e.g. "12
+    chunks cached"). Still a KeyboardInterrupt, so code that knows nothing of it stops as
+    before; the CLI prints one line and exits 130."""
+
+    def __init__(self, saved: str) -> None:
+        super().__init__(saved)
+        self.saved = saved

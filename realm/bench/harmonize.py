@@ -28,6 +28,7 @@ from realm.harmonize.evaluate import gold_for, read_labels, same_answer, score
 from realm.harmonize.harmonizer import harmonize, make_backends
 from realm.llm.build import chat_model_from_config
 from realm.harmonize.kg_backend import KGBackend
+from realm.harmonize.llm_backend import REPLY_MAX_TOKENS
 from realm.harmonize.tasks import BUILTIN_TASKS, get_task, read_shots
 
 __all__ = ["HarmonizeBenchConfig", "run", "format_table"]
@@ -89,7 +90,8 @@ def run(cfg: HarmonizeBenchConfig) -> dict[str, Any]:
     started = time.perf_counter()
     if "llm" in cfg.backend and cfg.llm_config is None:
         raise ConfigError(f"backend {cfg.backend!r} needs an LLM config YAML (--llm-config)")
-    chat_model = chat_model_from_config(cfg.llm_config) if cfg.llm_config and "llm" in cfg.backend else None
+    chat_model = (chat_model_from_config(cfg.llm_config, max_tokens=REPLY_MAX_TOKENS)
+                  if cfg.llm_config and "llm" in cfg.backend else None)
     backends = make_backends(cfg.backend, kg=cfg.kg, chat_model=chat_model,
                              n_samples=cfg.samples, min_agreement=cfg.min_agreement, cache=cfg.cache)
     results: dict[str, dict] = {}

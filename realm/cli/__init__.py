@@ -21,7 +21,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from realm.errors import RealmError
+from realm.errors import Interrupted, RealmError
 
 __all__ = ["main", "GROUPS", "LIGHTNING_VERBS", "BENCHES"]
 
@@ -121,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RealmError as exc:
         logging.getLogger("realm").error("%s: %s", type(exc).__name__, exc)
         return 1
+    except KeyboardInterrupt as exc:
+        # Ctrl-C is the user's choice, not a crash: one line, no traceback, the shell's 128 + SIGINT
+        saved = f"; {exc.saved}, re-run to resume" if isinstance(exc, Interrupted) else ""
+        sys.stderr.write(f"interrupted{saved}\n")
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ from pathlib import Path
 from realm.errors import ConfigError
 from realm.harmonize.csv_table import harmonize_csv
 from realm.harmonize.harmonizer import BACKENDS
+from realm.harmonize.llm_backend import REPLY_MAX_TOKENS
 from realm.harmonize.tasks import BUILTIN_TASKS, HarmonizeTask, custom_task, get_task, read_shots
 from realm.llm.build import chat_model_from_config
 
@@ -68,7 +69,7 @@ def _chat_model(args: argparse.Namespace) -> object | None:
         return None
     if args.llm_config is None:
         raise ConfigError(f"--backend {args.backend} needs --llm-config")
-    return chat_model_from_config(args.llm_config)
+    return chat_model_from_config(args.llm_config, max_tokens=REPLY_MAX_TOKENS)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -13,9 +13,13 @@ The model is called through realm.llm (retries, structured output negotiated wit
 endpoint); an answer out of format gets one repair turn here. A run fails loudly: a
 permanent model error stops it (LLMError), and so does a share of unanswered chunks above
 ``max_failed_share`` (ExtractionError with the counts); :class:`LLMStats` counts everything,
-including the share of chunks answered through each structured-output method. Raw answers are cached per note (realm.llm.cache), so re-runs
-make no calls and an interrupted run resumes. Patient text goes only to a local endpoint
-unless allowed (realm.llm.privacy). Logs hold note counts, never note text.
+including the share of chunks answered through each structured-output method. Raw answers
+are cached per note (realm.llm.cache), so re-runs make no calls and an interrupted run
+resumes: Ctrl-C raises :class:`~realm.errors.Interrupted` saying how many chunks are cached.
+Patient text goes only to a local endpoint unless allowed (realm.llm.privacy). A local server
+is probed before the first call and again when a chunk keeps failing, so a dead one stops the
+run at once; an in-process model is called from one thread at a time (realm.llm.runtime).
+Logs hold note counts, never note text.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -33,7 +38,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from tqdm.auto import tqdm
 
-from realm.errors import ConfigError, ExtractionError, LLMError
+from realm.errors import ConfigError, ExtractionError, Interrupted, LLMError
 from realm.extract.base import check_mentions
 from realm.extract.context import ConText
 from realm.extract.grounding import Chunk, Grounding, chunk_text, ground
@@ -46,6 +51,7 @@ from realm.llm.build import model_id as model_id_of
 from realm.llm.cache import ResponseCache, text_digest
 from realm.llm.client import ChatClient, TransientFailure
 from realm.llm.privacy import check_local
+from realm.llm.runtime import ensure_reachable, safe_concurrency
 from realm.records import Assertion, Mention
 
 __all__ = ["LLMExtractor", "LLMStats", "CACHE_STAGE"]
@@ -162,6 +168,8 @@ class LLMExtractor:
         self.config = config or LLMExtractorConfig()
         # refuse before anything is sent: this is the last point every code path crosses
         self.endpoint = check_local(model, allow_remote=allow_remote, local_hosts=local_hosts)
+        self.concurrency = safe_concurrency(model, self.endpoint, self.config.max_concurrency)
+        self._reached = False  # the endpoint answered a probe this run
         self.client = ChatClient(model, schema=answer_schema(self.config.entity_types),
                                  structured=self.config.structured, format_instructions=JSON_FORMAT,
                                  retry=self.config.retry_policy(), sleep=sleep)
@@ -179,7 +187,7 @@ class LLMExtractor:
         """Build the model and the extractor from an :class:`LLMConfig` or its YAML path."""
         if not isinstance(config, LLMConfig):
             config = load_llm_config(config)
-        model = build_chat_model(config.model)
+        model = build_chat_model(config.model.sized(config.extractor.answer_tokens()))
         return cls(model, config.extractor, model_id=config.model.model_id(),
                    allow_remote=config.model.allow_remote, local_hosts=config.model.local_hosts, **kwargs)
 
@@ -221,11 +229,18 @@ class LLMExtractor:
                 todo[digest] = _Pending(text, chunk_text(text, self.config.chunk_chars, self.config.chunk_overlap))
         log.info("LLM extraction: %d notes, %d cached, %d to send to %s", len(texts), len(answered), len(todo), self.model_id)
         failed_before, chunks_before = self.stats.failed_chunks, self.stats.chunks
-        with tqdm(total=len(answered) + len(todo), desc="llm extract", unit="note", disable=not self.config.progress) as bar:
-            bar.update(len(answered))
-            for digest, pending in self._answer_all(todo):
-                answered[digest] = pending
-                bar.update(1)
+        saved = sum(len(entry.chunks) for entry in answered.values())  # chunks whose answers are on disk
+        try:
+            with tqdm(total=len(answered) + len(todo), desc="llm extract", unit="note",
+                      disable=not self.config.progress) as bar, closing(self._answer_all(todo)) as answers:
+                bar.update(len(answered))
+                for digest, pending in answers:
+                    answered[digest] = pending
+                    saved += len(pending.chunks) if self.cache is not None and not pending.failed else 0
+                    bar.update(1)
+        except KeyboardInterrupt as exc:
+            # the cache files are written atomically as each note completes: what is on disk is whole
+            raise Interrupted(f"{saved} chunks cached" if self.cache is not None else "nothing cached (cache off)") from exc
         if todo:
             self.stats.method = self.client.method
         self._check_failures(self.stats.failed_chunks - failed_before, self.stats.chunks - chunks_before)
@@ -265,13 +280,16 @@ class LLMExtractor:
         self.stats.chunks += len(jobs)
         if not jobs:
             return
+        if not self._reached:
+            ensure_reachable(self.endpoint)
+            self._reached = True
         queue = iter(jobs)
-        executor = ThreadPoolExecutor(max_workers=self.config.max_concurrency, thread_name_prefix="realm-llm")
+        executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="realm-llm")
         running: dict[Future, tuple[str, int]] = {}
         try:
             for job in queue:
                 running[self._submit(executor, todo, job)] = job
-                if len(running) >= self.config.max_concurrency:
+                if len(running) >= self.concurrency:
                     break
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -281,6 +299,9 @@ class LLMExtractor:
                     try:
                         answer = future.result()
                     except TransientFailure as failure:
+                        # a server that died mid-run would fail every chunk the same way, each
+                        # after its retries: stop at the first chunk that fails against it
+                        ensure_reachable(self.endpoint)
                         pending.failed = True
                         self.stats.failed_chunks += 1
                         self.stats.calls += failure.calls

@@ -29,7 +29,10 @@ from realm.llm.client import RetryPolicy
 from realm.llm.methods import Structured
 from realm.llm.config import STRICT, ChatModelConfig, load_settings
 
-__all__ = ["LLMExtractorConfig", "LLMConfig", "load_llm_config"]
+__all__ = ["LLMExtractorConfig", "LLMConfig", "load_llm_config", "ANSWER_TOKENS_CAP"]
+
+#: The largest answer budget sized from a chunk (see LLMExtractorConfig.answer_tokens).
+ANSWER_TOKENS_CAP = 4096
 
 
 @with_config(STRICT)
@@ -50,7 +53,7 @@ class LLMExtractorConfig:
     max_failed_share: float = 0.1
     """The run fails (ExtractionError) when more chunks than this share stay unanswered."""
     max_concurrency: int = 4
-    """Calls in flight at once."""
+    """Calls in flight at once (1 for an in-process model: realm.llm.runtime)."""
     retries: int = 3
     backoff: float = 1.0
     """Seconds before the first retry, doubled after."""
@@ -72,6 +75,15 @@ class LLMExtractorConfig:
         if not 0.0 < self.fuzzy_threshold <= 1.0:
             raise ConfigError(f"fuzzy_threshold must lie in (0, 1], got {self.fuzzy_threshold}")
         self.retry_policy()  # validates retries and backoff
+
+    def answer_tokens(self) -> int:
+        """The answer budget for one chunk, used when the model config sets no ``max_tokens``.
+
+        An entity costs about 20 tokens of JSON (its quoted words, type and assertion) and
+        dense ICU text holds about one per 60 characters, so an honest answer needs about
+        chunk_chars / 3 tokens, plus the envelope. The cap stops a model that repeats itself
+        (2048 let a 135M model loop for minutes on a CPU)."""
+        return min(ANSWER_TOKENS_CAP, 128 + self.chunk_chars // 3)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.retries, self.backoff, self.max_backoff)

@@ -11,7 +11,9 @@ reply is read by :func:`realm.harmonize.answers.parse_answer`; the most frequent
 answer wins when its share of *all* samples reaches ``min_agreement``, else the answer
 is :data:`UNSURE`. Replies are cached on disk (realm.llm.cache), keyed by the string and by
 (task, question, classes, model, prompt version, shots hash, samples), so a re-run costs no
-calls.
+calls and an interrupted run resumes: Ctrl-C raises :class:`~realm.errors.Interrupted` saying
+how many strings are cached. A local server is probed once before the first call, so a dead
+one is one clear error (realm.llm.runtime).
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from realm.errors import ConfigError
+from realm.errors import ConfigError, Interrupted
 from realm.harmonize.answers import Answer, parse_answer
 from realm.harmonize.tasks import UNSURE, HarmonizeTask
 from realm.llm.build import model_id
 from realm.llm.cache import ResponseCache
 from realm.llm.client import ChatClient, RetryPolicy
+from realm.llm.privacy import model_endpoint
+from realm.llm.runtime import ensure_reachable
 
-__all__ = ["LLMBackend", "build_messages", "vote", "PROMPT_VERSION", "CACHE_STAGE"]
+__all__ = ["LLMBackend", "build_messages", "vote", "PROMPT_VERSION", "CACHE_STAGE", "REPLY_MAX_TOKENS"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,9 @@ log = logging.getLogger(__name__)
 PROMPT_VERSION = "1"
 #: The cache stage of the replies (realm.llm.cache).
 CACHE_STAGE = "harmonize"
+#: The answer budget when the model config sets none: a reply is one concept name or class
+#: ("piperacillin and tazobactam" is 8 tokens); more only lets a small model ramble.
+REPLY_MAX_TOKENS = 32
 
 
 def build_messages(task: HarmonizeTask, text: str) -> list[BaseMessage]:
@@ -106,6 +113,9 @@ class LLMBackend:
         self.cache_root = cache_root
         self.model_name = model_name or model_id(model)
         self.calls = 0  # model invocations made, retries included (cache hits excluded)
+        self.cached = 0  # strings whose replies this backend wrote to the cache
+        self._endpoint = model_endpoint(model)
+        self._reached = False  # the endpoint answered a probe
 
     def _cache(self, task: HarmonizeTask) -> ResponseCache:
         return ResponseCache(CACHE_STAGE, {
@@ -123,10 +133,18 @@ class LLMBackend:
         cached = cache.get(text) if cache is not None else None
         if cached is not None and isinstance(cached.get("replies"), list):
             return [str(r) for r in cached["replies"]]
+        if not self._reached:
+            ensure_reachable(self._endpoint)
+            self._reached = True
         messages = build_messages(task, text)
-        out = [self._ask(messages) for _ in range(self.n_samples)]
+        try:
+            out = [self._ask(messages) for _ in range(self.n_samples)]
+        except KeyboardInterrupt as exc:
+            # each string's replies are written atomically once all its samples are in
+            raise Interrupted(f"{self.cached} strings cached" if cache is not None else "nothing cached (cache off)") from exc
         if cache is not None:
             cache.put(text, {"replies": out, "model": self.model_name, "task": task.name})
+            self.cached += 1
         return out
 
     def answer(self, text: str, task: HarmonizeTask) -> Answer:

@@ -6,7 +6,10 @@ One module per job, lowest stage of the package (it imports no other stage):
   YAML) and its loader;
 - :mod:`~realm.llm.build`: a LangChain chat model from that config, and the model id that
   keys caches;
-- :mod:`~realm.llm.privacy`: the guard that keeps patient text on local endpoints;
+- :mod:`~realm.llm.privacy`: the guard that keeps patient text on local endpoints (base URL,
+  proxies from options, HTTP clients and the environment);
+- :mod:`~realm.llm.runtime`: a probe that makes a dead local server one clear error, and one
+  call at a time for in-process models;
 - :mod:`~realm.llm.methods`: the structured-output methods (tools, json_schema, json_mode,
   grammar, text) and how to ask a model through each;
 - :mod:`~realm.llm.negotiation`: which method an endpoint answers through, learnt per run;

@@ -1,9 +1,18 @@
 """Build a LangChain chat model from a :class:`~realm.llm.config.ChatModelConfig`.
 
 Integration packages are optional extras, imported only here and only when asked for; a
-missing one is a :class:`ConfigError` naming the extra to install. The endpoint is checked
-for locality (realm.llm.privacy) before the model is built, from the config alone, and again
-after, from the model object.
+missing one is a :class:`ConfigError` naming the extra to install. The endpoint and any proxy
+an option sets are checked for locality (realm.llm.privacy) before the model is built, from
+the config alone, and again after, from the model object and its HTTP clients.
+
+Clients for a local endpoint are built to ignore proxy environment variables: hospital
+machines often set ``HTTPS_PROXY`` globally, httpx honours it even for 127.0.0.1, and a
+proxy can neither reach this machine's loopback server nor be trusted with notes.
+
+Per-call limits: ``timeout`` goes to every provider that takes one (ChatLlamaCpp takes none:
+an in-process call runs until ``max_tokens``); ``max_tokens`` left unset is sized by the stage
+that asks (:meth:`ChatModelConfig.sized`), else :data:`FALLBACK_MAX_TOKENS`; ``stop`` left unset
+is :data:`DEFAULT_STOP` for local runtimes that take stop sequences.
 """
 
 from __future__ import annotations
@@ -15,11 +24,12 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from realm.errors import ConfigError, LLMError
+from realm.errors import ConfigError
 from realm.llm.config import ChatModelConfig, load_chat_config
-from realm.llm.privacy import HOSTED_PACKAGES, check_local, is_local_url
+from realm.llm.privacy import HOSTED_PACKAGES, check_local, check_routes, is_local_url, ollama_default_url, proxy_options
 
-__all__ = ["build_chat_model", "chat_model_from_config", "intended_url", "model_id", "EXTRAS"]
+__all__ = ["build_chat_model", "chat_model_from_config", "intended_url", "model_id", "EXTRAS", "DEFAULT_STOP",
+           "FALLBACK_MAX_TOKENS"]
 
 #: provider -> the realm extra that installs its integration package
 EXTRAS: dict[str, str] = {"openai": "openai", "ollama": "ollama", "llamacpp": "llamacpp"}
@@ -43,6 +53,18 @@ _PROVIDER_PACKAGES = {
     "huggingface": "langchain_huggingface",
     "nvidia": "langchain_nvidia_ai_endpoints",
 }
+#: Chat-template turn markers. A server whose template does not map them to end-of-sequence
+#: lets a small model write them as text and go on inventing the next turn; stopping there
+#: ends the answer where it should. Four at most: OpenAI-compatible servers take no more.
+DEFAULT_STOP: tuple[str, ...] = ("<|im_start|>", "<|im_end|>", "<|eot_id|>", "</s>")
+#: The answer budget when neither the config nor the asking stage sets one: a bound on a
+#: model that repeats itself, generous for any answer realm asks for.
+FALLBACK_MAX_TOKENS = 1024
+#: Providers whose chat models take ``stop`` (the others differ in name or reject it).
+_STOP_PROVIDERS = {"openai", "ollama", "llamacpp"}
+#: ChatOpenAI options through which a config picks its own HTTP client or proxy: then realm
+#: builds none (langchain-openai refuses openai_proxy beside an http_client).
+_OPENAI_CLIENT_OPTIONS = {"http_client", "http_async_client", "openai_proxy"}
 
 
 def intended_url(config: ChatModelConfig) -> str | None:
@@ -50,7 +72,7 @@ def intended_url(config: ChatModelConfig) -> str | None:
     if config.base_url:
         return config.base_url
     if config.provider == "ollama":
-        return "http://localhost:11434"
+        return ollama_default_url()
     package = _PROVIDER_PACKAGES.get(config.provider or "")
     return HOSTED_PACKAGES.get(package) if package else None
 
@@ -93,8 +115,41 @@ def _llamacpp(config: ChatModelConfig) -> BaseChatModel:
         from langchain_community.chat_models import ChatLlamaCpp
     except ImportError:
         raise ConfigError(f"provider llamacpp needs the llama.cpp extra: {_extra_hint('llamacpp')}") from None
-    options: dict[str, Any] = {"n_ctx": 8192, "verbose": False, **config.kwargs}
-    return ChatLlamaCpp(model_path=str(path), temperature=config.temperature, max_tokens=config.max_tokens, **options)
+    options: dict[str, Any] = {"n_ctx": 8192, "verbose": False, "stop": _stop(config, local=True), **config.kwargs}
+    # no timeout: ChatLlamaCpp has none (an in-process call cannot be abandoned); max_tokens bounds it
+    return ChatLlamaCpp(model_path=str(path), temperature=config.temperature, max_tokens=_max_tokens(config), **options)
+
+
+def _max_tokens(config: ChatModelConfig) -> int:
+    return config.max_tokens if config.max_tokens is not None else FALLBACK_MAX_TOKENS
+
+
+def _stop(config: ChatModelConfig, *, local: bool) -> list[str] | None:
+    if config.stop is not None:
+        return list(config.stop) or None
+    # hosted APIs differ (some reasoning models refuse `stop`); local runtimes all take it
+    return list(DEFAULT_STOP) if local else None
+
+
+def _client_options(config: ChatModelConfig, *, local: bool) -> dict[str, Any]:
+    """HTTP client options: for a local endpoint, clients deaf to proxy environment variables
+    (see the module docstring), unless the config picks its own client or proxy."""
+    if config.provider == "ollama":
+        # ollama.Client hands client_kwargs to httpx; ChatOllama takes no timeout of its own
+        ours = {"timeout": config.timeout, **({"trust_env": False} if local else {})}
+        return {"client_kwargs": {**ours, **config.kwargs.get("client_kwargs", {})}}
+    if config.provider != "openai" or not local or set(config.kwargs) & _OPENAI_CLIENT_OPTIONS:
+        return {}
+    import openai  # present whenever langchain-openai is
+    from langchain_openai import ChatOpenAI
+
+    clients: dict[str, Any] = {"http_client": openai.DefaultHttpxClient(trust_env=False),
+                               "http_async_client": openai.DefaultAsyncHttpxClient(trust_env=False)}
+    if "http_socket_options" in ChatOpenAI.model_fields:
+        # its socket options only shape the clients it builds itself; left on, it warns that
+        # they shadow the proxy variables, which these clients ignore on purpose
+        clients["http_socket_options"] = ()
+    return clients
 
 
 def _init(config: ChatModelConfig) -> BaseChatModel:
@@ -102,13 +157,16 @@ def _init(config: ChatModelConfig) -> BaseChatModel:
 
     if not config.model:
         raise ConfigError(f"provider {config.provider!r} needs a model name (`model:`)")
-    options: dict[str, Any] = {"temperature": config.temperature, **config.kwargs}
-    if config.max_tokens is not None:
-        options.setdefault("max_tokens", config.max_tokens)
-    if config.timeout is not None:
+    url = intended_url(config)
+    local = url is not None and is_local_url(url, config.local_hosts)
+    options: dict[str, Any] = {"temperature": config.temperature, "max_tokens": _max_tokens(config), **config.kwargs}
+    if config.timeout is not None and config.provider != "ollama":
         options.setdefault("timeout", config.timeout)
-    if config.base_url:
-        options["base_url"] = config.base_url
+    if config.provider in _STOP_PROVIDERS and _stop(config, local=local) is not None:
+        options.setdefault("stop", _stop(config, local=local))
+    options.update(_client_options(config, local=local))
+    if config.base_url or config.provider == "ollama":
+        options["base_url"] = url
         if config.provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
             # local OpenAI-compatible servers ignore the key, but the client insists on one
             options.setdefault("api_key", "not-needed")
@@ -124,13 +182,10 @@ def _init(config: ChatModelConfig) -> BaseChatModel:
 
 
 def build_chat_model(config: ChatModelConfig) -> BaseChatModel:
-    """The chat model ``config`` names, after refusing a non-local endpoint not allowed."""
-    url = intended_url(config)
-    if url is not None and not config.allow_remote and not is_local_url(url, config.local_hosts):
-        raise LLMError(
-            f"LLM config names a non-local endpoint for provider {config.provider!r}; patient "
-            "text stays on this machine unless the config sets `allow_remote: true`"
-        )
+    """The chat model ``config`` names, after refusing a non-local endpoint or proxy not allowed."""
+    check_routes(f"LLM config for provider {config.provider or config.class_path!r}", intended_url(config),
+                 proxy_options(config.kwargs, "kwargs."), allow_remote=config.allow_remote,
+                 local_hosts=config.local_hosts)
     if config.class_path:
         model = _import_class(config.class_path)(**config.kwargs)
     elif config.provider == "llamacpp" or (config.provider is None and config.model_path):
@@ -143,7 +198,9 @@ def build_chat_model(config: ChatModelConfig) -> BaseChatModel:
     return model
 
 
-def chat_model_from_config(source: str | os.PathLike) -> BaseChatModel:
+def chat_model_from_config(source: str | os.PathLike, *, max_tokens: int | None = None) -> BaseChatModel:
     """The chat model named by an LLM config YAML's ``model:`` section (see
-    :func:`realm.llm.config.load_chat_config`), refused if non-local and not allowed."""
-    return build_chat_model(load_chat_config(source))
+    :func:`realm.llm.config.load_chat_config`), refused if non-local and not allowed;
+    ``max_tokens`` is the asking stage's answer budget, used when the config sets none."""
+    config = load_chat_config(source)
+    return build_chat_model(config.sized(max_tokens) if max_tokens is not None else config)

@@ -30,6 +30,7 @@ instruction to build a class, and ``class_path`` is how this file names a custom
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,15 +70,30 @@ class ChatModelConfig:
     class_path: str | None = None
     """Any ``BaseChatModel`` subclass by import path, built with ``kwargs``."""
     temperature: float = 0.0
-    max_tokens: int | None = 2048
+    max_tokens: int | None = None
+    """The answer budget. None: sized by the stage that asks (the extractor from its chunk
+    size, the harmonizer for a one-word reply); a bound matters because a small model can
+    repeat itself until the budget runs out."""
+    stop: tuple[str, ...] | None = None
+    """Stop sequences for runtimes that take them (openai, ollama, llamacpp). None: chat-template
+    turn markers on local endpoints (realm.llm.build.DEFAULT_STOP); ``[]``: none."""
     timeout: float | None = 120.0
-    """Seconds per request."""
+    """Seconds per request, for every provider that takes one (ChatLlamaCpp takes none: an
+    in-process call is bounded by ``max_tokens`` only)."""
     allow_remote: bool = False
     """Send text to a non-local endpoint; off because notes are patient data."""
     local_hosts: tuple[str, ...] = ()
     """Extra host names treated as local (e.g. the hospital's own inference server)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Passed to the model class as they are."""
+
+    def __post_init__(self) -> None:
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be at least 1 (or unset), got {self.max_tokens}")
+
+    def sized(self, max_tokens: int) -> ChatModelConfig:
+        """This config with the asking stage's answer budget, unless it sets its own."""
+        return self if self.max_tokens is not None else dataclasses.replace(self, max_tokens=max_tokens)
 
     def model_id(self) -> str:
         """A stable id of the model for cache keys (provider, model or file name and size)."""

@@ -8,7 +8,8 @@ them. These answer from a script, with or without tool calling, and record every
     ScriptedChatModel(responses=["oral", "PO", "oral"], temperature=0.7)  # three samples
 
 A response is a dict with ``entities`` (a tool call, or its JSON text for the text-only
-model), a string (a text answer), ``{"raise": "timeout" | "connection" | "fatal"}``, or
+model), a string (a text answer), ``{"raise": "timeout" | "connection" | "fatal" | "interrupt"}``
+(``interrupt``: a KeyboardInterrupt, as Ctrl-C during the call), or
 ``{"raise": "http", "status": 422, "message": "..."}`` (an error as an HTTP client raises it).
 ``by_substring`` picks a response by a string in the last user message, so answers do not
 depend on call order when calls run concurrently. They also serve ``class_path`` in an LLM
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -31,7 +32,8 @@ from pydantic import Field, PrivateAttr
 
 __all__ = ["ScriptedChatModel", "ScriptedHTTPError", "ScriptedToolChatModel"]
 
-_ERRORS: dict[str, type[Exception]] = {"timeout": TimeoutError, "connection": ConnectionError, "fatal": RuntimeError}
+_ERRORS: dict[str, type[BaseException]] = {"timeout": TimeoutError, "connection": ConnectionError, "fatal": RuntimeError,
+                                           "interrupt": KeyboardInterrupt}
 
 
 class ScriptedHTTPError(Exception):
@@ -56,6 +58,8 @@ class ScriptedChatModel(BaseChatModel):
     default: Any = None  # None: an exhausted script is an error (a test asked too often)
     model: str = "scripted"
     temperature: float | None = None  # part of the model id; samplers warn at 0
+    #: Calls from several threads at once are safe (a lock guards the script); see realm.llm.runtime.
+    thread_safe: ClassVar[bool] = True
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _next: int = PrivateAttr(default=0)
     _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)

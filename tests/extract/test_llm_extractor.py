@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -216,8 +217,10 @@ def test_remote_base_url_is_refused_before_any_call(tmp_path: Path) -> None:
 
 
 def test_loopback_base_url_is_accepted(tmp_path: Path) -> None:
-    model = UrlModel(responses=[{"entities": [entity("CHF")]}])
-    assert [m.text for m in LLMExtractor(model, config(), cache_root=tmp_path).extract(NOTE)] == ["CHF"]
+    # the extractor probes a local server before its first call: something must listen there
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        model = UrlModel(base_url=f"http://127.0.0.1:{server.getsockname()[1]}/v1", responses=[{"entities": [entity("CHF")]}])
+        assert [m.text for m in LLMExtractor(model, config(), cache_root=tmp_path).extract(NOTE)] == ["CHF"]
 
 
 # -- config ----------------------------------------------------------------------------------

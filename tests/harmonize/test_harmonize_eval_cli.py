@@ -139,3 +139,19 @@ def test_bench_harmonize_scores_every_task(tmp_path: Path, capsys: pytest.Captur
     generic = payload["tasks"]["generic_name"]
     assert generic["coverage"] < 0.3 and generic["accuracy"] <= generic["coverage"]
     assert payload["kg_version"] and "generic_name" in capsys.readouterr().out
+
+
+def test_ctrl_c_during_llm_harmonization_exits_130_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REALM_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "rx.csv"
+    pd.DataFrame({"DRUG": ["Ceftriaxone", "Vancomycin", "Oxycodone"]}).to_csv(source, index=False)
+    config = tmp_path / "llm.yaml"
+    config.write_text("model:\n  class_path: realm.llm.fake.ScriptedChatModel\n"
+                      "  kwargs: {responses: ['yes', 'yes', {raise: interrupt}], temperature: 0.7}\n")
+    argv = ["harmonize", "--input", str(source), "--column", "DRUG", "--task", "antibiotic", "--out",
+            str(tmp_path / "out.csv"), "--backend", "llm", "--llm-config", str(config), "--samples", "2"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; 1 strings cached, re-run to resume\n" in err and "Traceback" not in err

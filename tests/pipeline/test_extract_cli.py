@@ -164,3 +164,31 @@ def test_extract_with_the_ensemble_votes_lexicon_and_a_scripted_llm(
     assert by_note[("n1", "T:norepi")] == "ensemble:lexicon"
     assert by_note[("n1", "T:sepsis")] == "ensemble:lexicon+llm"
     assert ("n1", "T:pneumonia") in by_note and ("n3", "T:aki") in by_note
+
+
+def test_ctrl_c_during_llm_extraction_exits_130_with_one_line_and_the_rerun_resumes(
+    tiny: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REALM_CACHE", str(tmp_path / "cache"))  # answers cached by other tests would hide the calls
+    cohort_dir, spec, _ = tiny
+    answer = {"entities": [{"text": "sepsis", "type": "condition"}]}
+    config = tmp_path / "llm.yaml"
+    config.write_text(json.dumps({
+        "model": {"class_path": "realm.llm.fake.ScriptedToolChatModel",
+                  "kwargs": {"responses": [answer, {"raise": "interrupt"}]}},
+        "extractor": {"max_concurrency": 1, "backoff": 0.0},
+    }))
+    argv = ["extract", "--cohort", str(cohort_dir), "--extractor", "llm", "--kg", str(spec), "--llm-config",
+            str(config), "--linker", "dictionary", "--no-timeseries", "--no-progress"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; 1 chunks cached, re-run to resume\n" in err and "Traceback" not in err
+    assert not (cohort_dir / "mentions.parquet").exists()
+    # the re-run answers the two other notes and takes the first from the cache
+    config.write_text(json.dumps({
+        "model": {"class_path": "realm.llm.fake.ScriptedToolChatModel", "kwargs": {"default": answer}},
+        "extractor": {"max_concurrency": 1, "backoff": 0.0},
+    }))
+    assert main(argv) == 0
+    meta = json.loads((cohort_dir / "mentions_meta.json").read_text())
+    assert meta["counts"]["llm"]["cache_hits"] == 1 and meta["counts"]["llm"]["calls"] == 2
