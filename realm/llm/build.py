@@ -165,6 +165,15 @@ def _init(config: ChatModelConfig) -> BaseChatModel:
     if config.provider in _STOP_PROVIDERS and _stop(config, local=local) is not None:
         options.setdefault("stop", _stop(config, local=local))
     options.update(_client_options(config, local=local))
+    if config.provider == "openai":
+        # realm.llm.client owns retries (one repeat of a 500, then fall back or stop); the
+        # OpenAI client's own two retries would multiply every failing call by three
+        options.setdefault("max_retries", 0)
+        if local and options.get("max_tokens") is not None:
+            # langchain-openai sends the budget as `max_completion_tokens`, which llama.cpp's
+            # server ignores (a small model then repeats itself up to the context length);
+            # local servers all read `max_tokens`
+            options.setdefault("extra_body", {}).setdefault("max_tokens", options["max_tokens"])
     if config.base_url or config.provider == "ollama":
         options["base_url"] = url
         if config.provider == "openai" and not os.environ.get("OPENAI_API_KEY"):

@@ -52,7 +52,7 @@ def test_an_environment_proxy_never_sees_notes_for_a_loopback_server(
     monkeypatch.setenv("HTTPS_PROXY", PROXY)
     monkeypatch.setenv(variable, PROXY)  # a plain-http base URL goes through HTTP_PROXY or ALL_PROXY
     with fake_openai_server(ANSWER) as server:
-        config = LLMConfig(local_config(server.url), LLMExtractorConfig(structured="json", progress=False, backoff=0.0))
+        config = LLMConfig(local_config(server.url), LLMExtractorConfig(structured="text", progress=False, backoff=0.0))
         extractor = LLMExtractor.from_config(config, cache_root=tmp_path)
         mentions = extractor.extract(NOTE)
     assert guard.remote == []

@@ -43,7 +43,7 @@ def openai_model(url: str) -> Any:
 
 
 def config(**changes: Any) -> LLMExtractorConfig:
-    return LLMExtractorConfig(**{"progress": False, "backoff": 0.0, "structured": "json", **changes})
+    return LLMExtractorConfig(**{"progress": False, "backoff": 0.0, "structured": "text", **changes})
 
 
 # -- a dead endpoint ---------------------------------------------------------------------------
