@@ -96,3 +96,14 @@ def test_a_class_path_model_is_checked_after_it_is_built(monkeypatch: pytest.Mon
 def test_model_id_names_class_model_and_temperature() -> None:
     assert model_id(ScriptedChatModel(model="m", temperature=0.7)) == "ScriptedChatModel:m:t=0.7"
     assert model_id(object()) == "object::t=None"
+
+
+def test_a_local_openai_server_gets_the_budget_as_max_tokens_and_no_client_retries() -> None:
+    # llama.cpp's server ignores `max_completion_tokens` (what langchain-openai sends), so a
+    # small model ran on to the context length: 4,049 tokens for a 200-token budget
+    pytest.importorskip("langchain_openai")
+    model = build_chat_model(ChatModelConfig(provider="openai", model="local", base_url="http://127.0.0.1:9/v1",
+                                             max_tokens=64))
+    payload = model._get_request_payload([("user", "hi")])
+    assert payload["extra_body"]["max_tokens"] == 64
+    assert model.max_retries == 0
