@@ -71,7 +71,7 @@ from realm.data.meds.schema import LABELS_DIR, SPLIT_TO_MEDS, meds_package, vali
 from realm.errors import DataError
 from realm.resources import load_variables
 
-__all__ = ["export_meds", "ANCHOR", "UNKNOWN_UNIT", "meds_events"]
+__all__ = ["export_meds", "ANCHOR", "UNKNOWN_UNIT", "meds_events", "anchored_stays"]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ ID_COLUMNS = ("stay_id", "hadm_id", "note_id")
 _US = "datetime64[us]"
 
 
-def _anchored(stays: pd.DataFrame) -> pd.DataFrame:
+def anchored_stays(stays: pd.DataFrame) -> pd.DataFrame:
     """``stays`` with ``intime`` filled for stays that lack it (the documented anchor)."""
     out = stays.copy()
     missing = out["intime"].isna()
@@ -275,7 +275,7 @@ def export_meds(cohort_dir: str | Path, out: str | Path, *, subjects_per_shard: 
         raise DataError("cohort without window_hours", path=Path(cohort_dir) / "meta.json",
                         field="window_hours")
     cohort.validate()
-    stays = _anchored(cohort.stays)
+    stays = anchored_stays(cohort.stays)
     split_of = _split_of_subjects(stays)
     codes: set[str] = set()
     out = Path(out)
