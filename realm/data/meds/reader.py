@@ -120,7 +120,7 @@ class _Classifier:
             elif found[0] != "ignore":
                 rows.append({"code": code, "kind": found[0], **found[1]})
         columns = ("code", "kind", "icu_type", "column", "value", "variable", "unit",
-                   "category", "drug")
+                   "conversion", "category", "drug")
         return pl.DataFrame({c: [r.get(c) for r in rows] for c in columns},
                             schema={c: pl.String for c in columns})
 
