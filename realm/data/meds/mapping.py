@@ -12,6 +12,7 @@ A mapping is a YAML file, not code (the shipped ones live in ``realm/data/meds/m
     hospital_admission: {code: HOSPITAL_ADMISSION}   # optional, as the next two
     hospital_discharge: {code: HOSPITAL_DISCHARGE}
     death: {code: MEDS_DEATH}
+    birth: {code: MEDS_BIRTH}    # optional: age at ICU admission where no age row gives it
     stay_attributes:             # a stays column per code; numeric_value, else the
       - {code: AGE, column: age}                     # `value` group, else text_value
       - {pattern: "^GENDER//(?P<value>.+)$", column: sex}
@@ -53,7 +54,7 @@ __all__ = ["CodeRule", "MedsMapping", "load_mapping", "packaged_mapping", "EVENT
 
 #: Single-rule entries: the codes that make stays and admissions.
 EVENT_KINDS: tuple[str, ...] = ("icu_admission", "icu_discharge", "hospital_admission",
-                                "hospital_discharge", "death")
+                                "hospital_discharge", "death", "birth")
 #: Rule lists, in matching order after the single rules.
 LIST_KINDS: tuple[str, ...] = ("stay_attributes", "time_series", "notes", "medications", "ignore")
 #: Fields each kind needs from its rule (fixed or a named group).
@@ -93,6 +94,7 @@ class MedsMapping:
     hospital_admission: CodeRule | None = None
     hospital_discharge: CodeRule | None = None
     death: CodeRule | None = None
+    birth: CodeRule | None = None
     stay_attributes: tuple[CodeRule, ...] = ()
     time_series: tuple[CodeRule, ...] = ()
     notes: tuple[CodeRule, ...] = ()

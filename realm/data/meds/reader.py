@@ -19,12 +19,15 @@ How rows become a cohort (see :mod:`realm.data.meds.mapping` for the mapping fil
   the subject's death when it falls inside the admission.
 - **Stay attributes** (age, sex, height, weight, ethnicity, insurance) attach to the row's
   stay (its stay id, else the last ICU admission at or before it; a static row without a
-  time to every stay of the subject); the first value per stay wins.
+  time to every stay of the subject); the first value per stay wins. A stay without an age
+  row gets its age from the subject's ``birth`` row (years from birth to ``intime``).
 - **Time series, notes, medications** attach to the row's stay id, else to the last stay
   started at or before the row (a stay starts at ICU admission; the first stay of a
   hospital admission at the hospital admission, so ward notes and drug orders before ICU
-  reach it), timed as hours since ``intime``. Rows after ``window_hours``, and rows before
-  any stay started, are counted in the quality report and left out.
+  reach it), timed as hours since ``intime``. A time-series rule's ``conversion`` turns the
+  value (``text_value`` parsed where ``numeric_value`` is empty) into the variable's unit.
+  Rows after ``window_hours``, and rows before any stay started, are counted in the quality
+  report and left out.
 - **Labels**: with ``labels_dir`` (MEDS label files: ``<labels_dir>/<task>/**/*.parquet``,
   as realm's export and ACES write them) a label attaches to the stay whose ICU time holds
   its ``prediction_time``; a label predicted before ``intime + window_hours`` is counted and

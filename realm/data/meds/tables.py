@@ -51,6 +51,10 @@ def stay_attributes(rows: pd.DataFrame, stays: pd.DataFrame, mapping: MedsMappin
     for column in ("age", "height", "weight"):
         got = wide[column] if column in wide.columns else pd.Series(dtype="float64")
         out[column] = pd.to_numeric(out["stay_id"].map(got), errors="coerce").astype("float64")
+    # Datasets without an age code (MIMIC-IV's ETL writes the year of birth) give it by birth.
+    birth = rows.loc[rows["kind"] == "birth"].groupby("subject_id")["time"].min()
+    years = (out["intime"] - out["subject_id"].map(birth)).dt.total_seconds() / (365.2425 * 86400)
+    out["age"] = out["age"].fillna(years)
     for column in ("sex", "ethnicity", "insurance"):
         got = wide[column] if column in wide.columns else pd.Series(dtype="object")
         out[column] = out["stay_id"].map(got).astype("string")
