@@ -53,8 +53,10 @@ def stay_attributes(rows: pd.DataFrame, stays: pd.DataFrame, mapping: MedsMappin
         out[column] = pd.to_numeric(out["stay_id"].map(got), errors="coerce").astype("float64")
     # Datasets without an age code (MIMIC-IV's ETL writes the year of birth) give it by birth.
     birth = rows.loc[rows["kind"] == "birth"].groupby("subject_id")["time"].min()
-    years = (out["intime"] - out["subject_id"].map(birth)).dt.total_seconds() / (365.2425 * 86400)
-    out["age"] = out["age"].fillna(years)
+    if len(birth):
+        born = pd.to_datetime(out["subject_id"].map(birth))
+        out["age"] = out["age"].fillna((out["intime"] - born).dt.total_seconds()
+                                       / (365.2425 * 86400))
     for column in ("sex", "ethnicity", "insurance"):
         got = wide[column] if column in wide.columns else pd.Series(dtype="object")
         out[column] = out["stay_id"].map(got).astype("string")
