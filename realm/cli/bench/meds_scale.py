@@ -19,7 +19,7 @@ def _run(args: argparse.Namespace) -> int:
     from realm.config import load_config
 
     cfg = load_config(MedsScaleConfig, args.config, events=args.events, subjects=args.subjects,
-                      seed=args.seed, out=args.out, workdir=args.workdir, keep=args.keep or None,
+                      subjects_per_shard=args.subjects_per_shard, seed=args.seed, out=args.out, workdir=args.workdir, keep=args.keep or None,
                       root=args.root)
     sys.stdout.write(format_table(run(cfg)) + "\n")
     return 0
@@ -33,6 +33,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=None,
                         help="events to generate (default: the config's, 50 M)")
     parser.add_argument("--subjects", type=int, default=None, help="default: the config's (4000)")
+    parser.add_argument("--subjects-per-shard", type=int, default=None,
+                        help="default: the config's (500)")
     parser.add_argument("--seed", type=int, default=None, help="default: the config's (0)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where to write the dataset and cohort (default: a temp folder)")

@@ -105,8 +105,11 @@ def events_table(rows: pd.DataFrame, stays: pd.DataFrame, mapping: MedsMapping,
     unit = ts["unit"].astype("string")
     if mapping.unknown_unit is not None:
         unit = unit.mask(unit == mapping.unknown_unit)
-    return pd.DataFrame({"stay_id": ts["stay_id"].astype("int64"), "hours": ts["hours"],
-                         "variable": ts["variable"], "value": ts["value"], "unit": unit})
+    # Categoricals: names repeat millions of times (realm.data.cohort.CATEGORICAL_OK).
+    return pd.DataFrame({"stay_id": ts["stay_id"].astype("int64"),
+                         "hours": ts["hours"].astype("float32"),
+                         "variable": ts["variable"].astype("category"),
+                         "value": ts["value"].astype("float64"), "unit": unit.astype("category")})
 
 
 def notes_table(rows: pd.DataFrame, stays: pd.DataFrame, mapping: MedsMapping,
