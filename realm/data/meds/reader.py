@@ -3,7 +3,8 @@
 Shard by shard, and within a shard by batches of whole subjects (about ``batch_rows`` rows):
 MEDS keeps each subject in one shard, so a batch's stays, events and labels are complete on
 their own and memory holds one batch's mapped rows (plus the growing cohort, already cut at
-the prediction window), whatever the size of a shard. Each shard's schema is checked with the ``meds``
+the prediction window), whatever the size of a shard. Each shard's schema is checked with
+the ``meds``
 ``DataSchema`` before a row is read; codes are counted per code with one lazy polars scan,
 and only the mapped ones are read (a filter pushed into the scan).
 
@@ -180,11 +181,16 @@ def _dataset_metadata(root: Path) -> dict[str, object]:
         raise DataError(f"not valid JSON ({exc})", path=path) from exc
 
 
-def subject_batches(scan: pl.LazyFrame, batch_rows: int) -> list[tuple[int, int]]:
-    """``(first, last)`` subject id ranges of a shard holding about ``batch_rows`` rows each
-    (a subject with more is a batch of its own), in subject order. MEDS keeps a subject's
-    rows in one shard, so each batch holds its subjects' whole records."""
+def subject_batches(scan: pl.LazyFrame, batch_rows: int, path: Path | None = None
+                    ) -> list[tuple[int, int]]:
+    """``(first, last)`` subject id ranges of a shard (at ``path``) holding about
+    ``batch_rows`` rows each (a subject with more is a batch of its own), in subject order.
+    MEDS keeps a subject's rows in one shard, so each batch holds its subjects' whole
+    records. A row without a subject (MEDS forbids them) is a DataError."""
     sizes = scan.group_by("subject_id").agg(pl.len()).sort("subject_id").collect()
+    orphans = sizes.filter(pl.col("subject_id").is_null())["len"].sum()
+    if orphans:
+        raise DataError(f"{orphans} rows without a subject_id", path=path, field="subject_id")
     if sizes.is_empty():
         return []
     batches: list[tuple[int, int]] = []
@@ -235,7 +241,7 @@ def read_meds(root: str | Path, mapping: MedsMapping, *, window_hours: float = 4
                                                              "medications", "labels")}
     for shard in tqdm(shards, desc="MEDS shards", unit="shard", disable=not progress):
         scan = _scan(shard, mapping)
-        for first, last in subject_batches(scan, batch_rows):
+        for first, last in subject_batches(scan, batch_rows, shard):
             _read_batch(scan.filter(pl.col("subject_id").is_between(first, last)), classifier,
                         window_hours, labels_dir is None, tables)
     if not tables["stays"]:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 
 from realm.data.meds.mapping import MedsMapping
-from realm.data.readers.mimic_values import convert_values
 from realm.data.meds.timeline import attach_to_stays
 from realm.data.quality import QualityReport
+from realm.data.readers.mimic_values import convert_values
 from realm.resources import load_variables
 
 __all__ = ["stay_attributes", "events_table", "notes_table", "medications_table", "DATA_FILE",

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from realm.data.meds import read_meds
+from realm.errors import DataError
 from realm.data.meds.reader import subject_batches
 from tests.data.meds.meds_fixtures import realm_mapping
 
@@ -42,3 +44,10 @@ def test_cohort_is_the_same_whatever_the_batch(synthetic_export: tuple[Path, Pat
     for name in ("stays", "events", "notes", "labels", "medications"):
         pd.testing.assert_frame_equal(plain(getattr(whole, name)), plain(getattr(small, name)))
     assert whole.quality.to_dict() == small.quality.to_dict()
+
+
+def test_rows_without_a_subject_are_refused() -> None:
+    scan = pl.LazyFrame({"subject_id": [1, None, 2, None]}, schema={"subject_id": pl.Int64})
+    with pytest.raises(DataError, match="2 rows without a subject_id") as error:
+        subject_batches(scan, 10, Path("data/train/0.parquet"))
+    assert error.value.field == "subject_id"
