@@ -48,6 +48,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "serialize": ("realm.cli.bench.serialize", "serialized-record and note embeddings: LR and few-shot probes"),
     "lexicon-throughput": ("realm.cli.bench.lexicon_throughput", "lexicon extractor notes/s on synthetic notes"),
     "chartevents-stream": ("realm.cli.bench.chartevents_stream", "MIMIC-III reader speed and memory on a large CHARTEVENTS"),
+    "meds-scale": ("realm.cli.bench.meds_scale", "MEDS reader speed and memory on a generated MEDS dataset"),
     "synthetic-hospitals": ("realm.cli.bench.synthetic_hospitals", "means over several bench synthetic runs"),
 }
 

@@ -31,10 +31,11 @@ def _run(args: argparse.Namespace) -> int:
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the ``realm evaluate`` arguments."""
     parser.add_argument("--predictions", type=Path, required=True,
-                        help="predictions.parquet of the reference model")
+                        help="predictions.parquet of the reference model, or a file in the "
+                        "MEDS prediction schema (task: its file name, model: its folder)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--baselines", type=Path, nargs="*", default=[],
-                        help="predictions files of models to compare with")
+                        help="predictions files (realm's or MEDS) of models to compare with")
     parser.add_argument("--explanations", type=Path, default=None,
                         help="explanations folder (realm.eval.explain.Explanations.save)")
     parser.add_argument("--n-resamples", type=int, default=1000,

@@ -34,3 +34,5 @@ def run_lightning_cli(argv: list[str]) -> None:
         for callback in cli.trainer.callbacks:
             if isinstance(callback, PredictionWriter) and callback.written is not None:
                 sys.stdout.write(f"predictions: {callback.written}\n")
+                for path in callback.written_meds:
+                    sys.stdout.write(f"MEDS predictions: {path}\n")

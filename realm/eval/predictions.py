@@ -29,7 +29,7 @@ import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from realm.cache import atomic_path
-from realm.errors import DataError
+from realm.errors import ConfigError, DataError
 
 __all__ = [
     "PREDICTION_COLUMNS",
@@ -146,7 +146,9 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Write ``predictions.parquet`` at the end of ``Trainer.predict``.
+    """Write ``predictions.parquet`` at the end of ``Trainer.predict``, and beside it the
+    same predictions in the MEDS prediction schema (``meds_predictions/<model>/<task>.parquet``,
+    see :mod:`realm.eval.meds_predictions`) when the ``meds`` extra is installed.
 
     Works with any :class:`~realm.models.module.RealmTask` (its ``predict_step`` returns
     ``stay_id`` and one probability per task) and a DataModule with ``cohort_dir``.
@@ -155,16 +157,19 @@ class PredictionWriter(BasePredictionWriter):
         output_path: file to write; default ``<trainer.log_dir>/predictions.parquet``.
         model_name: the ``model`` column; default the LightningModule's class name.
         cohort_dir: cohort folder for labels and subgroups; default the DataModule's.
+        meds: also write the MEDS prediction files.
     """
 
     def __init__(self, output_path: str | None = None, model_name: str | None = None,
-                 cohort_dir: str | None = None) -> None:
+                 cohort_dir: str | None = None, meds: bool = True) -> None:
         # "batch": rows are collected here instead of relying on Lightning keeping every
         # batch's output in memory (return_predictions may be off).
         super().__init__(write_interval="batch")
         self.output_path, self.model_name, self.cohort_dir = output_path, model_name, cohort_dir
+        self.meds = meds
         self._rows: list[dict[str, np.ndarray]] = []
         self.written: Path | None = None
+        self.written_meds: list[Path] = []
 
     def on_predict_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._rows = []
@@ -194,3 +199,17 @@ class PredictionWriter(BasePredictionWriter):
             Path(trainer.log_dir or trainer.default_root_dir) / PREDICTIONS_FILE
         self.written = write_predictions(frame, target)
         log.info("wrote %d predictions of %s to %s", len(frame), name, target)
+        if self.meds:
+            self._write_meds(frame, Path(cohort_dir), target.parent)
+
+    def _write_meds(self, frame: pd.DataFrame, cohort_dir: Path, run_dir: Path) -> None:
+        # Imported here: that module builds on this one's table checks.
+        from realm.eval.meds_predictions import MEDS_PREDICTIONS_DIR, write_meds_predictions
+
+        folder = run_dir / MEDS_PREDICTIONS_DIR
+        try:
+            self.written_meds = write_meds_predictions(frame, cohort_dir, folder)
+        except ConfigError as exc:  # the optional extra is missing: realm's own file suffices
+            log.warning("no MEDS prediction files: %s", exc)
+            return
+        log.info("wrote MEDS predictions to %s", folder)

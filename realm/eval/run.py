@@ -38,10 +38,16 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _load(predictions: Path, baselines: Sequence[Path]) -> pd.DataFrame:
+def _read(path: Path) -> pd.DataFrame:
+    """realm's predictions table, or a MEDS predictions file (told apart by its columns)."""
+    from realm.eval.meds_predictions import is_meds_predictions, read_meds_predictions
     from realm.eval.predictions import read_predictions
 
-    frames = [read_predictions(predictions), *(read_predictions(p) for p in baselines)]
+    return read_meds_predictions(path) if is_meds_predictions(path) else read_predictions(path)
+
+
+def _load(predictions: Path, baselines: Sequence[Path]) -> pd.DataFrame:
+    frames = [_read(predictions), *(_read(p) for p in baselines)]
     seen: dict[str, Path] = {}
     for frame, path in zip(frames, [predictions, *baselines]):
         for model in frame["model"].unique():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ from realm.eval.predictions import predictions_frame
 
 
 def tiny_cohort(folder: Path, n: int = 80, seed: int = 0) -> Path:
-    """stays.parquet + labels.parquet of ``n`` stays; every third subject has two stays."""
+    """stays.parquet + labels.parquet + meta.json of ``n`` stays; every third subject has two
+    stays; no ICU admission times (as PhysioNet 2012)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     stay_id = np.arange(1000, 1000 + n, dtype="int64")
@@ -28,6 +30,7 @@ def tiny_cohort(folder: Path, n: int = 80, seed: int = 0) -> Path:
                            "readmission_30d": pd.array(rng.integers(0, 2, n), dtype="Int8")})
     stays.to_parquet(folder / "stays.parquet", index=False)
     labels.to_parquet(folder / "labels.parquet", index=False)
+    (folder / "meta.json").write_text(json.dumps({"source": "synthetic", "window_hours": 48.0}))
     return folder
 
 

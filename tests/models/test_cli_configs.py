@@ -178,5 +178,11 @@ def test_fit_writes_metrics_and_checkpoint(tiny: Path, tmp_path: Path, monkeypat
     capsys.readouterr()
     main(["predict", "--config", str(synthetic), "--data.init_args.cohort_dir", str(tiny),
           "--trainer.enable_progress_bar", "false", "--ckpt_path", str(checkpoint)])
-    printed = capsys.readouterr().out.strip().splitlines()[-1]
-    assert printed.startswith("predictions: ") and Path(printed.split(": ", 1)[1]).is_file()
+    printed = capsys.readouterr().out.strip().splitlines()
+    (realm_file,) = [Path(p.split(": ", 1)[1]) for p in printed if p.startswith("predictions: ")]
+    meds_files = [Path(p.split(": ", 1)[1]) for p in printed if p.startswith("MEDS predictions: ")]
+    assert realm_file.is_file()
+    # and beside it the same predictions in the MEDS prediction schema, one file per task
+    assert sorted(p.stem for p in meds_files) == ["mortality", "readmission_30d"]
+    assert all(p.is_file() and p.parents[1] == realm_file.parent / "meds_predictions"
+               for p in meds_files)

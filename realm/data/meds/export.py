@@ -71,7 +71,8 @@ from realm.data.meds.schema import LABELS_DIR, SPLIT_TO_MEDS, meds_package, vali
 from realm.errors import DataError
 from realm.resources import load_variables
 
-__all__ = ["export_meds", "ANCHOR", "UNKNOWN_UNIT", "meds_events"]
+__all__ = ["export_meds", "ANCHOR", "UNKNOWN_UNIT", "EXPORT_SCHEMA", "meds_events",
+           "anchored_stays"]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ ID_COLUMNS = ("stay_id", "hadm_id", "note_id")
 _US = "datetime64[us]"
 
 
-def _anchored(stays: pd.DataFrame) -> pd.DataFrame:
+def anchored_stays(stays: pd.DataFrame) -> pd.DataFrame:
     """``stays`` with ``intime`` filled for stays that lack it (the documented anchor)."""
     out = stays.copy()
     missing = out["intime"].isna()
@@ -185,13 +186,16 @@ def meds_events(cohort: Cohort, stays: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns="_static").reset_index(drop=True)
 
 
+#: The export's shard schema: the MEDS DataSchema's types, plus realm's id columns.
+EXPORT_SCHEMA = pa.schema([
+    ("subject_id", pa.int64()), ("time", pa.timestamp("us")), ("code", pa.string()),
+    ("numeric_value", pa.float32()), ("text_value", pa.large_string()),
+    ("stay_id", pa.int64()), ("hadm_id", pa.int64()), ("note_id", pa.string()),
+])
+
+
 def _arrow(frame: pd.DataFrame) -> pa.Table:
-    """The MEDS DataSchema's types, plus realm's id columns."""
-    schema = pa.schema([
-        ("subject_id", pa.int64()), ("time", pa.timestamp("us")), ("code", pa.string()),
-        ("numeric_value", pa.float32()), ("text_value", pa.large_string()),
-        ("stay_id", pa.int64()), ("hadm_id", pa.int64()), ("note_id", pa.string()),
-    ])
+    """``frame`` as a table of :data:`EXPORT_SCHEMA`."""
     columns = {
         "subject_id": frame["subject_id"].to_numpy(dtype="int64"),
         "time": pd.to_datetime(frame["time"]).astype(_US),
@@ -202,7 +206,7 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
         "hadm_id": frame["hadm_id"].astype("Int64"),
         "note_id": frame["note_id"].astype("string"),
     }
-    return pa.Table.from_pandas(pd.DataFrame(columns), schema=schema, preserve_index=False)
+    return pa.Table.from_pandas(pd.DataFrame(columns), schema=EXPORT_SCHEMA, preserve_index=False)
 
 
 def _label_table(cohort: Cohort, stays: pd.DataFrame, task: str, window_hours: float) -> pa.Table:
@@ -275,7 +279,7 @@ def export_meds(cohort_dir: str | Path, out: str | Path, *, subjects_per_shard: 
         raise DataError("cohort without window_hours", path=Path(cohort_dir) / "meta.json",
                         field="window_hours")
     cohort.validate()
-    stays = _anchored(cohort.stays)
+    stays = anchored_stays(cohort.stays)
     split_of = _split_of_subjects(stays)
     codes: set[str] = set()
     out = Path(out)

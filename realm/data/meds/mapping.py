@@ -12,12 +12,14 @@ A mapping is a YAML file, not code (the shipped ones live in ``realm/data/meds/m
     hospital_admission: {code: HOSPITAL_ADMISSION}   # optional, as the next two
     hospital_discharge: {code: HOSPITAL_DISCHARGE}
     death: {code: MEDS_DEATH}
+    birth: {code: MEDS_BIRTH}    # optional: age at ICU admission where no age row gives it
     stay_attributes:             # a stays column per code; numeric_value, else the
       - {code: AGE, column: age}                     # `value` group, else text_value
       - {pattern: "^GENDER//(?P<value>.+)$", column: sex}
     time_series:                 # variable (a name of realm/resources/variables.csv), unit
       - {pattern: "^LAB//(?P<variable>.+)//(?P<unit>[^/]*)$"}
       - {code: "LAB//220045//bpm", variable: heart_rate, unit: bpm}
+      - {code: "LAB//223761//°F", variable: temperature, unit: degF, conversion: f_to_c}
     notes:                       # category; the text is text_value
       - {pattern: "^NOTE//(?P<category>.+)$"}
     medications:                 # drug; the route is text_value
@@ -26,7 +28,11 @@ A mapping is a YAML file, not code (the shipped ones live in ``realm/data/meds/m
       - {code: MEDS_BIRTH}
 
 Each rule matches one exact ``code`` or a regular expression ``pattern`` (whole code; named
-groups fill fields); any other key of a rule is a fixed field. The first rule that matches a
+groups fill fields); any other key of a rule is a fixed field. A time-series rule's optional
+``conversion`` (a name of ``realm.data.readers.mimic_values.CONVERSIONS``: ``f_to_c``,
+``lb_to_kg``, ``in_to_cm``, ``fio2_fraction``, ``gcs_eye``, ...) converts its values, parsing
+``text_value`` where ``numeric_value`` is empty, to the variable's unit in variables.csv,
+which becomes the rows' unit. The first rule that matches a
 code wins, in the order above. A code no rule matches is counted per code in the cohort's
 quality report.
 """
@@ -40,6 +46,7 @@ from typing import Any
 
 import yaml
 
+from realm.data.readers.mimic_values import CONVERSIONS
 from realm.errors import DataError
 
 __all__ = ["CodeRule", "MedsMapping", "load_mapping", "packaged_mapping", "EVENT_KINDS",
@@ -47,7 +54,7 @@ __all__ = ["CodeRule", "MedsMapping", "load_mapping", "packaged_mapping", "EVENT
 
 #: Single-rule entries: the codes that make stays and admissions.
 EVENT_KINDS: tuple[str, ...] = ("icu_admission", "icu_discharge", "hospital_admission",
-                                "hospital_discharge", "death")
+                                "hospital_discharge", "death", "birth")
 #: Rule lists, in matching order after the single rules.
 LIST_KINDS: tuple[str, ...] = ("stay_attributes", "time_series", "notes", "medications", "ignore")
 #: Fields each kind needs from its rule (fixed or a named group).
@@ -87,6 +94,7 @@ class MedsMapping:
     hospital_admission: CodeRule | None = None
     hospital_discharge: CodeRule | None = None
     death: CodeRule | None = None
+    birth: CodeRule | None = None
     stay_attributes: tuple[CodeRule, ...] = ()
     time_series: tuple[CodeRule, ...] = ()
     notes: tuple[CodeRule, ...] = ()
@@ -138,6 +146,10 @@ def _check_fields(kind: str, rule: CodeRule, path: Path, where: str) -> None:
     for needed in NEEDED.get(kind, ()):
         if needed not in given:
             raise DataError(f"a {kind} rule must give `{needed}`", path=path, field=where)
+    conversion = dict(rule.fields).get("conversion")
+    if conversion is not None and (kind != "time_series" or conversion not in CONVERSIONS):
+        raise DataError(f"conversion {conversion!r}: time_series rules only, one of "
+                        f"{CONVERSIONS}", path=path, field=where)
     column = dict(rule.fields).get("column")
     if kind == "stay_attributes" and column is not None and column not in STAY_ATTRIBUTES:
         raise DataError(f"unknown stays column {column!r} (choose from {STAY_ATTRIBUTES})",

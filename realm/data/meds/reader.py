@@ -1,8 +1,10 @@
 """Read a MEDS dataset into a realm cohort through a code mapping (``--source meds``).
 
-Shard by shard: MEDS keeps each subject in one shard, so a shard's stays, events and labels
-are complete on their own and memory holds one shard's mapped rows (plus the growing cohort,
-already cut at the prediction window). Each shard's schema is checked with the ``meds``
+Shard by shard, and within a shard by batches of whole subjects (about ``batch_rows`` rows):
+MEDS keeps each subject in one shard, so a batch's stays, events and labels are complete on
+their own and memory holds one batch's mapped rows (plus the growing cohort, already cut at
+the prediction window), whatever the size of a shard. Each shard's schema is checked with
+the ``meds``
 ``DataSchema`` before a row is read; codes are counted per code with one lazy polars scan,
 and only the mapped ones are read (a filter pushed into the scan).
 
@@ -19,12 +21,15 @@ How rows become a cohort (see :mod:`realm.data.meds.mapping` for the mapping fil
   the subject's death when it falls inside the admission.
 - **Stay attributes** (age, sex, height, weight, ethnicity, insurance) attach to the row's
   stay (its stay id, else the last ICU admission at or before it; a static row without a
-  time to every stay of the subject); the first value per stay wins.
+  time to every stay of the subject); the first value per stay wins. A stay without an age
+  row gets its age from the subject's ``birth`` row (years from birth to ``intime``).
 - **Time series, notes, medications** attach to the row's stay id, else to the last stay
   started at or before the row (a stay starts at ICU admission; the first stay of a
   hospital admission at the hospital admission, so ward notes and drug orders before ICU
-  reach it), timed as hours since ``intime``. Rows after ``window_hours``, and rows before
-  any stay started, are counted in the quality report and left out.
+  reach it), timed as hours since ``intime``. A time-series rule's ``conversion`` turns the
+  value (``text_value`` parsed where ``numeric_value`` is empty) into the variable's unit.
+  Rows after ``window_hours``, and rows before any stay started, are counted in the quality
+  report and left out.
 - **Labels**: with ``labels_dir`` (MEDS label files: ``<labels_dir>/<task>/**/*.parquet``,
   as realm's export and ACES write them) a label attaches to the stay whose ICU time holds
   its ``prediction_time``; a label predicted before ``intime + window_hours`` is counted and
@@ -47,6 +52,7 @@ from pathlib import Path
 
 import pandas as pd
 import polars as pl
+from pandas.api.types import union_categoricals
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
@@ -62,11 +68,14 @@ from realm.data.meds.timeline import build_timeline
 from realm.data.quality import QualityReport
 from realm.errors import DataError
 
-__all__ = ["read_meds", "data_shards"]
+__all__ = ["read_meds", "data_shards", "subject_batches", "BATCH_ROWS"]
 
 log = logging.getLogger(__name__)
 
 SOURCE = "meds"
+#: Rows of a shard read at once: shards of a real ETL hold ~10 M rows (MIMIC-IV: 1,000
+#: subjects per shard), and the timeline's joins need several copies of what is read.
+BATCH_ROWS = 1_000_000
 
 
 def data_shards(root: Path) -> list[Path]:
@@ -120,7 +129,7 @@ class _Classifier:
             elif found[0] != "ignore":
                 rows.append({"code": code, "kind": found[0], **found[1]})
         columns = ("code", "kind", "icu_type", "column", "value", "variable", "unit",
-                   "category", "drug")
+                   "conversion", "category", "drug")
         return pl.DataFrame({c: [r.get(c) for r in rows] for c in columns},
                             schema={c: pl.String for c in columns})
 
@@ -152,6 +161,16 @@ def _splits(root: Path, stays: pd.DataFrame) -> pd.Series:
     return stays["subject_id"].map(by_subject).astype("string")
 
 
+def _concat_events(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The batches' events in one table, ``variable`` and ``unit`` kept categorical (a plain
+    concat of categoricals with different categories falls back to strings)."""
+    names = ("variable", "unit")
+    out = pd.concat([f.drop(columns=list(names)) for f in frames], ignore_index=True)
+    for name in names:
+        out[name] = union_categoricals([f[name] for f in frames])
+    return out[list(frames[0].columns)]
+
+
 def _dataset_metadata(root: Path) -> dict[str, object]:
     path = root / "metadata" / "dataset.json"
     if not path.is_file():
@@ -162,11 +181,58 @@ def _dataset_metadata(root: Path) -> dict[str, object]:
         raise DataError(f"not valid JSON ({exc})", path=path) from exc
 
 
+def subject_batches(scan: pl.LazyFrame, batch_rows: int, path: Path | None = None
+                    ) -> list[tuple[int, int]]:
+    """``(first, last)`` subject id ranges of a shard (at ``path``) holding about
+    ``batch_rows`` rows each (a subject with more is a batch of its own), in subject order.
+    MEDS keeps a subject's rows in one shard, so each batch holds its subjects' whole
+    records. A row without a subject (MEDS forbids them) is a DataError."""
+    sizes = scan.group_by("subject_id").agg(pl.len()).sort("subject_id").collect()
+    orphans = sizes.filter(pl.col("subject_id").is_null())["len"].sum()
+    if orphans:
+        raise DataError(f"{orphans} rows without a subject_id", path=path, field="subject_id")
+    if sizes.is_empty():
+        return []
+    batches: list[tuple[int, int]] = []
+    first = last = total = 0
+    for subject, n in sizes.iter_rows():  # a few thousand subjects per shard
+        if total and total + n > batch_rows:
+            batches.append((first, last))
+            total = 0
+        if not total:
+            first = subject
+        last, total = subject, total + n
+    batches.append((first, last))
+    return batches
+
+
+def _read_batch(scan: pl.LazyFrame, classifier: _Classifier, window_hours: float,
+                derive_labels: bool, tables: dict[str, list[pd.DataFrame]]) -> None:
+    """Add one batch of whole subjects to ``tables`` (counting what it leaves out)."""
+    mapping, quality = classifier.mapping, classifier.quality
+    counts = scan.group_by("code").agg(pl.len()).sort("code").collect()
+    rows = _rows(scan, classifier.mapped(counts))
+    timeline = build_timeline(rows, mapping)
+    stays = timeline.stays
+    if stays.empty:  # no ICU admission in the batch: its rows have nowhere to go
+        for kind in TIMED_KINDS:
+            quality.add(DATA_FILE, kind, NO_STAY, int((rows["kind"] == kind).sum()))
+        return
+    tables["events"].append(events_table(rows, stays, mapping, window_hours, quality))
+    tables["notes"].append(notes_table(rows, stays, mapping, window_hours, quality))
+    tables["medications"].append(medications_table(rows, stays, mapping, window_hours, quality))
+    if derive_labels:
+        tables["labels"].append(derived_labels(timeline, window_hours))
+    tables["stays"].append(stay_attributes(rows, stays, mapping))
+
+
 def read_meds(root: str | Path, mapping: MedsMapping, *, window_hours: float = 48.0,
-              labels_dir: str | Path | None = None, progress: bool = True) -> Cohort:
+              labels_dir: str | Path | None = None, progress: bool = True,
+              batch_rows: int = BATCH_ROWS) -> Cohort:
     """Read the MEDS dataset under ``root`` as a cohort for realm's two tasks (see the
     module docstring); ``labels_dir`` takes labels from MEDS label files instead of
-    deriving them from the data's codes."""
+    deriving them from the data's codes; ``batch_rows`` bounds the rows of one shard held
+    in memory at once (whole subjects, see :func:`subject_batches`)."""
     root = Path(root)
     shards = data_shards(root)
     quality = QualityReport()
@@ -175,26 +241,15 @@ def read_meds(root: str | Path, mapping: MedsMapping, *, window_hours: float = 4
                                                              "medications", "labels")}
     for shard in tqdm(shards, desc="MEDS shards", unit="shard", disable=not progress):
         scan = _scan(shard, mapping)
-        counts = scan.group_by("code").agg(pl.len()).sort("code").collect()
-        rows = _rows(scan, classifier.mapped(counts))
-        timeline = build_timeline(rows, mapping)
-        stays = timeline.stays
-        if stays.empty:  # no ICU admission in the shard: its rows have nowhere to go
-            for kind in TIMED_KINDS:
-                quality.add(DATA_FILE, kind, NO_STAY, int((rows["kind"] == kind).sum()))
-            continue
-        tables["events"].append(events_table(rows, stays, mapping, window_hours, quality))
-        tables["notes"].append(notes_table(rows, stays, mapping, window_hours, quality))
-        tables["medications"].append(medications_table(rows, stays, mapping, window_hours, quality))
-        if labels_dir is None:
-            tables["labels"].append(derived_labels(timeline, window_hours))
-        tables["stays"].append(stay_attributes(rows, stays, mapping))
+        for first, last in subject_batches(scan, batch_rows, shard):
+            _read_batch(scan.filter(pl.col("subject_id").is_between(first, last)), classifier,
+                        window_hours, labels_dir is None, tables)
     if not tables["stays"]:
         raise DataError(f"no ICU admission codes of mapping {mapping.name!r} in the data",
                         path=root / "data")
     stays = pd.concat(tables["stays"], ignore_index=True).assign(source=SOURCE)
     stays["split"] = _splits(root, stays)
-    events = pd.concat(tables["events"], ignore_index=True)
+    events = _concat_events(tables["events"])
     # Label files are not sharded as the data: they attach once all stays are known.
     labels = (pd.concat(tables["labels"], ignore_index=True) if labels_dir is None
               else file_labels(Path(labels_dir), stays, window_hours, quality))

@@ -43,11 +43,13 @@ def _field(error: Exception) -> str | None:
     return None
 
 
-def validate(schema_name: str, arg: pa.Table | pa.Schema, path: Path) -> None:
+def validate(schema_name: str, arg: pa.Table | pa.Schema, path: Path,
+             module: ModuleType | None = None) -> None:
     """Check a table (about to be, or just read from, ``path``) or a Parquet file's schema
-    (read without its rows) against a ``meds`` schema such as ``DataSchema``: columns,
-    types and, for tables, nullability. Raises DataError naming the file and column."""
-    schema = getattr(meds_package(), schema_name)
+    (read without its rows) against a ``meds`` schema such as ``DataSchema`` (or one of
+    ``module``, e.g. ``meds_evaluation.schema``'s ``PredictionSchema``): columns, types and,
+    for tables, nullability. Raises DataError naming the file and column."""
+    schema = getattr(module if module is not None else meds_package(), schema_name)
     # flexible_schema comes with meds: its errors name the columns at fault.
     from flexible_schema.exceptions import SchemaValidationError, TableValidationError
 

@@ -9,6 +9,7 @@ import pandas as pd
 from realm.data.meds.mapping import MedsMapping
 from realm.data.meds.timeline import attach_to_stays
 from realm.data.quality import QualityReport
+from realm.data.readers.mimic_values import convert_values
 from realm.resources import load_variables
 
 __all__ = ["stay_attributes", "events_table", "notes_table", "medications_table", "DATA_FILE",
@@ -50,6 +51,12 @@ def stay_attributes(rows: pd.DataFrame, stays: pd.DataFrame, mapping: MedsMappin
     for column in ("age", "height", "weight"):
         got = wide[column] if column in wide.columns else pd.Series(dtype="float64")
         out[column] = pd.to_numeric(out["stay_id"].map(got), errors="coerce").astype("float64")
+    # Datasets without an age code (MIMIC-IV's ETL writes the year of birth) give it by birth.
+    birth = rows.loc[rows["kind"] == "birth"].groupby("subject_id")["time"].min()
+    if len(birth):
+        born = pd.to_datetime(out["subject_id"].map(birth))
+        out["age"] = out["age"].fillna((out["intime"] - born).dt.total_seconds()
+                                       / (365.2425 * 86400))
     for column in ("sex", "ethnicity", "insurance"):
         got = wide[column] if column in wide.columns else pd.Series(dtype="object")
         out[column] = out["stay_id"].map(got).astype("string")
@@ -63,6 +70,24 @@ def _timed(rows: pd.DataFrame, kind: str, stays: pd.DataFrame, mapping: MedsMapp
     return _keep_in_window(attached, kind, window, quality)
 
 
+def _converted(ts: pd.DataFrame) -> pd.DataFrame:
+    """``ts`` (realm variables only) with a ``value`` column: ``numeric_value``, or for rows
+    whose rule names a conversion, the converted value in the variable's unit (which becomes
+    the row's ``unit``); ``converted`` marks those rows."""
+    variables = load_variables()
+    value = ts["numeric_value"].astype("float64").to_numpy(copy=True)
+    unit = ts["unit"].astype("string").to_numpy(dtype=object, na_value=None)
+    conversion = ts["conversion"].astype("string").fillna("none")
+    for (name, variable), index in ts.groupby([conversion, ts["variable"]]).indices.items():
+        if name == "none":
+            continue
+        value[index], _ = convert_values(name, ts["text_value"].iloc[index],
+                                         ts["numeric_value"].iloc[index],
+                                         variables[variable].categories)
+        unit[index] = variables[variable].unit
+    return ts.assign(value=value, unit=unit, converted=(conversion != "none").to_numpy())
+
+
 def events_table(rows: pd.DataFrame, stays: pd.DataFrame, mapping: MedsMapping,
                  window: float, quality: QualityReport) -> pd.DataFrame:
     """The time series (realm variables only; every other row counted)."""
@@ -70,15 +95,21 @@ def events_table(rows: pd.DataFrame, stays: pd.DataFrame, mapping: MedsMapping,
     known = ts["variable"].isin(list(load_variables()))
     for variable, n in ts.loc[~known, "variable"].value_counts().items():
         quality.add(DATA_FILE, "time_series", f"variable {variable!r} not in variables.csv", int(n))
-    no_value = known & ts["numeric_value"].isna()
-    quality.add(DATA_FILE, "time_series", "no numeric_value", int(no_value.sum()))
-    ts = ts[known & ~no_value]
+    ts = _converted(ts[known])
+    no_value = ts["value"].isna().to_numpy()
+    plain = no_value & ~ts["converted"].to_numpy()
+    quality.add(DATA_FILE, "time_series", "no numeric_value", int(plain.sum()))
+    quality.add(DATA_FILE, "time_series", "no value after its conversion",
+                int((no_value & ~plain).sum()))
+    ts = ts[~no_value]
     unit = ts["unit"].astype("string")
     if mapping.unknown_unit is not None:
         unit = unit.mask(unit == mapping.unknown_unit)
-    return pd.DataFrame({"stay_id": ts["stay_id"].astype("int64"), "hours": ts["hours"],
-                         "variable": ts["variable"], "value": ts["numeric_value"].astype("float64"),
-                         "unit": unit})
+    # Categoricals: names repeat millions of times (realm.data.cohort.CATEGORICAL_OK).
+    return pd.DataFrame({"stay_id": ts["stay_id"].astype("int64"),
+                         "hours": ts["hours"].astype("float32"),
+                         "variable": ts["variable"].astype("category"),
+                         "value": ts["value"].astype("float64"), "unit": unit.astype("category")})
 
 
 def notes_table(rows: pd.DataFrame, stays: pd.DataFrame, mapping: MedsMapping,

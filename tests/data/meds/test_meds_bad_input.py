@@ -137,6 +137,10 @@ def test_without_id_columns_stays_are_found_by_time(meds_dir: Path, tmp_path: Pa
      "time_series[0]"),
     ("icu_admission: {code: A}\nicu_discharge: {code: B}\n"
      "stay_attributes: [{code: X, column: favourite_colour}]\n", "stay_attributes[0]"),
+    ("icu_admission: {code: A}\nicu_discharge: {code: B}\n"
+     "time_series: [{code: T, variable: temperature, conversion: kelvin}]\n", "time_series[0]"),
+    ("icu_admission: {code: A}\nicu_discharge: {code: B}\n"
+     "notes: [{code: N, category: x, conversion: f_to_c}]\n", "notes[0]"),
 ])
 def test_bad_mapping_files_name_the_entry(tmp_path: Path, yaml: str, field: str) -> None:
     file = tmp_path / "mapping.yaml"
