@@ -30,6 +30,7 @@ __all__ = [
     "atomic_path",
     "atomic_dir",
     "remove_stale_temps",
+    "publish_lock",
 ]
 
 #: Files larger than this are fingerprinted by size, mtime and their first and last
@@ -150,7 +151,7 @@ def remove_stale_temps(target: Path) -> int:
 
 
 @contextlib.contextmanager
-def _locked(target: Path) -> Iterator[None]:
+def publish_lock(target: Path) -> Iterator[None]:
     """An exclusive lock per target (a lock file beside it) around publishing a result, so
     two writers of one key never interleave their renames."""
     lock = target.parent / f".{target.name}.lock"
@@ -197,7 +198,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
-        with _locked(target):
+        with publish_lock(target):
             old = None
             if target.exists():
                 old = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp",
