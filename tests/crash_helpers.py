@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from realm.data.cohort import Cohort
-from tests.kg_fixtures import write_csv_kg
+from tests.kg_fixtures import EDGES, NODES, write_csv_kg
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,17 +94,11 @@ def stale_temps(*folders: Path) -> list[str]:
     return sorted(str(p) for f in folders if f.exists() for p in f.rglob(".*.tmp"))
 
 
-NODES = """id,name,type,synonyms,definition,source,xrefs
-T:sepsis,Sepsis,disease,septicemia,,tiny,
-T:pneumonia,Pneumonia,disease,,,tiny,
-T:aki,Acute kidney injury,disease,acute renal failure,,tiny,
-T:hyperk,Hyperkalemia,phenotype,high potassium,,tiny,HP:0002153
-T:norepi,Norepinephrine,drug,levophed,,tiny,
-T:hypox,Hypoxemia,phenotype,low oxygen,,tiny,
+#: The shared tiny KG and three more diseases and phenotypes named in lay words.
+CRASH_NODES = NODES + """T:hypox,Hypoxemia,phenotype,low oxygen,,tiny,
 T:chf,Heart failure,disease,CHF;congestive heart failure,,tiny,
 T:mi,Myocardial infarction,disease,heart attack,,tiny,
 """
-EDGES = "source,target,relation,source_vocab\nT:sepsis,T:aki,has_phenotype,tiny\n"
 TEXTS = ("Admitted with sepsis on levophed. No pneumonia.", "Sepsis improving, low oxygen overnight.",
          "Creatinine rising, concern for acute renal failure.", "History of heart attack and CHF.",
          "Congestive heart failure exacerbation, high potassium.")
@@ -112,7 +106,7 @@ TEXTS = ("Admitted with sepsis on levophed. No pneumonia.", "Sepsis improving, l
 
 def tiny_kg(folder: Path) -> Path:
     """A KG spec YAML over a small CSV KG."""
-    return write_csv_kg(folder, NODES, EDGES)
+    return write_csv_kg(folder, CRASH_NODES, EDGES)
 
 
 def tiny_cohort(folder: Path, n_stays: int = 6) -> Path:
