@@ -155,7 +155,9 @@ def remove_stale_temps(target: Path) -> int:
 @contextlib.contextmanager
 def publish_lock(target: Path) -> Iterator[None]:
     """An exclusive lock per target (a lock file beside it) around publishing a result, so
-    two writers of one key never interleave their renames."""
+    two writers of one key never interleave their renames (or, for a store that updates in
+    place such as a Chroma index, their writes)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     lock = target.parent / f".{target.name}.lock"
     with open(lock, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
