@@ -9,7 +9,9 @@ so an interrupted run leaves no half-written result behind.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import errno
 import fcntl
 import glob
 import hashlib
@@ -30,6 +32,7 @@ __all__ = [
     "atomic_path",
     "atomic_dir",
     "remove_stale_temps",
+    "publish_lock",
 ]
 
 #: Files larger than this are fingerprinted by size, mtime and their first and last
@@ -150,9 +153,11 @@ def remove_stale_temps(target: Path) -> int:
 
 
 @contextlib.contextmanager
-def _locked(target: Path) -> Iterator[None]:
+def publish_lock(target: Path) -> Iterator[None]:
     """An exclusive lock per target (a lock file beside it) around publishing a result, so
-    two writers of one key never interleave their renames."""
+    two writers of one key never interleave their renames (or, for a store that updates in
+    place such as a Chroma index, their writes)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     lock = target.parent / f".{target.name}.lock"
     with open(lock, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -160,6 +165,27 @@ def _locked(target: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+#: renameat2(2) arguments: the current directory as the base of relative paths, and the flag
+#: that swaps two existing paths in one step.
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2`` with RENAME_EXCHANGE);
+    False where the system or the file system cannot, and the caller falls back to two renames.
+    Python's os module has no binding for it, hence ctypes."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 @contextlib.contextmanager
@@ -187,8 +213,10 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; swap it in for ``target`` on success.
 
     Concurrent writers of one target are serialized while they publish (the last one's
-    folder stays, every writer ends without error); an existing target is moved aside under
-    a unique name before the new one is renamed in, and removed after."""
+    folder stays, every writer ends without error). An existing target is exchanged with the
+    new folder in one step, so a reader never finds it missing, and the old one (now under the
+    temporary name) is removed after; where the system cannot exchange, it is moved aside
+    under a unique name before the new one is renamed in."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(target)
@@ -197,15 +225,15 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
-        with _locked(target):
-            old = None
-            if target.exists():
-                old = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp",
-                                            dir=target.parent))
-                os.replace(target, old / target.name)
-            os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        with publish_lock(target):
+            if not target.exists():
+                os.replace(tmp, target)
+            elif not _exchange(tmp, target):
+                aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp",
+                                              dir=target.parent))
+                os.replace(target, aside / target.name)
+                os.replace(tmp, target)
+                tmp = aside
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        # the unpublished folder, or the replaced one
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -95,3 +95,40 @@ def test_two_writers_of_one_target_both_succeed(tmp_path: Path) -> None:
     assert len(values) == 1  # one writer's complete result, never a mix
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert not leftovers
+
+
+def test_replacing_a_folder_never_leaves_it_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rename atomic_dir makes while replacing must leave the target in place: a reader
+    polling it during ``realm data prepare --force`` must always find a cohort."""
+    import realm.cache
+
+    target = tmp_path / "cohort"
+    with atomic_dir(target) as tmp:
+        (tmp / "meta.json").write_text("old")
+    gaps: list[str] = []
+    real_replace = os.replace
+
+    def watched(src: object, dst: object) -> None:
+        real_replace(src, dst)
+        if not target.is_dir():
+            gaps.append(f"{src} -> {dst}")
+
+    monkeypatch.setattr(realm.cache.os, "replace", watched)
+    with atomic_dir(target) as tmp:
+        (tmp / "meta.json").write_text("new")
+    assert not gaps
+    assert (target / "meta.json").read_text() == "new"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_without_an_exchange_the_folder_is_still_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the system cannot swap two folders, the old one is moved aside, then removed."""
+    import realm.cache
+
+    monkeypatch.setattr(realm.cache, "_exchange", lambda a, b: False)
+    target = tmp_path / "cohort"
+    for value in ("old", "new"):
+        with atomic_dir(target) as tmp:
+            (tmp / "meta.json").write_text(value)
+    assert (target / "meta.json").read_text() == "new"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -25,7 +25,6 @@ trained node can be counted without labels (NOTE_MENTIONS.csv against the mentio
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import sys
@@ -40,6 +39,7 @@ import torch
 from realm.config import config_dict
 from realm.data.cohort import TASKS
 from realm.errors import ConfigError
+from realm.extract.mentions_table import mentions_meta
 
 __all__ = ["SyntheticBenchConfig", "run", "MODELS", "prediction_table"]
 
@@ -228,7 +228,7 @@ def run(cfg: SyntheticBenchConfig) -> dict[str, Any]:
     kg = load_kg(cfg.kg, progress=False)
     mentions = cached_mentions(cohort_dir, str(cohort.meta["cache_key"]), cfg.kg, kg.version, progress=False)
     lap("extract", t0)
-    extract_meta = json.loads(mentions.with_name("mentions_meta.json").read_text())
+    extract_meta = mentions_meta(mentions)
     t0 = time.perf_counter()
     recall = planted_recall(raw, cohort_dir, mentions)
     lap("extraction_recall", t0)

@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from realm.extract.ensemble import MODES
-from realm.pipeline.extract import LLM_COUNTS_FILE, META_FILE, ExtractConfig, extract_mentions
+from realm.extract.mentions_table import mentions_meta
+from realm.pipeline.extract import LLM_COUNTS_FILE, ExtractConfig, extract_mentions
 
 __all__ = ["register"]
 
@@ -35,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
                         ensemble_mode=args.ensemble_mode, min_votes=args.min_votes,
                         min_confidence=args.min_confidence, progress=not args.no_progress)
     path = extract_mentions(args.cohort, args.kg, cfg, out=args.out)
-    counts = json.loads(path.with_name(META_FILE).read_text(encoding="utf-8"))["counts"]
+    counts = (mentions_meta(path) or {})["counts"]
     sys.stdout.write(
         f"{counts['note_mentions']} mentions from {counts['notes']} notes ({counts['linked']} linked), "
         f"{counts.get('timeseries_findings', 0)} time-series findings"

@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from realm.kg.embedders import DEFAULT_EMBEDDER, EMBEDDERS
@@ -96,26 +98,36 @@ def _index_options(parser: argparse.ArgumentParser) -> None:
 
 def _open(args: argparse.Namespace) -> tuple[KnowledgeGraph, Any, Any]:
     """The KG, embedder and Chroma index the options name."""
+    kg, embedder = _load(args)
+    return kg, embedder, _connect(args, kg, embedder)
+
+
+def _load(args: argparse.Namespace) -> tuple[KnowledgeGraph, Any]:
     from realm.kg.embedders import get_embedder
-    from realm.kg.index import ChromaIndex
     from realm.kg.spec import load_kg
 
-    kg = load_kg(args.kg, progress=not getattr(args, "no_progress", False))
-    embedder = get_embedder(args.embedder)
-    index = ChromaIndex.for_kg(
-        kg.name, embedder.model_id, host=args.chroma_host, port=args.chroma_port
-    )
-    return kg, embedder, index
+    return load_kg(args.kg, progress=not getattr(args, "no_progress", False)), get_embedder(args.embedder)
+
+
+def _connect(args: argparse.Namespace, kg: KnowledgeGraph, embedder: Any) -> Any:
+    from realm.kg.index import ChromaIndex
+
+    return ChromaIndex.for_kg(kg.name, embedder.model_id, host=args.chroma_host, port=args.chroma_port)
 
 
 def _index(args: argparse.Namespace) -> int:
     """Build or update the index; logs what was embedded, kept and deleted."""
-    from realm.kg.index import build_index
+    from realm.cache import publish_lock
+    from realm.kg.index import build_index, default_index_dir
 
-    kg, embedder, index = _open(args)
-    report = build_index(
-        kg, embedder, index, batch_size=args.batch_size, progress=not args.no_progress
-    )
+    kg, embedder = _load(args)
+    # Chroma's local store is not safe for two writing processes: a second build of the same
+    # index waits for the first, then finds every entry present. A server orders its own writes.
+    lock = (contextlib.nullcontext() if args.chroma_host is not None
+            else publish_lock(Path(default_index_dir(kg.name, embedder.model_id))))
+    with lock:
+        report = build_index(kg, embedder, _connect(args, kg, embedder), batch_size=args.batch_size,
+                             progress=not args.no_progress)
     log.info("index ready: %d entries (%.0f strings/s)", report.entries, report.strings_per_s)
     return 0
 

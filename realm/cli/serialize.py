@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from realm.data.cohort import Cohort
     from realm.features.record import load_mentions
     from realm.features.serialize import serialize_stay
-    from realm.pipeline.extract import MENTIONS_FILE
+    from realm.extract.mentions_table import MENTIONS_FILE
 
     cohort = Cohort.load(args.cohort, tables=("events", "notes"))
     kg = None

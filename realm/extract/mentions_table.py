@@ -10,19 +10,39 @@ columns, so a stay's entities come from one table whatever found them::
 
 Entity sets key on (node, assertion): a negated and a present mention of the same node stay
 separate entries, so "no pneumonia" can never look like pneumonia to the model.
+
+The table travels with ``mentions_meta.json`` (KG version, extractor config, counts). Two
+files cannot be renamed into place in one step, so the pair is bound instead: the metadata is
+published first and the table last, carrying the metadata's digest in its Parquet footer. A
+run killed between the two leaves a table whose digest does not match the metadata beside it,
+and :func:`mentions_meta` refuses that pair with a DataError rather than guess: the readers
+(training, serialization) are handed a path and cannot know the extraction settings needed to
+redo it, so the user is told to re-run ``realm extract``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from realm.cache import atomic_path, file_digest, publish_lock
 from realm.errors import DataError
 from realm.records import Assertion, EntitySet, Mention
 
-__all__ = ["MENTION_COLUMNS", "mentions_frame", "conform_mentions", "entity_sets"]
+__all__ = ["MENTION_COLUMNS", "MENTIONS_FILE", "META_FILE", "mentions_frame", "conform_mentions",
+           "entity_sets", "write_mentions", "mentions_meta"]
+
+MENTIONS_FILE = "mentions.parquet"
+META_FILE = "mentions_meta.json"
+#: Parquet footer key holding the sha256 of the ``mentions_meta.json`` written with the table.
+_META_DIGEST_KEY = b"realm.mentions_meta_sha256"
 
 MENTION_COLUMNS: dict[str, str] = {
     "stay_id": "int64",
@@ -116,3 +136,47 @@ def entity_sets(mentions: pd.DataFrame) -> dict[int, EntitySet]:
             link_scores=tuple(float(v) if pd.notna(v) else 1.0 for v in rows["link_score"]),
         )
     return out
+
+
+def write_mentions(table: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path) -> Path:
+    """Publish ``table`` as ``out_dir/mentions.parquet`` with ``meta`` as ``mentions_meta.json``;
+    the table, renamed last, carries the metadata's digest (see the module docstring)."""
+    out_dir = Path(out_dir)
+    text = json.dumps(meta, indent=2, default=str).encode("utf-8")
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
+                                           _META_DIGEST_KEY: hashlib.sha256(text).hexdigest().encode()})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # one writer of the pair at a time: two extractions into one folder never cross their files
+    with publish_lock(out_dir / MENTIONS_FILE):
+        with atomic_path(out_dir / META_FILE) as tmp:
+            tmp.write_bytes(text)
+        with atomic_path(out_dir / MENTIONS_FILE) as tmp:
+            pq.write_table(arrow, tmp)
+    return out_dir / MENTIONS_FILE
+
+
+def mentions_meta(path: Path) -> dict[str, Any] | None:
+    """The ``mentions_meta.json`` written with the mentions table at ``path``; None for a table
+    realm did not write (no digest in its footer, no metadata beside it).
+
+    Raises:
+        DataError: the two files are not one pair (a run was killed between them, or one was
+            copied over), or one of them is missing.
+    """
+    path = Path(path)
+    meta = path.with_name(META_FILE)
+    if path.suffix != ".parquet":
+        return None
+    try:
+        footer = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"unreadable Parquet file ({exc})", path=path) from exc
+    expected = footer.get(_META_DIGEST_KEY)
+    if expected is None and not meta.is_file():
+        return None
+    if expected is None or not meta.is_file() or file_digest(meta).encode() != expected:
+        raise DataError(f"{path.name} and {META_FILE} beside it are not from the same run "
+                        "(an interrupted extraction, or a file copied over): re-run realm extract",
+                        path=path)
+    return json.loads(meta.read_text(encoding="utf-8"))

@@ -59,7 +59,7 @@ from torch import Tensor
 from realm.cache import atomic_dir, config_hash, stage_dir
 from realm.data.dataset import ModalityProvider, pad_sets
 from realm.errors import ConfigError, DataError, KGError
-from realm.extract.mentions_table import entity_sets
+from realm.extract.mentions_table import entity_sets, mentions_meta
 from realm.features.schema import N_ENTITY_NUMBERS
 from realm.kg.spec import load_kg
 from realm.records import Assertion, EntitySet, NODE_TYPES
@@ -295,9 +295,9 @@ class EntityProvider(ModalityProvider):
         path = path if path.is_absolute() else cohort_dir / path
         if not path.is_file():
             raise DataError("no mentions table; run `realm extract --cohort` on the cohort first", path=path)
-        meta = path.with_name("mentions_meta.json")
-        if meta.is_file():
-            linked = json.loads(meta.read_text()).get("kg", {}).get("version")
+        meta = mentions_meta(path)
+        if meta is not None:
+            linked = meta.get("kg", {}).get("version")
             if linked is not None and linked != kg.version:
                 raise KGError(f"{path} was linked against KG version {linked}, but EntityProvider "
                               f"loads KG {self.kg_spec!r} version {kg.version}; re-run realm extract")

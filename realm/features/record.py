@@ -27,6 +27,7 @@ from torch import Tensor
 from realm.cache import atomic_path, config_hash, stage_dir
 from realm.data.cohort import Cohort
 from realm.data.dataset import ModalityProvider
+from realm.extract.mentions_table import mentions_meta
 from realm.errors import ConfigError, DataError
 from realm.kg.embedders import EMBEDDERS, LangChainEmbedder, TextEmbedder, get_embedder
 from realm.kg.graph import KnowledgeGraph
@@ -62,10 +63,12 @@ def as_embedder(model: Any) -> TextEmbedder:
 
 
 def load_mentions(path: str | Path) -> pd.DataFrame:
-    """A mentions table from Parquet or CSV (``note_id`` read as text, as in notes.parquet)."""
+    """A mentions table from Parquet or CSV (``note_id`` read as text, as in notes.parquet);
+    one written by ``realm extract`` must still match its ``mentions_meta.json``."""
     path = Path(path)
     if not path.is_file():
         raise DataError("mentions table not found", path=path)
+    mentions_meta(path)
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"note_id": str})
     if "note_id" in frame.columns:
         frame["note_id"] = frame["note_id"].astype("string")

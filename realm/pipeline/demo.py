@@ -37,6 +37,7 @@ from typing import Any
 from realm.cache import atomic_dir, config_hash, inputs_digest, stage_dir
 from realm.data.cohort import TASKS
 from realm.errors import ConfigError
+from realm.extract.mentions_table import META_FILE, MENTIONS_FILE
 from realm.pipeline.hospital import cached_hospital, cached_mentions, code_digest
 
 __all__ = ["DemoConfig", "run_demo", "next_commands", "LINKING_NOTE", "MODEL_CONFIGS"]
@@ -44,7 +45,6 @@ __all__ = ["DemoConfig", "run_demo", "next_commands", "LINKING_NOTE", "MODEL_CON
 log = logging.getLogger(__name__)
 
 _CHECKPOINT = "best.ckpt"
-_MENTIONS = "mentions.parquet"
 #: neural model -> the runnable config the demo leaves in its output folder
 MODEL_CONFIGS = {"REALM": "realm.yaml", "GRU": "gru.yaml"}
 LINKING_NOTE = ("Entities: lexicon extractor over the KG's names and synonyms; each mention is "
@@ -211,7 +211,7 @@ def _write_model_config(cfg: DemoConfig, name: str, cohort: Path, entities: bool
 
     out = Path(cfg.out)
     # the mentions file is named relative to the cohort folder, as the entity provider reads it
-    config = _model_config(cfg, name, cohort, Path(_MENTIONS) if entities else None)
+    config = _model_config(cfg, name, cohort, Path(MENTIONS_FILE) if entities else None)
     config["trainer"]["logger"] = {"class_path": "pytorch_lightning.loggers.CSVLogger",
                                   "init_args": {"save_dir": str(out / "runs"), "name": name.lower()}}
     config["trainer"].pop("enable_progress_bar")  # the user's run shows its bar (--no-progress was the demo's)
@@ -305,8 +305,10 @@ def _chain(cfg: DemoConfig, cohort_dir: Path, mentions: Path, checkpoints: dict[
     """Copy into the output folder what the next command needs; returns the paths by role."""
     out = Path(cfg.out)
     cohort = _copy(cohort_dir, out / "cohort")
-    # beside the cohort, where `realm fit` configs and `realm serialize` look for it
-    mentions_copy = _copy(mentions, cohort / _MENTIONS)
+    # beside the cohort, where `realm fit` configs and `realm serialize` look for it; its
+    # metadata first, as extraction publishes them (the table names the metadata it belongs to)
+    _copy(mentions.with_name(META_FILE), cohort / META_FILE)
+    mentions_copy = _copy(mentions, cohort / MENTIONS_FILE)
     return {
         "cohort": str(cohort), "mentions": str(mentions_copy),
         "configs": {name: str(_write_model_config(cfg, name, cohort, entities=name == "REALM"))

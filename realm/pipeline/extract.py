@@ -32,17 +32,16 @@ from realm.cache import atomic_path
 from realm.errors import ConfigError
 from realm.extract.ensemble import EnsembleExtractor, extract_all
 from realm.extract.findings import timeseries_findings
-from realm.extract.mentions_table import conform_mentions, mentions_frame
+from realm.extract.mentions_table import conform_mentions, mentions_frame, write_mentions
 from realm.kg.findings_table import resolve_rule_nodes
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Mention
 
-__all__ = ["ExtractConfig", "extract_mentions", "MENTIONS_FILE", "META_FILE", "LLM_COUNTS_FILE"]
+__all__ = ["ExtractConfig", "extract_mentions", "LLM_COUNTS_FILE"]
 
 log = logging.getLogger(__name__)
 
-MENTIONS_FILE = "mentions.parquet"
-META_FILE = "mentions_meta.json"
+#: The LLM's counts beside the mentions (written even when the run fails).
 LLM_COUNTS_FILE = "mentions_llm.json"
 #: Node types the lexicon leaves out unless ``ExtractConfig.types`` names them.
 OPT_IN_TYPES = ("gene",)
@@ -214,8 +213,4 @@ def extract_mentions(cohort_dir: Path, kg: str | KnowledgeGraph, cfg: ExtractCon
         counts["hallucinations_dropped"] = llm.stats.hallucinations
     meta = {"kg": {"name": graph.name, "version": graph.version, "spec": spec}, "window_hours": window,
             "linker": cfg.linker, "config": config, "counts": counts}
-    with atomic_path(out_dir / MENTIONS_FILE) as tmp:
-        table.to_parquet(tmp, index=False)
-    with atomic_path(out_dir / META_FILE) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-    return out_dir / MENTIONS_FILE
+    return write_mentions(table, meta, out_dir)

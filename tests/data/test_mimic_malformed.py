@@ -127,8 +127,10 @@ def test_random_malformations_are_counted_and_never_cost_a_good_row(tmp_path_fac
     for table, field, value in bad:
         row = data.draw(st.sampled_from(EVENT_ROWS[table]))
         append_copy(root / f"{table}.csv", row, {field: value})
-    # Each broken row is a well-quoted CSV row: nothing here may fail the read.
-    cohort = read_mimic(root, "mimic3", progress=False)
+    # Each broken row is a well-quoted CSV row: nothing here may fail the read (the fixture's
+    # tables are small enough for six bad rows to be most of one: the unreadable share has its
+    # own test, so any share is allowed here).
+    cohort = read_mimic(root, "mimic3", progress=False, max_bad_fraction=1.0)
     pd.testing.assert_frame_equal(cohort.events, clean.events)  # no well-formed row lost
     for name in ("stays", "notes", "labels"):
         pd.testing.assert_frame_equal(getattr(cohort, name), getattr(clean, name), obj=name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import torch
 
 import realm.features.entities as knowledge
 from realm.errors import DataError, KGError
-from realm.extract.mentions_table import conform_mentions
+from realm.extract.mentions_table import conform_mentions, write_mentions
 from realm.kg.graph import KnowledgeGraph
 from realm.extract.findings import LabRule, timeseries_findings
 from realm.features.entities import EntityProvider, ancestor_vectors, finding_numbers
@@ -112,7 +111,7 @@ def test_finding_numbers_scale_by_train_stays_and_see_resolution() -> None:
 def test_missing_table_and_kg_mismatch_are_refused(cohort: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="realm extract"):
         _provider(mentions_file=str(tmp_path / "none.parquet")).setup(cohort, np.array([1]))
-    (cohort / "mentions_meta.json").write_text(json.dumps({"kg": {"version": "other"}}))
+    write_mentions(pd.read_parquet(cohort / "mentions.parquet"), {"kg": {"version": "other"}}, cohort)
     with pytest.raises(KGError, match="version other"):
         _provider().setup(cohort, np.array([1]))
 

@@ -11,16 +11,8 @@ import pytest
 from realm.cli import main
 from realm.data.cohort import Cohort
 from realm.extract.mentions_table import MENTION_COLUMNS, entity_sets
-from tests.kg_fixtures import write_csv_kg
+from tests.kg_fixtures import EDGES, NODES, write_csv_kg
 
-NODES = """id,name,type,synonyms,definition,source,xrefs
-T:sepsis,Sepsis,disease,septicemia,,tiny,
-T:pneumonia,Pneumonia,disease,,,tiny,
-T:aki,Acute kidney injury,disease,acute renal failure,,tiny,
-T:hyperk,Hyperkalemia,phenotype,high potassium,,tiny,HP:0002153
-T:norepi,Norepinephrine,drug,levophed,,tiny,
-"""
-EDGES = "source,target,relation,source_vocab\nT:sepsis,T:aki,has_phenotype,tiny\n"
 RULES = """variable,direction,threshold,unit,node_id,node_name,status,note
 potassium,high,5.5,mmol/L,HP:0002153,Hyperkalemia,reviewed,
 sodium,low,135,mmol/L,HP:0002902,Hyponatremia,reviewed,not in the tiny KG

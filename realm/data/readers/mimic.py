@@ -97,7 +97,7 @@ def _select(con: duckdb.DuckDBPyConnection, table: TableFile, layout: TableLayou
     parsed counted in ``quality`` and skipped, when the table allows it)."""
     cols = ", ".join(f"{table.col(layout.columns[r])} AS {r}" for r in roles)
     frame = query(con, f"SELECT {cols} FROM {_scan(table, layout, roles)}", table)
-    count_rejects(con, table, quality)
+    count_rejects(con, table, quality, read=len(frame))
     return frame
 
 
@@ -119,12 +119,13 @@ def _unique(frame: pd.DataFrame, role: str, table: TableFile, layout: TableLayou
     return frame[~repeated].reset_index(drop=True)
 
 
-def _find_tables(root: Path, layout: MimicLayout, strict: bool) -> dict[str, TableFile]:
+def _find_tables(root: Path, layout: MimicLayout, strict: bool,
+                 max_bad_fraction: float) -> dict[str, TableFile]:
     """The tables of the layout that exist, in its order (a required one missing raises)."""
     found: dict[str, TableFile] = {}
     for key, t in layout.tables.items():
         table = find_table(root / t.folder, t.file, tuple(t.columns.values()), optional=t.optional,
-                           skip_bad_rows=not strict)
+                           skip_bad_rows=not strict, max_bad_fraction=max_bad_fraction)
         if table is not None:
             found[key] = table
     return found
@@ -252,6 +253,7 @@ def read_mimic(
     progress: bool = True,
     memory_limit: str = "2GB",
     strict: bool = False,
+    max_bad_fraction: float = 0.5,
 ) -> Cohort:
     """Read a MIMIC folder into a :class:`Cohort` (see the module docstring).
 
@@ -259,7 +261,9 @@ def read_mimic(
     layout YAML. ``labs`` chooses lab variables by canonical name (default: the twelve of
     :data:`~realm.data.readers.mimic_events.DEFAULT_LABS`); ``memory_limit`` bounds DuckDB,
     which spills to a temporary folder beyond it. ``strict`` raises :class:`DataError` at
-    the first malformed row instead of counting and skipping it.
+    the first malformed row instead of counting and skipping it. A table with more than
+    ``max_bad_fraction`` of its rows malformed is unreadable (a DataError naming the file),
+    as in the PhysioNet reader.
     """
     root = Path(root)
     if not isinstance(layout, MimicLayout):
@@ -268,7 +272,7 @@ def read_mimic(
         raise ConfigError(f"window_hours must be positive, got {window_hours}")
     items, lab_names, map_version = load_itemids(layout.itemids, labs)
     lay = layout.tables
-    tables = _find_tables(root, layout, strict)
+    tables = _find_tables(root, layout, strict, max_bad_fraction)
     quality = QualityReport()
     steps = ["patients, admissions, ICU stays", *(lay[k].file for k in EVENT_TABLES), "notes",
              "prescriptions"]

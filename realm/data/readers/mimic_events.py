@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from realm.cache import file_digest
 from realm.data.quality import QualityReport
-from realm.data.readers.mimic_tables import TableFile, count_rejects, csv_scan, stream
+from realm.data.readers.mimic_tables import TableFile, check_bad_share, count_rejects, csv_scan, stream
 from realm.data.readers.mimic_values import CONVERSIONS, convert_values
 from realm.errors import ConfigError, DataError
 from realm.resources import Variable, load_variables, resource_path
@@ -213,7 +213,13 @@ class EventCollector:
         for batch in stream(con, scan_sql(src, plan.itemids.tolist()), src.table, self._batch_rows):
             seen += batch.num_rows
             self._convert(batch, plan, tally, src)
-        count_rejects(con, src.table, self._quality)
+        rejected = count_rejects(con, src.table, self._quality)
+        # The scan returns only mapped items inside the windows, while rejects come from the
+        # whole file: the share is taken over what was read, an overestimate only where most
+        # rows are bad anyway.
+        bad = rejected + sum(n for (_, reason), n in tally.counts.items()
+                             if reason in ("error", "number", "bad"))
+        check_bad_share(src.table, bad, seen + rejected)
         file = src.table.name
         self._quality.add(file, src.error or "ERROR", "row marked as error (ERROR=1)",
                           tally.counts.pop(("", "error"), 0))

@@ -30,7 +30,7 @@ from realm.data.quality import QualityReport
 from realm.errors import ConfigError, DataError
 
 __all__ = ["TableFile", "find_table", "duck", "csv_scan", "query", "stream", "safe_message",
-           "count_rejects"]
+           "count_rejects", "check_bad_share"]
 
 #: DuckDB's tables of set-aside rows; one scan at a time uses them (see count_rejects).
 REJECTS = "realm_rejects"
@@ -42,12 +42,14 @@ class TableFile:
     """One CSV table on disk and its header (the column names as the file spells them).
 
     ``skip_bad_rows``: scans set aside unparseable rows (see :func:`count_rejects`) instead
-    of failing at the first.
+    of failing at the first. ``max_bad_fraction``: a file with more of its rows bad than this
+    is unreadable (see :func:`check_bad_share`), never silently thinned.
     """
 
     path: Path
     columns: tuple[str, ...]
     skip_bad_rows: bool = False
+    max_bad_fraction: float = 0.5
 
     @property
     def name(self) -> str:
@@ -78,13 +80,13 @@ def _read_header(path: Path) -> tuple[str, ...]:
 
 def find_table(
     folder: Path, name: str, required: Sequence[str], *, optional: bool = False,
-    skip_bad_rows: bool = False,
+    skip_bad_rows: bool = False, max_bad_fraction: float = 0.5,
 ) -> TableFile | None:
     """Locate ``name``.csv or ``name``.csv.gz in ``folder`` (any case) and check its header.
 
     Returns None for a missing optional table; raises :class:`DataError` naming the file
-    and column when a required column is absent. ``skip_bad_rows`` is the table's row
-    policy (see :class:`TableFile`).
+    and column when a required column is absent. ``skip_bad_rows`` and ``max_bad_fraction``
+    are the table's row policy (see :class:`TableFile`).
     """
     candidates = {p.name.lower(): p for p in folder.iterdir()} if folder.is_dir() else {}
     path = candidates.get(f"{name.lower()}.csv.gz") or candidates.get(f"{name.lower()}.csv")
@@ -92,7 +94,9 @@ def find_table(
         if optional:
             return None
         raise DataError(f"missing table {name} (.csv or .csv.gz)", path=folder)
-    table = TableFile(path, _read_header(path), skip_bad_rows)
+    if not 0.0 <= max_bad_fraction <= 1.0:
+        raise ConfigError(f"max_bad_fraction must lie in [0, 1], got {max_bad_fraction}")
+    table = TableFile(path, _read_header(path), skip_bad_rows, max_bad_fraction)
     for col in required:
         if not table.has(col):
             raise DataError("missing column", path=path, field=col)
@@ -193,12 +197,26 @@ def stream(
         raise DataError(f"cannot scan the table: {safe_message(exc)}", path=table.path) from exc
 
 
-def count_rejects(con: duckdb.DuckDBPyConnection, table: TableFile, quality: QualityReport) -> int:
+def check_bad_share(table: TableFile, bad: int, total: int) -> None:
+    """Raise :class:`DataError` naming the file when more than its ``max_bad_fraction`` of
+    ``total`` rows were bad: such a file is unreadable (a wrong export, another format), and
+    reading the few rows that parse would thin the cohort without a word."""
+    if total and bad > table.max_bad_fraction * total:
+        raise DataError(f"unreadable: {bad} of {total} rows malformed (more than "
+                        f"{table.max_bad_fraction:.0%}; see the rows named with --strict)",
+                        path=table.path)
+
+
+def count_rejects(con: duckdb.DuckDBPyConnection, table: TableFile, quality: QualityReport,
+                  read: int | None = None) -> int:
     """Count the rows the last scan of ``table`` set aside, then forget them.
 
     Each rejected row counts once, under the first field DuckDB could not read (or its
     structural reason: missing or extra fields), with row numbers as examples (CSV records,
-    the header being row 1; a quoted field may span lines). Returns the number of rows. A no-op for a table scanned without ``skip_bad_rows``.
+    the header being row 1; a quoted field may span lines). Returns the number of rows. A
+    no-op for a table scanned without ``skip_bad_rows``. ``read``: the rows the scan
+    returned, when it read the whole file; the rejects' share of all rows is then checked
+    (:func:`check_bad_share`).
     """
     if not table.skip_bad_rows:
         return 0
@@ -220,4 +238,7 @@ def count_rejects(con: duckdb.DuckDBPyConnection, table: TableFile, quality: Qua
         field_name = str(column) if kind == "CAST" and isinstance(column, str) else "(row)"
         examples = ", ".join(f"row {int(x)}" for x in lines)
         quality.add(table.name, field_name, reason, int(n), example=examples)
-    return int(rows["n"].sum()) if len(rows) else 0
+    rejected = int(rows["n"].sum()) if len(rows) else 0
+    if read is not None:
+        check_bad_share(table, rejected, rejected + read)
+    return rejected
