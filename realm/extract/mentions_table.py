@@ -6,7 +6,9 @@ columns, so a stay's entities come from one table whatever found them::
     stay_id* int64, note_id string (NA for time-series findings), hours float32 (note time,
     or the first abnormal hour of a finding), text string, spans string (JSON list of
     [start, end]), type string, assertion string, section string, extractor string,
-    confidence float64, node_id string (NA: not linked), link_score float64
+    confidence float64, node_id string (NA: not linked), link_score float64, concept_id string
+    (NA: not linked, or a table written before concepts), codes string (JSON list of the
+    concept's node ids, representative first; NA when not linked)
 
 Entity sets key on (node, assertion): a negated and a present mention of the same node stay
 separate entries, so "no pneumonia" can never look like pneumonia to the model.
@@ -37,6 +39,8 @@ MENTION_COLUMNS: dict[str, str] = {
     "confidence": "float64",
     "node_id": "string",
     "link_score": "float64",
+    "concept_id": "string",
+    "codes": "string",
 }
 
 
@@ -74,6 +78,8 @@ def mentions_frame(mentions: Iterable[Mention], note_hours: Mapping[str, float] 
             "confidence": m.confidence,
             "node_id": m.node_id,
             "link_score": m.link_score,
+            "concept_id": m.concept_id,
+            "codes": json.dumps(list(m.codes)) if m.codes else None,
         })
     return conform_mentions(pd.DataFrame(rows, columns=list(MENTION_COLUMNS)))
 
