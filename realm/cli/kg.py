@@ -56,7 +56,8 @@ def format_stats(kg: KnowledgeGraph) -> str:
              f"edges {stats['totals']['edges']:,}  aliases {len(kg.aliases):,}", ""]
     for key, title in (("nodes_by_type", "node type"), ("nodes_by_source", "node source"),
                        ("edges_by_relation", "edge relation"), ("edges_by_source", "edge source"),
-                       ("names", "names")):
+                       ("concepts", "concepts"), ("codes_per_concept", "codes per concept"),
+                       ("joins_by_evidence", "joins by evidence"), ("names", "names")):
         lines += _table(title, stats[key])
     return "\n".join(lines)
 

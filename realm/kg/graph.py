@@ -222,6 +222,19 @@ class KnowledgeGraph:
             "edges_by_relation": dict(Counter(e[2] for e in edges).most_common()),
             "edges_by_source": dict(Counter(e[3] for e in edges).most_common()),
             "totals": {"nodes": len(nodes), "edges": len(edges)},
+            **self.concept_stats(),
+        }
+
+    def concept_stats(self) -> dict[str, dict[str, int]]:
+        """Concept count, codes per concept (size -> concepts), joins by evidence (the part
+        of a ``same_as`` edge's source before ':')."""
+        sizes = Counter(len(codes) for _, codes in self.concepts())
+        joins = Counter(d.get("source", "").partition(":")[0]
+                        for _, _, key, d in self.graph.edges(keys=True, data=True) if key == SAME_AS)
+        return {
+            "concepts": {"concepts": sum(sizes.values()), "joined": sum(n for k, n in sizes.items() if k > 1)},
+            "codes_per_concept": {str(k): sizes[k] for k in sorted(sizes)},
+            "joins_by_evidence": dict(joins.most_common()),
         }
 
     # -- composing --------------------------------------------------------------------------
