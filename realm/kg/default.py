@@ -10,8 +10,8 @@ Steps (see kg/recipe.yaml for sources, versions, licences and the size choices):
 5. lab_finding nodes from kg/lab_findings.csv
 6. junk synonyms removed by the rules of realm.kg.sources.synonyms (reviewed in
    kg/checks/removed_synonyms.csv)
-7. concept joins (``same_as`` edges, realm.kg.joins): the vocabularies' cross-references,
-   one-to-one exact GEM pairs, then equal normalized preferred names
+7. concept joins (``same_as`` edges, realm.kg.joins): one-to-one exact GEM pairs, then equal
+   normalized preferred names of nodes of one type
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from realm.kg.graph import KnowledgeGraph
-from realm.kg.joins import JoinReport, add_joins, gem_joins, name_joins, xref_joins
+from realm.kg.joins import JoinReport, add_joins, gem_joins, name_joins
 from realm.kg.loaders.report import LoadReport
 from realm.kg.sources.synonyms import RemovedSynonym, count_by_rule, filter_synonyms
 
@@ -50,7 +50,7 @@ def add_concept_joins(kg: KnowledgeGraph) -> JoinReport:
     from realm.kg.sources import crosswalk
 
     forward, backward = crosswalk.input_files()
-    return add_joins(kg, [*xref_joins(kg), *gem_joins(kg, forward, backward), *name_joins(kg)])
+    return add_joins(kg, [*gem_joins(kg, forward, backward), *name_joins(kg)])
 
 
 def _merge_new(kg: KnowledgeGraph, part: KnowledgeGraph, report: LoadReport) -> None:

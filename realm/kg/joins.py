@@ -1,24 +1,28 @@
 """Concept joins: ``same_as`` edges between nodes of different vocabularies that denote one
 concept, each with its evidence, so :meth:`KnowledgeGraph.concept_of` can group them.
 
-Evidence, in the order joins are accepted (the rules and their hand-checked precision are in
-kg/recipe.yaml and kg/checks/concept_joins_sample.csv):
+Evidence, in the order joins are accepted (the rules, the rules dropped and the hand-checked
+precision are in kg/recipe.yaml and kg/checks/concept_joins_sample.csv):
 
-``xref``
-    a node's own cross-reference names a KG node of another vocabulary (HPO's ICD-10/ICD-9
-    xrefs, the lab findings table's HP ids); many-to-one references are not joins.
 ``gem``
     an ICD-9-CM and an ICD-10-CM code that the CMS GEMs map to each other and to nothing
     else, in both directions, without the "approximate" or "combination" flag.
 ``name``
-    disease/phenotype nodes whose *preferred* names normalize alike (word bag, possessives
-    and "unspecified"/"NOS" ignored); a name held by two nodes of one vocabulary joins only
-    the one that is the other's is_a parent, and nothing when they are not so related.
+    nodes of one type (disease with disease) whose *preferred* names normalize alike (word
+    bag, possessives and "unspecified"/"NOS"/"disease" ignored); a name held by two nodes of one
+    vocabulary joins only the one that is the other's is_a parent, and nothing when they are
+    not so related.
+
+Dropped after the hand check (precision below 0.98; kg/checks/concept_joins_dropped.csv):
+HPO's own ICD xrefs (often a broader code: "Skin-picking" -> Trichotillomania), the lab
+table's HP ids (a threshold is not the condition: "sbp > 180" is not Hypertension), the drug
+dictionary's MeSH ids (unrelated descriptors) and equal names across types (an HPO feature
+and the disease named after it: "Propionic acidemia").
 
 The guard: a concept holds at most one node per vocabulary (id prefix). A join that would
 put two nodes of one vocabulary into one concept (two ICD-10 codes, two MeSH descriptors)
 is refused and counted; since joins are accepted strongest evidence first, a name join never
-overrides a cross-reference.
+overrides a GEM pair.
 """
 
 from __future__ import annotations
@@ -33,22 +37,14 @@ from pathlib import Path
 
 from realm.kg.graph import SAME_AS, KnowledgeGraph
 
-__all__ = ["Join", "JoinReport", "xref_joins", "gem_joins", "name_joins", "add_joins", "name_key",
+__all__ = ["Join", "JoinReport", "gem_joins", "name_joins", "add_joins", "name_key",
            "EVIDENCE"]
 
 log = logging.getLogger(__name__)
 
-EVIDENCE = ("xref", "gem", "name")
-#: Node types a join may connect: a phenotype, a disease and a lab finding can be one
-#: condition (HPO "Ascites" and ICD-10 "Ascites"); drugs and genes never join here.
-_CONDITION_TYPES = {"disease", "phenotype", "lab_finding"}
-_NAME_TYPES = {"disease", "phenotype"}
-#: xref prefixes as written in source files -> KG id prefixes. MeSH ids of the drug
-#: dictionary are not used: a hand check found them naming unrelated descriptors
-#: (Acetohexamide -> "Insulin, Long-Acting"; kg/checks/concept_joins_dropped.csv).
-_XREF_PREFIX = {"OMIM": "OMIM", "ORPHA": "ORPHA", "ORPHANET": "ORPHA", "ICD-10": "ICD10CM",
-                "ICD10": "ICD10CM", "ICD10CM": "ICD10CM", "ICD-9": "ICD9CM", "ICD9": "ICD9CM",
-                "ICD9CM": "ICD9CM", "HP": "HP"}
+EVIDENCE = ("gem", "name")
+#: Only conditions join by name: drugs and genes have one vocabulary each here.
+_NAME_TYPES = ("disease",)
 _WORD = re.compile(r"[a-z0-9]+")
 _POSSESSIVE = re.compile(r"['’]s\b")
 #: Words that do not change which condition a preferred name denotes.
@@ -93,23 +89,6 @@ def name_key(text: str) -> str:
     return " ".join(sorted(words))
 
 
-def xref_joins(kg: KnowledgeGraph) -> list[Join]:
-    """Joins from nodes' own cross-references to condition nodes of another vocabulary."""
-    found: list[Join] = []
-    for node in kg.nodes():
-        if node.type not in _CONDITION_TYPES:
-            continue
-        for xref in node.xrefs:
-            prefix, _, local = xref.partition(":")
-            target = f"{_XREF_PREFIX[prefix.upper()]}:{local}" if prefix.upper() in _XREF_PREFIX else None
-            if (target and target in kg and _prefix(target) != _prefix(node.id)
-                    and kg.node(target).type in _CONDITION_TYPES):
-                found.append(Join(node.id, target, "xref", node.source))
-    # A code referenced by two nodes of one vocabulary is a broader code, not a synonym.
-    referrers = Counter((j.b, _prefix(j.a)) for j in found)
-    return [j for j in found if referrers[(j.b, _prefix(j.a))] == 1]
-
-
 def _gem_rows(path: Path, src_col: str, dst_col: str) -> dict[str, list[tuple[str, bool]]]:
     """Source code -> [(target code, exact)] for the mapped rows of one GEM file."""
     out: dict[str, list[tuple[str, bool]]] = defaultdict(list)
@@ -149,13 +128,13 @@ def _is_parent(kg: KnowledgeGraph, parent: str, child: str) -> bool:
 
 
 def name_joins(kg: KnowledgeGraph) -> list[Join]:
-    """Joins between disease/phenotype nodes of different vocabularies with equal name keys."""
-    groups: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    """Joins between nodes of one type and different vocabularies with equal name keys."""
+    groups: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for node in kg.nodes():
         if node.type in _NAME_TYPES:
             key = name_key(node.name)
             if key:
-                groups[key][_prefix(node.id)].append(node.id)
+                groups[(node.type, key)][_prefix(node.id)].append(node.id)
     found = []
     for per_vocabulary in groups.values():
         chosen = []

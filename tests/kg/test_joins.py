@@ -1,4 +1,4 @@
-"""Concept joins: evidence rules, the one-node-per-vocabulary guard, and GEM pairs."""
+"""Concept joins: name and GEM evidence, the one-node-per-vocabulary guard, and GEM pairs."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from realm.kg.graph import KnowledgeGraph
-from realm.kg.joins import Join, add_joins, gem_joins, name_joins, name_key, xref_joins
+from realm.kg.joins import Join, add_joins, gem_joins, name_joins, name_key
 from realm.records import Node
 
 
 def _kg() -> KnowledgeGraph:
     kg = KnowledgeGraph("t")
     kg.add_node(Node("HP:1", "Heart failure", "phenotype", source="HPO", xrefs=("ICD-10:I50",)))
+    kg.add_node(Node("MESH:D7", "Cardiac Failure", "disease", source="MeSH", synonyms=("heart failure",)))
     kg.add_node(Node("MESH:D1", "Failure, Heart", "disease", source="MeSH"))
     kg.add_node(Node("ICD10CM:I50", "Heart failure", "disease", source="ICD10CM"))
     kg.add_node(Node("ICD10CM:I50.9", "Heart failure, unspecified", "disease", source="ICD10CM"))
@@ -40,15 +41,13 @@ def test_name_key_is_idempotent_on_its_words(text: str) -> None:
     assert name_key(key) == key
 
 
-def test_xref_and_name_joins() -> None:
+def test_name_joins_only_nodes_of_one_type_by_preferred_name() -> None:
     kg = _kg()
-    assert xref_joins(kg) == [Join("HP:1", "ICD10CM:I50", "xref", "HPO")]  # the drug's MeSH xref is no evidence
     pairs = {(j.a, j.b) for j in name_joins(kg)}
     # ICD-10 "Heart failure" and its child "..., unspecified": the parent joins, the child not;
-    # ICD-9 has two unrelated codes of that name: neither joins; drugs never join by name;
-    # synonyms are no evidence (HP:4 lists "failure, heart").
-    assert pairs == {("HP:1", "ICD10CM:I50"), ("HP:1", "MESH:D1"), ("ICD10CM:I50", "MESH:D1"),
-                     ("HP:4", "OMIM:2"), ("HP:4", "ORPHA:3"), ("OMIM:2", "ORPHA:3")}
+    # ICD-9 has two unrelated codes of that name: neither joins; phenotypes never join a
+    # disease by name (HP:1, HP:4), drugs never join; synonyms are no evidence.
+    assert pairs == {("ICD10CM:I50", "MESH:D1"), ("OMIM:2", "ORPHA:3")}
 
 
 def test_guard_refuses_two_nodes_of_one_vocabulary_in_a_concept() -> None:
