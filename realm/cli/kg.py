@@ -122,7 +122,8 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    """Print the candidates of ``args.text`` as JSON lines (id, name, type, score, ...)."""
+    """Print the candidates of ``args.text`` as JSON lines (id, name, type, score, ..., the
+    concept and its codes with their names)."""
     from realm.kg.linker import Linker
 
     kg, embedder, index = _open(args)
@@ -135,6 +136,8 @@ def _query(args: argparse.Namespace) -> int:
             "score": round(cand.score, 4),
             "matched": cand.matched,
             "method": cand.method,
+            "concept": cand.concept_id,
+            "codes": [{"id": code, "name": kg.node(code).name} for code in cand.codes],
         }
         sys.stdout.write(json.dumps(row) + "\n")
     return 0
