@@ -10,8 +10,10 @@ columns, so a stay's entities come from one table whatever found them::
     (NA: not linked, or a table written before concepts), codes string (JSON list of the
     concept's node ids, representative first; NA when not linked)
 
-Entity sets key on (node, assertion): a negated and a present mention of the same node stay
-separate entries, so "no pneumonia" can never look like pneumonia to the model.
+Entity sets key on (concept, assertion), the concept being ``concept_id`` where the linker
+filled it and ``node_id`` otherwise: two codes of one concept are one entity, and a negated and
+a present mention of it stay separate entries, so "no pneumonia" can never look like pneumonia
+to the model.
 """
 
 from __future__ import annotations
@@ -85,7 +87,8 @@ def mentions_frame(mentions: Iterable[Mention], note_hours: Mapping[str, float] 
 
 
 def entity_sets(mentions: pd.DataFrame) -> dict[int, EntitySet]:
-    """Per stay, one entry per (linked node, assertion): type, count, first hour, best link score.
+    """Per stay, one entry per (linked concept, assertion): type, count, first hour, best link
+    score; ``EntitySet.node_ids`` holds the concept ids (``concept_id``, else ``node_id``).
 
     ``count`` counts mentions, and for time-series findings their abnormal measurements
     (column ``n_abnormal``), so ten high potassium values weigh more than one.
@@ -97,6 +100,8 @@ def entity_sets(mentions: pd.DataFrame) -> dict[int, EntitySet]:
     if missing:
         raise DataError(f"mentions table lacks columns {missing}", field=missing[0])
     linked = mentions[mentions["node_id"].notna()]
+    if "concept_id" in linked.columns:
+        linked = linked.assign(node_id=linked["concept_id"].astype("string").fillna(linked["node_id"].astype("string")))
     bad = set(linked["assertion"].dropna().unique()) - {a.value for a in Assertion}
     if bad:
         raise DataError(f"unknown assertion values {sorted(bad)}", field="assertion")

@@ -32,3 +32,15 @@ def test_a_table_without_concept_columns_still_reads(tmp_path: Path) -> None:
     back = conform_mentions(pd.read_parquet(path))
     assert back.loc[0, "node_id"] == "HP:0001945"
     assert pd.isna(back.loc[0, "concept_id"]) and pd.isna(back.loc[0, "codes"])
+
+
+def test_entity_sets_key_on_the_concept_where_the_linker_gave_one() -> None:
+    from realm.extract.mentions_table import entity_sets
+
+    rows = [Mention("ascites", ((0, 7),), "disease", stay_id=1, note_id="n", node_id="ICD10CM:R18",
+                    concept_id="MESH:D001201", codes=("MESH:D001201", "ICD10CM:R18")),
+            Mention("ascites", ((9, 16),), "disease", stay_id=1, note_id="n", node_id="MESH:D001201",
+                    concept_id="MESH:D001201", codes=("MESH:D001201", "ICD10CM:R18")),
+            Mention("fever", ((20, 25),), "phenotype", stay_id=1, note_id="n", node_id="HP:0001945")]
+    sets = entity_sets(mentions_frame(rows, {"n": 1.0}))
+    assert dict(zip(sets[1].node_ids, sets[1].counts)) == {"MESH:D001201": 2, "HP:0001945": 1}
