@@ -43,7 +43,8 @@ __all__ = ["Join", "JoinReport", "gem_joins", "name_joins", "add_joins", "name_k
 log = logging.getLogger(__name__)
 
 EVIDENCE = ("gem", "name")
-#: Only conditions join by name: drugs and genes have one vocabulary each here.
+#: Only diseases join by name: phenotypes come from HPO alone (a phenotype and a disease of
+#: one name sampled below 0.98), drugs and genes from one vocabulary each.
 _NAME_TYPES = ("disease",)
 _WORD = re.compile(r"[a-z0-9]+")
 _POSSESSIVE = re.compile(r"['’]s\b")
