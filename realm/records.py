@@ -56,6 +56,10 @@ class Mention:
     stay_id: int | None = None
     node_id: str | None = None
     link_score: float | None = None
+    #: the concept of ``node_id`` (its representative node id) and every code of that
+    #: concept, representative first; filled by the linker with ``node_id``
+    concept_id: str | None = None
+    codes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.spans:

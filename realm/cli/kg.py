@@ -58,7 +58,8 @@ def format_stats(kg: KnowledgeGraph) -> str:
              f"edges {stats['totals']['edges']:,}  aliases {len(kg.aliases):,}", ""]
     for key, title in (("nodes_by_type", "node type"), ("nodes_by_source", "node source"),
                        ("edges_by_relation", "edge relation"), ("edges_by_source", "edge source"),
-                       ("names", "names")):
+                       ("concepts", "concepts"), ("codes_per_concept", "codes per concept"),
+                       ("joins_by_evidence", "joins by evidence"), ("names", "names")):
         lines += _table(title, stats[key])
     return "\n".join(lines)
 
@@ -133,7 +134,8 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    """Print the candidates of ``args.text`` as JSON lines (id, name, type, score, ...)."""
+    """Print the candidates of ``args.text`` as JSON lines (id, name, type, score, ..., the
+    concept and its codes with their names)."""
     from realm.kg.linker import Linker
 
     kg, embedder, index = _open(args)
@@ -146,6 +148,8 @@ def _query(args: argparse.Namespace) -> int:
             "score": round(cand.score, 4),
             "matched": cand.matched,
             "method": cand.method,
+            "concept": cand.concept_id,
+            "codes": [{"id": code, "name": kg.node(code).name} for code in cand.codes],
         }
         sys.stdout.write(json.dumps(row) + "\n")
     return 0

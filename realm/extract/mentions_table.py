@@ -6,10 +6,14 @@ columns, so a stay's entities come from one table whatever found them::
     stay_id* int64, note_id string (NA for time-series findings), hours float32 (note time,
     or the first abnormal hour of a finding), text string, spans string (JSON list of
     [start, end]), type string, assertion string, section string, extractor string,
-    confidence float64, node_id string (NA: not linked), link_score float64
+    confidence float64, node_id string (NA: not linked), link_score float64, concept_id string
+    (NA: not linked, or a table written before concepts), codes string (JSON list of the
+    concept's node ids, representative first; NA when not linked)
 
-Entity sets key on (node, assertion): a negated and a present mention of the same node stay
-separate entries, so "no pneumonia" can never look like pneumonia to the model.
+Entity sets key on (concept, assertion), the concept being ``concept_id`` where the linker
+filled it and ``node_id`` otherwise: two codes of one concept are one entity, and a negated and
+a present mention of it stay separate entries, so "no pneumonia" can never look like pneumonia
+to the model.
 
 The table travels with ``mentions_meta.json`` (KG version, extractor config, counts). Two
 files cannot be renamed into place in one step, so the pair is bound instead: the metadata is
@@ -57,6 +61,8 @@ MENTION_COLUMNS: dict[str, str] = {
     "confidence": "float64",
     "node_id": "string",
     "link_score": "float64",
+    "concept_id": "string",
+    "codes": "string",
 }
 
 
@@ -94,12 +100,15 @@ def mentions_frame(mentions: Iterable[Mention], note_hours: Mapping[str, float] 
             "confidence": m.confidence,
             "node_id": m.node_id,
             "link_score": m.link_score,
+            "concept_id": m.concept_id,
+            "codes": json.dumps(list(m.codes)) if m.codes else None,
         })
     return conform_mentions(pd.DataFrame(rows, columns=list(MENTION_COLUMNS)))
 
 
 def entity_sets(mentions: pd.DataFrame) -> dict[int, EntitySet]:
-    """Per stay, one entry per (linked node, assertion): type, count, first hour, best link score.
+    """Per stay, one entry per (linked concept, assertion): type, count, first hour, best link
+    score; ``EntitySet.node_ids`` holds the concept ids (``concept_id``, else ``node_id``).
 
     ``count`` counts mentions, and for time-series findings their abnormal measurements
     (column ``n_abnormal``), so ten high potassium values weigh more than one.
@@ -111,6 +120,8 @@ def entity_sets(mentions: pd.DataFrame) -> dict[int, EntitySet]:
     if missing:
         raise DataError(f"mentions table lacks columns {missing}", field=missing[0])
     linked = mentions[mentions["node_id"].notna()]
+    if "concept_id" in linked.columns:
+        linked = linked.assign(node_id=linked["concept_id"].astype("string").fillna(linked["node_id"].astype("string")))
     bad = set(linked["assertion"].dropna().unique()) - {a.value for a in Assertion}
     if bad:
         raise DataError(f"unknown assertion values {sorted(bad)}", field="assertion")

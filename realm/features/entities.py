@@ -16,6 +16,13 @@ adds to each batch (E = most entities in the batch, at least 1)::
                                        last abnormal hour / window, tanh(last excess)
     entities_mask (B, E) bool          entities_node (B, E) long: row in ``node_ids``, -1 pad
 
+Entities are concepts (:meth:`KnowledgeGraph.concept_of`): every linked node is replaced by
+its concept before the sets are built, so a stay that names ICD-10 ``R18`` and one that names
+MeSH ``D001201`` (one concept, Ascites) share one entity, one token and one vector. A concept's
+vector is the mean of its codes' vectors rather than its representative's: each vocabulary's
+codes carry their own hierarchy (``ancestors`` puts an ICD-10 code next to its category's
+other codes), and the mean keeps that for a concept whatever node represents it.
+
 Node vectors are unsupervised functions of the KG (no label ever shapes them): ``text``
 embeds :func:`realm.kg.node_embeddings.node_text` (name, definition, relations), so a node
 never seen in training still lands near its siblings; ``ancestors`` hashes the node and its
@@ -65,7 +72,7 @@ from realm.kg.spec import load_kg
 from realm.records import Assertion, EntitySet, NODE_TYPES
 
 __all__ = ["EntityProvider", "select_entities", "ancestor_vectors", "finding_numbers", "with_ancestors",
-           "EMBEDDING_KINDS"]
+           "on_concepts", "EMBEDDING_KINDS"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +80,7 @@ EMBEDDING_KINDS = ("text", "ancestors", "transe")
 _ASSERTION_CODE = {a: i + 1 for i, a in enumerate(Assertion)}
 _TYPE_CODE = {t: i + 1 for i, t in enumerate(NODE_TYPES)}
 _OTHER_TYPE = len(NODE_TYPES) + 1
-_EMBED_VERSION = 1  # bump when the vector recipe changes
+_EMBED_VERSION = 2  # bump when the vector recipe changes (2: one vector per concept)
 
 
 def select_entities(entities: EntitySet, max_entities: int, present_only: bool) -> list[int]:
@@ -177,6 +184,21 @@ def with_ancestors(mentions: pd.DataFrame, kg, depth: int, decay: float = 0.5,
     merged = (pd.concat([notes, added], ignore_index=True)
               .sort_values("link_score", ascending=False, kind="stable").drop_duplicates(key))
     return pd.concat([mentions[~is_note], merged], ignore_index=True)
+
+
+def on_concepts(mentions: pd.DataFrame, kg) -> pd.DataFrame:
+    """``mentions`` with each linked ``node_id`` (aliases resolved) replaced by its concept id,
+    also written to ``concept_id``; a node the KG lacks is a :class:`KGError` naming a stay."""
+    linked = mentions["node_id"].notna()
+    concept: dict[str, str] = {}
+    for node, stay in mentions.loc[linked].groupby(mentions.loc[linked, "node_id"].astype(str))["stay_id"].first().items():
+        try:
+            concept[node] = kg.concept_of(node)
+        except KGError as exc:
+            raise KGError(f"stay {stay}: entity node {node!r} is not in KG {kg.name!r} (version "
+                          f"{kg.version}); re-run realm extract") from exc
+    ids = mentions["node_id"].astype("string").map(concept).astype("string")
+    return mentions.assign(node_id=ids, concept_id=ids)
 
 
 def _bucket(text: str, dim: int) -> tuple[int, float]:
@@ -337,6 +359,14 @@ class EntityProvider(ModalityProvider):
             (tmp / "meta.json").write_text(json.dumps({"kg_version": kg.version, "ids": ids, **settings}))
         return vectors
 
+    def _concept_vectors(self, kg, concepts: list[str]) -> np.ndarray:
+        """One vector per concept: the mean of its codes' vectors (see the module docstring)."""
+        codes = sorted({code for c in concepts for code in kg.concept_codes(c)})
+        vectors = self._vectors(kg, codes)
+        row = {code: r for r, code in enumerate(codes)}
+        return np.stack([vectors[[row[code] for code in kg.concept_codes(c)]].mean(axis=0)
+                         for c in concepts]).astype(np.float32)
+
     def setup(self, cohort_dir: Path, stay_ids: np.ndarray) -> None:
         if self._sets:
             return
@@ -349,31 +379,23 @@ class EntityProvider(ModalityProvider):
         known = (set(mentions.loc[mentions["stay_id"].isin(train) & mentions["node_id"].notna(), "node_id"].astype(str))
                  if self.ancestor_backoff else None)
         mentions = with_ancestors(mentions, kg, self.ancestor_depth, self.ancestor_decay, self.ancestor_types, known)
+        mentions = on_concepts(mentions, kg)
         sets = entity_sets(mentions)
         values = finding_numbers(mentions, train, self.window_hours)
         no_values = (0.0,) * (N_ENTITY_NUMBERS - 3)
         kept = {int(s): select_entities(sets[int(s)], self.max_entities, not self.include_assertions)
                 for s in stay_ids if int(s) in sets}
-        resolved: dict[str, str] = {}
-        for stay, rows in kept.items():
-            for i in rows:
-                node = sets[stay].node_ids[i]
-                if node not in resolved:
-                    try:
-                        resolved[node] = kg.resolve(node)
-                    except KGError as exc:
-                        raise KGError(f"stay {stay}: entity node {node!r} is not in KG {self.kg_spec!r} "
-                                      f"(version {kg.version}); re-run realm extract") from exc
-        self.node_ids = sorted(set(resolved.values()))
+        #: the concepts of the kept entities (rows of the vector table)
+        self.node_ids = sorted({sets[stay].node_ids[i] for stay, rows in kept.items() for i in rows})
         row_of = {n: r for r, n in enumerate(self.node_ids)}
-        self._table = torch.from_numpy(self._vectors(kg, self.node_ids)) if self.node_ids \
+        self._table = torch.from_numpy(self._concept_vectors(kg, self.node_ids)) if self.node_ids \
             else torch.zeros(0, self.node_dim)
         for stay in (int(s) for s in stay_ids):
             es, rows = sets.get(stay), kept.get(stay, [])
             if es is None or not rows:
                 self._sets[stay] = (torch.zeros(0, dtype=torch.long),) * 3 + (torch.zeros(0, N_ENTITY_NUMBERS),)
                 continue
-            nodes = torch.tensor([row_of[resolved[es.node_ids[i]]] for i in rows])
+            nodes = torch.tensor([row_of[es.node_ids[i]] for i in rows])
             types = torch.tensor([_TYPE_CODE.get(es.types[i], _OTHER_TYPE) for i in rows])
             assertions = torch.tensor([_ASSERTION_CODE[es.assertions[i]] for i in rows])
             hours = [es.first_hours[i] if np.isfinite(es.first_hours[i]) else 0.0 for i in rows]
@@ -381,7 +403,7 @@ class EntityProvider(ModalityProvider):
                                      es.link_scores[i], *values.get((stay, es.node_ids[i]), no_values)]
                                     for i, h in zip(rows, hours)], dtype=torch.float32)
             self._sets[stay] = (nodes, types, assertions, numbers)
-        log.info("entities: %d nodes over %d stays (%d with none), KG %s", len(self.node_ids),
+        log.info("entities: %d concepts over %d stays (%d with none), KG %s", len(self.node_ids),
                  len(self._sets), sum(len(v[0]) == 0 for v in self._sets.values()), kg.version)
 
     # -- batches ---------------------------------------------------------------------------

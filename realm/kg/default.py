@@ -10,38 +10,26 @@ Steps (see kg/recipe.yaml for sources, versions, licences and the size choices):
 5. lab_finding nodes from kg/lab_findings.csv
 6. junk synonyms removed by the rules of realm.kg.sources.synonyms (reviewed in
    kg/checks/removed_synonyms.csv)
-7. cross-vocabulary ``same_as`` edges: shared cross-references, then normalized names
+7. concept joins (``same_as`` edges, realm.kg.joins): one-to-one exact GEM pairs, then equal
+   normalized preferred names of nodes of one type
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from realm.kg.graph import KnowledgeGraph
+from realm.kg.joins import JoinReport, add_joins, gem_joins, name_joins
 from realm.kg.loaders.report import LoadReport
 from realm.kg.sources.synonyms import RemovedSynonym, count_by_rule, filter_synonyms
 
-__all__ = ["build_default_kg", "input_files", "link_by_xrefs", "link_by_names", "normalize_name",
-           "distinct_strings", "MAX_NAME_GROUP"]
+__all__ = ["build_default_kg", "input_files", "distinct_strings", "add_concept_joins"]
 
 log = logging.getLogger(__name__)
-
-#: A normalized name shared by more nodes than this is too generic to link on ("other").
-MAX_NAME_GROUP = 4
-#: Types linked by name: the vocabularies overlap on conditions, not on drugs or genes.
-_NAME_LINK_TYPES = {"disease", "phenotype"}
-#: xref prefixes as written in source files -> KG id prefixes
-_XREF_PREFIX = {"MSH": "MESH", "MESH": "MESH", "OMIM": "OMIM", "ORPHA": "ORPHA", "ORPHANET": "ORPHA",
-                "ICD-10": "ICD10CM", "ICD10": "ICD10CM", "ICD10CM": "ICD10CM", "ICD-9": "ICD9CM",
-                "ICD9": "ICD9CM", "ICD9CM": "ICD9CM", "HP": "HP"}
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = {"of", "the", "and", "or", "nos", "unspecified", "disease", "disorder"}
 
 
 def input_files() -> list[Path]:
@@ -52,51 +40,17 @@ def input_files() -> list[Path]:
             *mesh_dicts.input_files(), *drug_classes.input_files(), *labs.input_files()]
 
 
-def normalize_name(text: str) -> str:
-    """Lower-case word bag without stop words: "Failure, Heart" == "heart failure"."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
-    return " ".join(sorted(words))
-
-
-def link_by_xrefs(kg: KnowledgeGraph) -> int:
-    """``same_as`` edges from a node to every KG node its xrefs name; returns the count."""
-    added = 0
-    for node in list(kg.nodes()):
-        for xref in node.xrefs:
-            prefix, _, local = xref.partition(":")
-            target = f"{_XREF_PREFIX[prefix.upper()]}:{local}" if prefix.upper() in _XREF_PREFIX else None
-            if target and target in kg and target != node.id and kg.node(target).source != node.source:
-                kg.add_edge(node.id, target, "same_as", "xref")
-                added += 1
-    return added
-
-
-def link_by_names(kg: KnowledgeGraph) -> int:
-    """``same_as`` edges between disease/phenotype nodes of different sources whose names
-    (or a name and an exact synonym) normalize alike; generic groups are skipped."""
-    groups: dict[str, set[str]] = defaultdict(set)
-    for node in kg.nodes():
-        if node.type in _NAME_LINK_TYPES:
-            for text in (node.name, *node.synonyms):
-                key = normalize_name(text)
-                if key:
-                    groups[key].add(node.id)
-    pairs: set[tuple[str, str]] = set()
-    for ids in groups.values():
-        if 1 < len(ids) <= MAX_NAME_GROUP:
-            ordered = sorted(ids)
-            for i, a in enumerate(ordered):
-                for b in ordered[i + 1 :]:
-                    if kg.node(a).source != kg.node(b).source:
-                        pairs.add((a, b))
-    for a, b in sorted(pairs):
-        kg.add_edge(a, b, "same_as", "name")
-    return len(pairs)
-
-
 def distinct_strings(kg: KnowledgeGraph) -> int:
     """How many distinct (case-folded) names and synonyms the KG holds: the index's size."""
     return len({s.casefold() for n in kg.nodes() for s in (n.name, *n.synonyms)})
+
+
+def add_concept_joins(kg: KnowledgeGraph) -> JoinReport:
+    """Join the nodes of one concept, strongest evidence first (see realm.kg.joins)."""
+    from realm.kg.sources import crosswalk
+
+    forward, backward = crosswalk.input_files()
+    return add_joins(kg, [*gem_joins(kg, forward, backward), *name_joins(kg)])
 
 
 def _merge_new(kg: KnowledgeGraph, part: KnowledgeGraph, report: LoadReport) -> None:
@@ -139,8 +93,7 @@ def _steps(strict: bool, removed: list[RemovedSynonym]) -> list[tuple[str, Calla
         ("ATC drug classes", lambda kg: log.info("ATC drug classes: %s", drug_classes.add_drug_classes(kg))),
         ("lab findings", lambda kg: labs.add_lab_findings(kg)),
         ("junk synonyms", lambda kg: removed.extend(filter_synonyms(kg))),
-        ("xref links", lambda kg: log.info("same_as by xref: %d", link_by_xrefs(kg))),
-        ("name links", lambda kg: log.info("same_as by name: %d", link_by_names(kg))),
+        ("concept joins", add_concept_joins),
     ]
 
 

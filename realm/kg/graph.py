@@ -5,6 +5,11 @@ Node ids are CURIEs, prefix then local code: ``HP:0000218``, ``ICD10CM:I50.1``,
 ``GENE:<symbol>``, ``NCBIGene:<id>``; custom KGs may use any prefix. Every node carries
 the fields of :class:`realm.records.Node`; every edge a ``relation`` and a ``source``.
 
+Concepts: nodes joined by ``same_as`` edges denote one concept (the connected components of
+those edges); :meth:`KnowledgeGraph.concept_of` names a node's concept by its representative
+node id, :meth:`KnowledgeGraph.concept_codes` lists every code of a concept. A KG without
+``same_as`` edges (most user KGs) has one concept per node.
+
 The graph's :attr:`KnowledgeGraph.version` is a content hash of all nodes and edges: caches
 (index, embeddings) and checkpoints record it, so a stale artefact is detected, never used.
 """
@@ -26,9 +31,21 @@ from realm.cache import atomic_path
 from realm.errors import KGError
 from realm.records import Node
 
-__all__ = ["KnowledgeGraph", "Edge"]
+__all__ = ["KnowledgeGraph", "Edge", "SAME_AS"]
 
 Edge = tuple[str, str, str, str]  # (source node, target node, relation, source vocabulary)
+
+#: The relation that joins two nodes into one concept.
+SAME_AS = "same_as"
+#: Id prefixes in the order a concept's representative is chosen (then the smallest id):
+#: HPO and MeSH carry definitions and the most synonyms; ICD codes are billing categories.
+_REPRESENTATIVE_PREFIXES = ("HP", "MESH", "OMIM", "ORPHA", "DECIPHER", "DRUG", "ATC", "ICD10CM", "ICD9CM")
+
+
+def _representative_key(node_id: str) -> tuple[int, str]:
+    prefix = node_id.partition(":")[0]
+    rank = _REPRESENTATIVE_PREFIXES.index(prefix) if prefix in _REPRESENTATIVE_PREFIXES else len(_REPRESENTATIVE_PREFIXES)
+    return rank, node_id
 
 
 class KnowledgeGraph:
@@ -54,7 +71,7 @@ class KnowledgeGraph:
         if node.id in self.graph and not replace:
             raise KGError(f"duplicate node id {node.id!r}")
         self.graph.add_node(node.id, node=node)
-        self.__dict__.pop("version", None)
+        self._changed()
 
     def add_edge(self, src: str, dst: str, relation: str, source: str = "") -> None:
         """Add a typed edge between two existing nodes (unknown ends are an error)."""
@@ -65,14 +82,14 @@ class KnowledgeGraph:
             raise KGError(f"edge {src!r} -> {dst!r} has no relation")
         # The key makes (src, dst, relation) unique: the same fact from two loads is one edge.
         self.graph.add_edge(src, dst, key=relation, relation=relation, source=source)
-        self.__dict__.pop("version", None)
+        self._changed()
 
     def remove_edge(self, src: str, dst: str, relation: str) -> None:
         """Remove one typed edge (a KGError when it does not exist)."""
         if not self.graph.has_edge(src, dst, key=relation):
             raise KGError(f"no edge {src!r} -[{relation}]-> {dst!r} to remove")
         self.graph.remove_edge(src, dst, key=relation)
-        self.__dict__.pop("version", None)
+        self._changed()
 
     def add_alias(self, old_id: str, node_id: str) -> None:
         """Record that ``old_id`` (an alternative or obsolete id) now means ``node_id``."""
@@ -81,7 +98,7 @@ class KnowledgeGraph:
         if old_id in self.graph:
             raise KGError(f"alias {old_id!r} is itself a node id")
         self.aliases[old_id] = node_id
-        self.__dict__.pop("version", None)
+        self._changed()
 
     def resolve(self, node_id: str) -> str:
         """The current id for ``node_id`` (itself when it is a node, else via aliases).
@@ -100,6 +117,11 @@ class KnowledgeGraph:
         if current is None:
             raise KGError(f"unknown node id {node_id!r} in KG {self.name!r}")
         return current
+
+    def _changed(self) -> None:
+        # Content changed: the cached hash and concept table are stale.
+        self.__dict__.pop("version", None)
+        self.__dict__.pop("_concepts", None)
 
     # -- reading ----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -136,6 +158,41 @@ class KnowledgeGraph:
             out = [(r, n) for r, n in out if r == relation]
         return sorted(out)
 
+    # -- concepts ---------------------------------------------------------------------------
+    @cached_property
+    def _concepts(self) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+        """(node id -> concept id, concept id -> codes) for nodes joined by ``same_as``."""
+        joined = nx.Graph()
+        joined.add_edges_from((u, v) for u, v, key in self.graph.edges(keys=True) if key == SAME_AS)
+        of: dict[str, str] = {}
+        codes: dict[str, tuple[str, ...]] = {}
+        for component in nx.connected_components(joined):
+            ordered = sorted(component, key=_representative_key)
+            concept = ordered[0]
+            codes[concept] = (concept, *sorted(ordered[1:]))
+            of.update((node_id, concept) for node_id in component)
+        return of, codes
+
+    def concept_of(self, node_id: str) -> str:
+        """The concept id of ``node_id`` (an alias resolves first): the representative node
+        of its ``same_as`` component, or the node itself when it is joined to nothing."""
+        node_id = self.resolve(node_id)
+        return self._concepts[0].get(node_id, node_id)
+
+    def concept_codes(self, concept_id: str) -> tuple[str, ...]:
+        """Every node id of a concept, sorted, the representative first (``concept_id`` may be
+        any of its nodes)."""
+        concept = self.concept_of(concept_id)
+        return self._concepts[1].get(concept, (concept,))
+
+    def concepts(self) -> Iterator[tuple[str, tuple[str, ...]]]:
+        """(concept id, codes) for every concept, in concept-id order."""
+        of, codes = self._concepts
+        for node_id in sorted(self.graph.nodes):
+            concept = of.get(node_id, node_id)
+            if concept == node_id:
+                yield concept, codes.get(concept, (concept,))
+
     @cached_property
     def version(self) -> str:
         """Content hash of every node, edge and alias: the KG version."""
@@ -165,6 +222,19 @@ class KnowledgeGraph:
             "edges_by_relation": dict(Counter(e[2] for e in edges).most_common()),
             "edges_by_source": dict(Counter(e[3] for e in edges).most_common()),
             "totals": {"nodes": len(nodes), "edges": len(edges)},
+            **self.concept_stats(),
+        }
+
+    def concept_stats(self) -> dict[str, dict[str, int]]:
+        """Concept count, codes per concept (size -> concepts), joins by evidence (the part
+        of a ``same_as`` edge's source before ':')."""
+        sizes = Counter(len(codes) for _, codes in self.concepts())
+        joins = Counter(d.get("source", "").partition(":")[0]
+                        for _, _, key, d in self.graph.edges(keys=True, data=True) if key == SAME_AS)
+        return {
+            "concepts": {"concepts": sum(sizes.values()), "joined": sum(n for k, n in sizes.items() if k > 1)},
+            "codes_per_concept": {str(k): sizes[k] for k in sorted(sizes)},
+            "joins_by_evidence": dict(joins.most_common()),
         }
 
     # -- composing --------------------------------------------------------------------------

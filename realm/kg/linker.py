@@ -10,8 +10,10 @@ Candidate generation, in order of trust:
 3. dense retrieval from the :class:`~realm.kg.index.VectorIndex` (optional type filter),
    re-ranked by blending cosine with lexical similarity (character trigrams, token overlap).
 
-The decision step (:meth:`Linker.link_mention`) keeps the best candidate and abstains when its
-cosine is below ``threshold``. This is how BioCreative VIII Track 3 normalisers worked:
+Candidates are concepts (:meth:`KnowledgeGraph.concept_of`): nodes joined as one concept are
+one candidate, the best-scoring node standing for it, so a top-5 lists five different
+concepts. The decision step (:meth:`Linker.link_mention`) keeps the best candidate, sets the
+mention's node, concept and codes, and abstains when its cosine is below ``threshold``. This is how BioCreative VIII Track 3 normalisers worked:
 dictionary expansion and synonyms first, embeddings for the rest.
 """
 
@@ -144,6 +146,7 @@ class Candidate:
 
     ``score`` ranks candidates (dictionary hits 1.0; dense hits cosine blended with lexical
     similarity); ``cosine`` is the embedding similarity the abstention threshold reads.
+    ``concept_id`` and ``codes`` are the node's concept and every code of it.
     """
 
     node_id: str
@@ -153,6 +156,8 @@ class Candidate:
     matched: str
     method: str
     cosine: float = 1.0
+    concept_id: str = ""
+    codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,7 +226,9 @@ class Linker:
         self, node_id: str, score: float, matched: str, method: str, cosine: float = 1.0
     ) -> Candidate:
         node = self.kg.node(node_id)
-        return Candidate(node_id, node.name, node.type, score, matched, method, cosine)
+        concept = self.kg.concept_of(node_id)
+        return Candidate(node_id, node.name, node.type, score, matched, method, cosine,
+                         concept, self.kg.concept_codes(concept))
 
     def _dictionary(self, text: str, type: str | None) -> list[Candidate]:
         hits: list[tuple[str, str, str]] = []
@@ -232,11 +239,11 @@ class Linker:
             if self.config.abbreviations and key in self.abbreviations:
                 exp = normalize(self.abbreviations[key])
                 hits += [(n, m, "abbreviation") for n, m, _ in self._exact.get(exp, ())]
-        out: dict[str, Candidate] = {}
+        out: dict[str, Candidate] = {}  # concept -> its best candidate
         for node_id, matched, method in hits:
             cand = self._candidate(node_id, _DICT_SCORES[method], matched, method)
-            if (type is None or cand.type == type) and node_id not in out:
-                out[node_id] = cand
+            if (type is None or cand.type == type) and _better(cand, out.get(cand.concept_id)):
+                out[cand.concept_id] = cand
         return sorted(out.values(), key=lambda c: -c.score)  # stable: names before synonyms
 
     def _expand(self, text: str) -> str:
@@ -262,8 +269,10 @@ class Linker:
                 w = self.config.lexical_weight
                 score = (1 - w) * cos + w * lex
                 node_id = str(meta["node_id"])
-                if node_id in self.kg and (node_id not in best or score > best[node_id].score):
-                    best[node_id] = self._candidate(node_id, score, matched, "dense", cos)
+                if node_id in self.kg:
+                    cand = self._candidate(node_id, score, matched, "dense", cos)
+                    if _better(cand, best.get(cand.concept_id)):
+                        best[cand.concept_id] = cand
             out.append(sorted(best.values(), key=lambda c: (-c.score, c.node_id)))
         return out
 
@@ -278,8 +287,8 @@ class Linker:
         if self.config.dense:
             need = [i for i, r in enumerate(results) if len(r) < k]
             for i, dense in zip(need, self._dense([texts[i] for i in need], type), strict=True):
-                have = {c.node_id for c in results[i]}
-                results[i] += [c for c in dense if c.node_id not in have]
+                have = {c.concept_id for c in results[i]}
+                results[i] += [c for c in dense if c.concept_id not in have]
         return [r[:k] for r in results]
 
     def link(self, text: str, type: str | None = None, k: int = 5) -> list[Candidate]:
@@ -293,12 +302,10 @@ class Linker:
         return candidates[0]
 
     def link_mention(self, mention: Mention, *, use_type: bool = True) -> Mention:
-        """A copy of ``mention`` with ``node_id`` and ``link_score`` set (None: abstained)."""
+        """A copy of ``mention`` with ``node_id``, ``link_score``, ``concept_id`` and ``codes``
+        set (None and () when it abstains)."""
         type_ = mention.type if use_type and mention.type in self._types else None
-        best = self.decide(self.link(mention.text, type_, k=1))
-        if best is None:
-            return dataclasses.replace(mention, node_id=None, link_score=None)
-        return dataclasses.replace(mention, node_id=best.node_id, link_score=best.score)
+        return _linked(mention, self.decide(self.link(mention.text, type_, k=1)))
 
     @cached_property
     def _types(self) -> set[str]:
@@ -313,10 +320,17 @@ class Linker:
         for type_, idx in by_type.items():
             cands_per = self.link_batch([mentions[i].text for i in idx], type_, k=1)
             for i, cands in zip(idx, cands_per, strict=True):
-                best = self.decide(cands)
-                out[i] = dataclasses.replace(
-                    mentions[i],
-                    node_id=best.node_id if best else None,
-                    link_score=best.score if best else None,
-                )
+                out[i] = _linked(mentions[i], self.decide(cands))
         return [m for m in out if m is not None]
+
+
+def _better(cand: Candidate, held: Candidate | None) -> bool:
+    """Whether ``cand`` should stand for its concept instead of ``held`` (first wins ties)."""
+    return held is None or cand.score > held.score
+
+
+def _linked(mention: Mention, best: Candidate | None) -> Mention:
+    if best is None:
+        return dataclasses.replace(mention, node_id=None, link_score=None, concept_id=None, codes=())
+    return dataclasses.replace(mention, node_id=best.node_id, link_score=best.score,
+                               concept_id=best.concept_id, codes=best.codes)

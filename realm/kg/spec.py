@@ -48,7 +48,8 @@ _GRAPH_FILE = "graph.json.gz"
 def _code_files() -> list[Path]:
     """The code that builds the built-ins: a changed loader or recipe must not reuse a cache."""
     here = Path(__file__).resolve().parent
-    return sorted([*here.glob("loaders/*.py"), *here.glob("sources/*.py"), here / "default.py", here / "findings_table.py"])
+    return sorted([*here.glob("loaders/*.py"), *here.glob("sources/*.py"), here / "default.py", here / "joins.py",
+                   here / "findings_table.py"])
 
 
 def _hpo_inputs() -> list[Path]:

@@ -159,6 +159,18 @@ def _prescription_mentions(medications: pd.DataFrame, kg: KnowledgeGraph, window
     return conform_mentions(drugs)
 
 
+def _with_concepts(table: pd.DataFrame, graph: KnowledgeGraph) -> pd.DataFrame:
+    """``table`` with ``concept_id`` and ``codes`` of every linked row filled from ``graph``:
+    the lexicon, the finding rules and the prescriptions name nodes without the linker."""
+    linked = table["node_id"].notna()
+    ids = table.loc[linked, "node_id"].astype(str)
+    codes = {n: graph.concept_codes(n) for n in set(ids)}
+    out = table.copy()
+    out.loc[linked, "concept_id"] = ids.map(lambda n: codes[n][0])  # the representative comes first
+    out.loc[linked, "codes"] = ids.map(lambda n: json.dumps(list(codes[n])))
+    return out
+
+
 def extract_mentions(cohort_dir: Path, kg: str | KnowledgeGraph, cfg: ExtractConfig,
                      out: Path | None = None) -> Path:
     """Extract and link the entities of the cohort in ``cohort_dir`` against ``kg`` (a KG
@@ -207,7 +219,7 @@ def extract_mentions(cohort_dir: Path, kg: str | KnowledgeGraph, cfg: ExtractCon
         drugs = _prescription_mentions(cohort.medications, graph, window)
         frames.append(drugs)
         counts.update(prescription_mentions=len(drugs), prescriptions_linked=int(drugs["node_id"].notna().sum()))
-    table = conform_mentions(pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True))
+    table = _with_concepts(conform_mentions(pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)), graph)
     if llm is not None:
         counts["llm"] = llm.stats.as_dict()
         counts["hallucinations_dropped"] = llm.stats.hallucinations

@@ -139,3 +139,25 @@ def test_provider_feeds_the_model(cohort: Path) -> None:
                  statics=torch.zeros(3, 1), stay_id=torch.tensor([1, 2, 3]))
     model = RealmModel(["mortality"], 2, 2, 1, config=RealmConfig(hidden=16, heads=2), node_dim=32).eval()
     assert torch.isfinite(model(batch)).all()
+
+
+def test_entities_are_concepts_with_the_mean_vector_of_their_codes(cohort: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kg = tiny_kg()
+    kg.add_node(Node("ICD9CM:486", "Pneumonia, organism unspecified", "disease"))
+    kg.add_node(Node("MESH:D011014", "Pneumonia", "disease"))
+    kg.add_edge("ICD10CM:J18.9", "ICD9CM:486", "same_as", "gem:t")
+    kg.add_edge("ICD10CM:J18.9", "MESH:D011014", "same_as", "name:t")
+    monkeypatch.setattr(knowledge, "load_kg", lambda spec, progress=False: kg)
+    frame = pd.read_parquet(cohort / "mentions.parquet")
+    frame.loc[3, "node_id"] = "ICD9CM:486"  # the negated pneumonia now names the ICD-9 code
+    frame.loc[4, "node_id"] = "MESH:D011014"  # the present one the MeSH descriptor
+    frame.to_parquet(cohort / "mentions.parquet")
+    p = _provider()
+    p.setup(cohort, np.array([1, 2, 3]))
+    out = p.get([1])
+    nodes = [p.node_ids[i] for i in out["node"][0].tolist()]
+    assert nodes.count("MESH:D011014") == 2 and "ICD9CM:486" not in p.node_ids  # one concept, two assertions
+    codes = sorted(kg.concept_codes("MESH:D011014"))
+    per_code = p._vectors(kg, codes)
+    row = p.node_ids.index("MESH:D011014")
+    assert torch.allclose(p._table[row], torch.from_numpy(per_code.mean(axis=0)), atol=1e-6)

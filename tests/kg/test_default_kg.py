@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from realm.errors import DataError
-from realm.kg.default import distinct_strings, link_by_names, link_by_xrefs, normalize_name
+from realm.kg.default import distinct_strings
 from realm.kg.findings_table import LabFindingRule, lab_node_id, load_lab_findings
 from realm.kg.graph import KnowledgeGraph
 from realm.kg.sources import crosswalk, icd9, labs
@@ -69,32 +69,10 @@ def test_lab_nodes_link_to_hpo(hpo: KnowledgeGraph) -> None:
     assert kg.node("LAB:troponin_i_high").type == "lab_finding"
 
 
-def test_normalize_name() -> None:
-    assert normalize_name("Failure, Heart") == normalize_name("heart failure") == "failure heart"
-    assert normalize_name("Heart failure, unspecified") == "failure heart"
-    assert normalize_name("of the") == ""
-
-
-def _tiny() -> KnowledgeGraph:
+def test_distinct_strings() -> None:
     kg = KnowledgeGraph("t")
-    kg.add_node(Node("HP:1", "Heart failure", "phenotype", source="HPO", xrefs=("ICD-10:I50",)))
-    kg.add_node(Node("MESH:D1", "Failure, Heart", "disease", source="MeSH"))
-    kg.add_node(Node("ICD10CM:I50", "Heart failure", "disease", source="ICD10CM"))
-    kg.add_node(Node("HP:2", "Heart failure NOS", "phenotype", source="HPO"))
-    kg.add_node(Node("DRUG:x", "Heart failure", "drug", source="DrugNER"))
-    return kg
-
-
-def test_link_by_names_and_xrefs() -> None:
-    kg = _tiny()
-    assert link_by_xrefs(kg) == 1
-    assert ("HP:1", "ICD10CM:I50", "same_as", "xref") in set(kg.edges())
-    added = link_by_names(kg)
-    name_edges = {(a, b) for a, b, r, s in kg.edges() if s == "name"}
-    # HP:1 and HP:2 share a source: never linked to each other; the drug is not linked by name.
-    assert name_edges == {("HP:1", "MESH:D1"), ("HP:2", "MESH:D1"), ("HP:1", "ICD10CM:I50"),
-                          ("HP:2", "ICD10CM:I50"), ("ICD10CM:I50", "MESH:D1")}
-    assert added == 5
+    kg.add_node(Node("HP:1", "Heart failure", "phenotype", synonyms=("heart failure", "Cardiac failure")))
+    kg.add_node(Node("MESH:D1", "Failure, Heart", "disease"))
     assert distinct_strings(kg) == 3
 
 
@@ -118,5 +96,11 @@ def test_full_default_kg() -> None:
     assert distinct_strings(kg) < 150_000
     assert ("maps_to", "ICD10CM:I50.9") in kg.neighbors("ICD9CM:428.0")
     assert kg.node("DRUG:insulin_glargine").type == "drug"
-    assert any(r == "same_as" for r, _ in kg.neighbors("HP:0001945"))  # Fever linked across vocabularies
+    # Ascites is one concept across ICD-10, ICD-9 and MeSH (issue 21's example); HPO's
+    # phenotype stays its own concept (no join rule across types kept its precision)
+    assert kg.concept_codes("ICD10CM:R18") == ("MESH:D001201", "ICD10CM:R18", "ICD9CM:789.5")
+    assert kg.concept_of("HP:0001541") == "HP:0001541"
+    assert kg.concept_of("ORPHA:905") == kg.concept_of("OMIM:277900")  # Wilson disease
+    stats = kg.concept_stats()
+    assert set(stats["joins_by_evidence"]) == {"gem", "name"}
     assert load_kg("default", progress=False).version == kg.version

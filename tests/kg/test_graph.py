@@ -102,3 +102,27 @@ def test_merge_and_from_networkx() -> None:
     bad.add_node("Q:1")
     with pytest.raises(KGError, match="lacks"):
         KnowledgeGraph.from_networkx(bad)
+
+
+def test_concepts_are_same_as_components_with_a_representative_first(tmp_path: Path) -> None:
+    kg = KnowledgeGraph("c")
+    for node_id, name in [("ICD10CM:E83.01", "Wilson's disease"), ("OMIM:277900", "Wilson disease"),
+                          ("MESH:D006527", "Hepatolenticular Degeneration"), ("HP:0001399", "Hepatic failure")]:
+        kg.add_node(Node(node_id, name, "disease"))
+    assert kg.concept_of("HP:0001399") == "HP:0001399"  # joined to nothing: its own concept
+    assert kg.concept_codes("HP:0001399") == ("HP:0001399",)
+    kg.add_edge("OMIM:277900", "ICD10CM:E83.01", "same_as", "xref")
+    kg.add_edge("MESH:D006527", "OMIM:277900", "same_as", "xref")
+    # MeSH ranks before OMIM and ICD as representative; the others follow sorted
+    assert {kg.concept_of(n) for n in ("ICD10CM:E83.01", "OMIM:277900", "MESH:D006527")} == {"MESH:D006527"}
+    assert kg.concept_codes("MESH:D006527") == ("MESH:D006527", "ICD10CM:E83.01", "OMIM:277900")
+    assert kg.concept_codes("OMIM:277900") == kg.concept_codes("MESH:D006527")
+    assert dict(kg.concepts()) == {"HP:0001399": ("HP:0001399",),
+                                   "MESH:D006527": ("MESH:D006527", "ICD10CM:E83.01", "OMIM:277900")}
+    with pytest.raises(KGError, match="unknown node"):
+        kg.concept_of("X:404")
+    loaded = KnowledgeGraph.load(kg.save(tmp_path / "c.json.gz"))
+    assert loaded.concept_codes("ICD10CM:E83.01") == kg.concept_codes("MESH:D006527")
+    kg.remove_edge("MESH:D006527", "OMIM:277900", "same_as")  # a change invalidates the table
+    assert kg.concept_of("MESH:D006527") == "MESH:D006527"
+    assert kg.concept_of("ICD10CM:E83.01") == "OMIM:277900"

@@ -17,6 +17,7 @@ def test_stats_table(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "KG sepsis_icu" in out and "nodes 13" in out
     assert "has_phenotype" in out and "drug_class" in out
+    assert "codes per concept" in out and "joins by evidence" in out
 
 
 def test_stats_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -25,6 +26,9 @@ def test_stats_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert payload["totals"] == {"nodes": 13, "edges": 12}
     assert payload["nodes_by_type"]["disease"] == 4
     assert payload["distinct_strings"] == 37  # 13 names + 24 synonyms
+    # a user KG without same_as joins: one concept per node
+    assert payload["concepts"] == {"concepts": 13, "joined": 0}
+    assert payload["codes_per_concept"] == {"1": 13} and payload["joins_by_evidence"] == {}
 
 
 def test_build_prints_version_and_path(capsys: pytest.CaptureFixture[str]) -> None:

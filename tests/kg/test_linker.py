@@ -99,3 +99,24 @@ def test_stale_index_is_refused(kg: KnowledgeGraph) -> None:
     )
     with pytest.raises(KGError, match="stale"):
         Linker(bigger, emb, index)
+
+
+def test_candidates_are_concepts_and_mentions_carry_their_codes(kg: KnowledgeGraph) -> None:
+    joined = KnowledgeGraph.from_nodes_edges(
+        [*NODES, Node("ICD10CM:I50.9", "Heart failure, congestive", "disease", ("CHF",)),
+         Node("MESH:D1", "Heart Failure, Congestive", "disease")],
+        [("ICD10CM:I50.9", "D:chf", "same_as", "name:t"), ("MESH:D1", "D:chf", "same_as", "name:t")],
+        name="joined")
+    exact = Linker(joined, None, None, LinkerConfig(dense=False, abbreviations=False))
+    top = exact.link("congestive heart failure", k=5)
+    # three nodes name it (all reordered/exact hits): one candidate, the exact name standing for it
+    assert [c.node_id for c in top] == ["D:chf"]
+    assert top[0].concept_id == "MESH:D1" and top[0].codes == ("MESH:D1", "D:chf", "ICD10CM:I50.9")
+    linked = exact.link_mention(Mention("CHF", ((0, 3),), "disease"))
+    assert linked.node_id == "ICD10CM:I50.9"  # the node matched is kept
+    assert linked.concept_id == "MESH:D1" and linked.codes == ("MESH:D1", "D:chf", "ICD10CM:I50.9")
+    assert exact.link_mentions([linked])[0].codes == linked.codes
+    missed = exact.link_mention(linked.__class__("no such thing", ((0, 13),), "disease"))
+    assert missed.node_id is None and missed.concept_id is None and missed.codes == ()
+    # a KG without joins: every node is its own concept
+    assert Linker(kg, None, None, LinkerConfig(dense=False)).link("Seizure")[0].codes in {("HP:0001250",), ("D:seizure",)}

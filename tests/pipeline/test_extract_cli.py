@@ -54,6 +54,10 @@ def test_extract_with_the_lexicon_writes_linked_mentions_and_findings(tiny: tupl
     assert {("n1", "T:sepsis", "present"), ("n1", "T:norepi", "present"), ("n1", "T:pneumonia", "negated"),
             ("n2", "T:aki", "family"), ("n3", "T:aki", "hypothetical")} <= got
     assert set(notes["hours"]) == {2.0, 20.0, 5.0}
+    # every linked row carries its concept (a CSV KG without joins: the node itself) and codes
+    linked = table[table["node_id"].notna()]
+    assert (linked["concept_id"] == linked["node_id"]).all()
+    assert all(json.loads(c) == [n] for c, n in zip(linked["codes"], linked["node_id"]))
     finding = table[table["extractor"] == "timeseries"]
     assert len(finding) == 1  # stay 2's potassium is normal; hyponatremia has no node
     row = finding.iloc[0]
