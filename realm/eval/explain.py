@@ -30,7 +30,9 @@ here logs text.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +52,8 @@ from realm.records import Assertion
 
 __all__ = ["Explanations", "select_stays", "snippet", "explain_stays", "list_of",
            "SNIPPET_CHARS", "LISTS", "ENTITY_COLUMNS", "SERIES_COLUMNS"]
+
+log = logging.getLogger(__name__)
 
 SNIPPET_CHARS = 120
 _ASSERTIONS = list(Assertion)  # EntityProvider codes: 0 = padding, i + 1 = _ASSERTIONS[i]
@@ -316,7 +320,7 @@ def explain_stays(model: Any, datamodule: Any, chosen: pd.DataFrame, task: str, 
     """
     if task not in model.tasks:
         raise ConfigError(f"task {task!r} is not one of the model's tasks {model.tasks}")
-    k = model.tasks.index(task)
+    k, started = model.tasks.index(task), time.perf_counter()
     ids = [int(s) for s in chosen["stay_id"]]
     batch = _batch_for(datamodule, ids)
     cohort, tensors = Path(datamodule.cohort_dir), datamodule.tensors
@@ -342,6 +346,9 @@ def explain_stays(model: Any, datamodule: Any, chosen: pd.DataFrame, task: str, 
                                 _resolved(mentions[mentions["stay_id"].isin(ids)], kg), notes,
                                 _training_paths(datamodule, provider, kg), task)
     gates = _gates(model, batch)
+    log.info("explained %d stays (%s): %d hour x variable cells and %d entity concepts "
+             "occluded in %.1f s", len(ids), task, sum(map(len, cells)), len(ent_rows),
+             time.perf_counter() - started)
     stays = pd.DataFrame({"stay_id": ids, "task": task,
                           "model": model_name or type(model).__name__, "risk": base,
                           "y_true": batch["labels"][:, k].numpy(),
