@@ -109,7 +109,7 @@ class KnowledgePaths:
         codes)``: the nearest ``is_a`` ancestor with support from other codes (most stays
         among equally near ones)."""
         own = len(self.stays_of.get(node_id, ()))
-        head = f"{self.kg.node(node_id).name} ({own} training stays)"
+        head = f"{self.kg.node(node_id).name} ({_count(own, 'training stay')})"
         parent: dict[str, str] = {}
         frontier, seen = [node_id], {node_id}
         for _ in range(PATH_DEPTH):
@@ -127,12 +127,16 @@ class KnowledgePaths:
                     chain.append(parent[chain[-1]])
                 names = [self.kg.node(a).name for a in reversed(chain)]
                 return (" → ".join([head, *names])
-                        + f" ({stays} training stays via {codes} other codes)")
+                        + f" ({_count(stays, 'training stay')} via {_count(codes, 'other code')})")
             seen.update(level)
             frontier = level
             if not frontier:
                 break
         return f"{head}; no is_a ancestor within {PATH_DEPTH} steps shared with training stays"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _ancestors(kg: Any, node_id: str) -> set[str]:

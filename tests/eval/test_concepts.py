@@ -60,7 +60,7 @@ def test_a_kg_with_concepts_is_asked_first() -> None:
 def test_path_reaches_the_ancestor_training_stays_carried() -> None:
     kg = _kg()
     paths = KnowledgePaths.build(kg, {"HP:0002586": {1, 2, 3}, "HP:0001541": {4}, "X:2": {5}})
-    assert paths.path("HP:0001541") == ("Ascites (1 training stays) → Abnormality of the peritoneum"
-                                        " (3 training stays via 1 other codes)")
+    assert paths.path("HP:0001541") == ("Ascites (1 training stay) → Abnormality of the peritoneum"
+                                        " (3 training stays via 1 other code)")
     assert paths.support("HP:0001438", "HP:0001541") == (3, 1)
     assert paths.path("HP:0001945").startswith("Fever (0 training stays); no is_a ancestor")
