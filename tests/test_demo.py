@@ -40,6 +40,7 @@ def test_demo_tiny_then_warm(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     html = report.read_text()
     assert html.count('src="data:image/svg+xml;base64,') >= 4
     assert "Why these risks?" in html  # REALM's explanations made it into the report
+    _check_explanations(tmp_path / "demo")
 
     # Warm: every expensive step must come from the cache, so each one fails if called (a
     # behavioural check of the caching; the warm-run time itself is a benchmark figure).
@@ -57,6 +58,26 @@ def test_demo_tiny_then_warm(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert main(argv) == 0
     again = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert again["tasks"] == record["tasks"]  # cached models, same seed: same numbers
+
+
+def _check_explanations(out: Path) -> None:
+    """What a clinician checks: findings apart from negated mentions, risk-raising entities
+    first for the highest-risk stays."""
+    from realm.eval.explain import Explanations, list_of
+
+    ex = Explanations.load(out / "explanations")
+    mentions = pd.read_parquet(out / "cohort" / "mentions.parquet")
+    assert len(ex.entities) and (ex.entities["list"] == ex.entities["assertion"].map(list_of)).all()
+    for row in ex.entities[ex.entities["list"] == "present"].itertuples():
+        said = mentions[(mentions["stay_id"] == row.stay_id)
+                        & mentions["node_id"].isin(row.codes.split(", "))]
+        assert (said["assertion"] == "present").any(), row  # never a negated mention's row
+    top = ex.stays.loc[ex.stays["reason"] == "highest risk", ["stay_id", "task"]]
+    for _, rows in ex.entities.merge(top).groupby(["stay_id", "task", "list"]):
+        if (rows["effect"] > 0).any():
+            assert rows.sort_values("rank")["effect"].iloc[0] == rows["effect"].max() > 0
+    html = (out / "report.html").read_text()
+    assert "Findings (present)" in html and " pts" in html
 
 
 @pytest.mark.slow

@@ -1,18 +1,26 @@
-"""Per-stay explanations: which KG entities and which hours x variables drove a risk.
+"""Per-stay explanations a clinician can check: which findings and which hours x variables
+moved a stay's risk, by how much, and where the knowledge about each finding came from.
 
 Three tables, one row per item, saved together as Parquet (:class:`Explanations`):
 
 - ``stays``: stay_id, task, model, risk, y_true, reason (why this stay was chosen:
   ``highest risk`` or ``random``), and the REALM gate weights (timeseries, entities,
   notes; NaN for models without a gate).
-- ``entities`` (REALM only): stay_id, task, rank, node_id, name, type, assertion,
-  link_score, attention, occlusion (risk with the entity minus risk without it, from
-  :meth:`realm.models.realm_model.RealmModel.explain`), snippet.
-- ``timeseries`` (any model whose input is the binned series): stay_id, task, rank,
-  variable, hour_start, hour_end, attribution, observed, value. Attribution is
-  gradient x input of the task's logit w.r.t. the normalized values, summed over the
-  variable's features in that bin: positive raised the risk. ``value`` is the raw value
-  (canonical unit) last recorded at or before the bin's end.
+- ``entities`` (models that read the entity set): one row per concept and assertion of the
+  stay: stay_id, task, list (``present`` findings, ``negated`` ones, ``other``: historical,
+  family, hypothetical), rank (within the stay's list, 1 = raised the risk most), concept,
+  name, codes (every code of the concept: vocabulary duplicates linked to one mention or
+  joined by the KG's crosswalk are one row, see :mod:`realm.eval.concepts`), type,
+  assertion, mentions, link_score, effect, kg_path, snippet. Every concept of the stay's
+  entity set has its row (the report shows those that moved the risk most).
+- ``timeseries``: the ``top_k`` (time window, variable) pairs by size of effect: stay_id,
+  task, rank, variable, hour_start, hour_end, effect, n_measured (measurements in the
+  window), value (the last of them, raw, canonical unit).
+
+``effect`` is the stay's risk minus its risk with that item removed (occlusion, see
+:mod:`realm.eval.occlusion`), as a probability difference: ``+0.05`` means the item raised
+the risk by 5 percentage points. A concept is removed with all its codes, so duplicates
+never split one effect between them.
 
 Snippets are at most :data:`SNIPPET_CHARS` characters of the note around the mention, the
 mention marked with guillemets; the full note text never leaves this module, and nothing
@@ -22,7 +30,10 @@ here logs text.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,14 +45,25 @@ import torch
 
 from realm.cache import atomic_dir
 from realm.errors import ConfigError, DataError, KGError
+from realm.eval.concepts import KnowledgePaths, concept_codes, concept_groups
+from realm.eval.occlusion import (SeriesLayout, entity_effects, risks, series_effects,
+                                  window_cells)
 from realm.records import Assertion
 
-__all__ = ["Explanations", "select_stays", "snippet", "gradient_x_input", "explain_stays",
-           "SNIPPET_CHARS"]
+__all__ = ["Explanations", "select_stays", "snippet", "explain_stays", "list_of",
+           "SNIPPET_CHARS", "LISTS", "ENTITY_COLUMNS", "SERIES_COLUMNS"]
+
+log = logging.getLogger(__name__)
 
 SNIPPET_CHARS = 120
 _ASSERTIONS = list(Assertion)  # EntityProvider codes: 0 = padding, i + 1 = _ASSERTIONS[i]
 _TABLES = ("stays", "entities", "timeseries")
+#: The entity lists, in the order a report shows them.
+LISTS = ("present", "negated", "other")
+ENTITY_COLUMNS = ["stay_id", "task", "list", "rank", "concept", "name", "codes", "type",
+                  "assertion", "mentions", "link_score", "effect", "kg_path", "snippet"]
+SERIES_COLUMNS = ["stay_id", "task", "rank", "variable", "hour_start", "hour_end", "effect",
+                  "n_measured", "value"]
 
 
 @dataclass(frozen=True)
@@ -107,23 +129,10 @@ def snippet(text: str, spans: Sequence[Sequence[int]], width: int = SNIPPET_CHAR
     return out[:width]
 
 
-def gradient_x_input(model: torch.nn.Module, batch: dict[str, torch.Tensor],
-                     task: int) -> torch.Tensor:
-    """Gradient x input of the task's logit w.r.t. ``values``: (B, T, F).
 
-    Each stay's logit depends only on its own inputs, so the gradient of the batch sum
-    gives every stay's own gradient in one backward pass.
-    """
-    was_training = model.training
-    model.eval()
-    try:
-        values = batch["values"].detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            logits = model({**batch, "values": values})  # (B, K)
-            (grad,) = torch.autograd.grad(logits[:, task].sum(), values)
-    finally:
-        model.train(was_training)
-    return (grad * values).detach()  # (B, T, F)
+def list_of(assertion: str) -> str:
+    """The list an assertion's entities go in: ``present``, ``negated`` or ``other``."""
+    return assertion if assertion in ("present", "negated") else "other"
 
 
 def _feature_variables(feature_names: Sequence[str], variable_names: Sequence[str]) -> np.ndarray:
@@ -138,34 +147,60 @@ def _feature_variables(feature_names: Sequence[str], variable_names: Sequence[st
     return np.asarray(out)
 
 
-def _timeseries_rows(attr: np.ndarray, masks: np.ndarray, stay_ids: Sequence[int], task: str,
-                     tensors: Any, events: pd.DataFrame, top_k: int) -> list[dict[str, Any]]:
-    var_of = _feature_variables(tensors.feature_names, tensors.variable_names)
-    n_vars, bin_h = len(tensors.variable_names), tensors.config.bin_hours
+def _batch_for(datamodule: Any, stay_ids: Sequence[int]) -> dict[str, torch.Tensor]:
+    """One batch of exactly these stays, in this order, from the DataModule's arrays."""
+    datamodule.setup("predict")
+    row_of = {int(s): r for r, s in enumerate(datamodule.tensors.stay_ids)}
+    missing = [s for s in stay_ids if int(s) not in row_of]
+    if missing:
+        raise DataError(f"stays {missing[:5]} are not in the DataModule's cohort", field="stay_id")
+    return datamodule._collate([row_of[int(s)] for s in stay_ids])
+
+
+# -- the time series -------------------------------------------------------------------------
+def _series_rows(effects: list[np.ndarray], cells: list[list[tuple[int, int]]],
+                 stay_ids: Sequence[int], task: str, tensors: Any, events: pd.DataFrame,
+                 bins_per_window: int, top_k: int) -> list[dict[str, Any]]:
+    cfg = tensors.config
+    # the discretizer's binning: early events in the first bin, the last hour in the last
+    hours = events["hours"].to_numpy(dtype=float)
+    bins = np.clip(np.floor(hours / cfg.bin_hours), 0, cfg.n_bins - 1)
+    events = events.assign(window=(bins // bins_per_window).astype(int))
+    width = bins_per_window * cfg.bin_hours
     rows = []
     for i, stay in enumerate(stay_ids):
-        cells = np.zeros((attr.shape[1], n_vars))  # (T, V)
-        np.add.at(cells.T, var_of, attr[i].T)
-        order = np.argsort(-np.abs(cells), axis=None, kind="stable")[:top_k]
         ev = events[events["stay_id"] == stay]
-        for rank, flat in enumerate(order, 1):
-            t, v = np.unravel_index(flat, cells.shape)
+        for rank, j in enumerate(np.argsort(-np.abs(effects[i]), kind="stable")[:top_k], 1):
+            window, v = cells[i][j]
             var = tensors.variable_names[v]
-            seen = ev[(ev["variable"] == var) & (ev["hours"] <= (t + 1) * bin_h)]
+            seen = ev[(ev["variable"] == var) & (ev["window"] == window)].sort_values("hours")
             rows.append({"stay_id": int(stay), "task": task, "rank": rank, "variable": var,
-                         "hour_start": float(t * bin_h), "hour_end": float((t + 1) * bin_h),
-                         "attribution": float(cells[t, v]), "observed": bool(masks[i, t, v] > 0),
-                         "value": float(seen.sort_values("hours")["value"].iloc[-1])
-                         if len(seen) else float("nan")})
+                         "hour_start": float(window * width),
+                         "hour_end": float(min((window + 1) * width, cfg.window_hours)),
+                         "effect": float(effects[i][j]), "n_measured": len(seen),
+                         "value": float(seen["value"].iloc[-1]) if len(seen) else float("nan")})
     return rows
 
 
-def _mention_snippets(mentions: pd.DataFrame, notes: pd.DataFrame, stay: int, node_id: str,
-                      assertion: str, kg: Any) -> str:
-    """A snippet of the first note mention of (stay, node, assertion); for a time-series
-    finding, where and when it was first seen."""
-    rows = mentions[(mentions["stay_id"] == stay) & (mentions["assertion"] == assertion)]
-    rows = rows[rows["node_id"].map(lambda n: _resolve(kg, n)) == node_id]
+# -- the entity set --------------------------------------------------------------------------
+def _resolved(mentions: pd.DataFrame, kg: Any) -> pd.DataFrame:
+    """Linked mentions with ``node`` = the KG's current id (NA when the KG lacks it)."""
+    linked = mentions[mentions["node_id"].notna()]
+    ids = {n: _resolve(kg, n) for n in linked["node_id"].astype(str).unique()}
+    return linked.assign(node=linked["node_id"].astype(str).map(ids))
+
+
+def _resolve(kg: Any, node_id: str) -> str | None:
+    try:
+        return kg.resolve(node_id)
+    except KGError:
+        return None
+
+
+def _evidence(mentions: pd.DataFrame, notes: pd.DataFrame, nodes: set[str], assertion: str) -> str:
+    """A snippet of the first note mention of any of ``nodes`` with ``assertion`` (the
+    stay's resolved mentions); for a time-series finding, when it was first seen."""
+    rows = mentions[mentions["node"].isin(nodes) & (mentions["assertion"] == assertion)]
     if rows.empty:
         return ""
     in_notes = rows[rows["note_id"].notna()].sort_values("hours")
@@ -178,93 +213,147 @@ def _mention_snippets(mentions: pd.DataFrame, notes: pd.DataFrame, stay: int, no
     return snippet(str(text.iloc[0]), json.loads(m["spans"])) if len(text) else ""
 
 
-def _resolve(kg: Any, node_id: object) -> str | None:
-    if node_id is None or pd.isna(node_id):
-        return None
-    try:
-        return kg.resolve(str(node_id))
-    except KGError:
-        return None
+def _stay_tokens(batch: dict[str, torch.Tensor], i: int, provider: Any) -> pd.DataFrame:
+    """Stay i's entity tokens: token index, node, assertion, mentions, link score."""
+    idx = np.flatnonzero(batch["entities_mask"][i].numpy())
+    numbers = batch["entities_numbers"][i].numpy()
+    return pd.DataFrame({
+        "token": idx,
+        "node_id": [provider.node_ids[int(batch["entities_node"][i, e])] for e in idx],
+        "assertion": [_ASSERTIONS[int(batch["entities_assertion"][i, e]) - 1].value for e in idx],
+        "mentions": np.rint(np.expm1(numbers[idx, 0])).astype(int),  # stored as log1p(count)
+        "link_score": numbers[idx, 2].astype(float),
+    })
 
 
-def _entity_rows(explained: list[dict[str, Any]], batch: dict[str, torch.Tensor], provider: Any,
-                 kg: Any, mentions: pd.DataFrame, notes: pd.DataFrame,
-                 task: str) -> list[dict[str, Any]]:
+def _groups(tokens: pd.DataFrame, kg: Any, mentions: pd.DataFrame) -> list[pd.DataFrame]:
+    """The stay's tokens grouped by (concept, assertion), each group's most mentioned,
+    best linked node first."""
+    same_mention = (mentions[mentions["note_id"].notna() & mentions["node"].notna()]
+                    .groupby(["note_id", "spans"])["node"].agg(list)
+                    if {"note_id", "spans"} <= set(mentions.columns) else [])
+    concept = concept_groups(kg, tokens["node_id"], same_mention)
+    tokens = tokens.assign(concept=tokens["node_id"].map(concept)).sort_values(
+        ["mentions", "link_score", "node_id"], ascending=[False, False, True])
+    return [g for _, g in tokens.groupby(["concept", "assertion"], sort=True)]
+
+
+def _training_paths(datamodule: Any, provider: Any, kg: Any) -> KnowledgePaths:
+    """Which training stays carried each node (the entity sets the model was trained on)."""
+    stays = pd.read_parquet(Path(datamodule.cohort_dir) / "stays.parquet",
+                            columns=["stay_id", "split"])
+    train = stays.loc[stays["split"].astype("string").eq("train").fillna(False), "stay_id"]
+    stays_of: dict[str, set[int]] = defaultdict(set)
+    ids = [int(s) for s in train]
+    for start in range(0, len(ids), 512):
+        chunk = ids[start:start + 512]
+        got = provider.get(chunk)
+        for row, col in zip(*np.nonzero(got["mask"].numpy())):
+            stays_of[provider.node_ids[int(got["node"][row, col])]].add(chunk[row])
+    return KnowledgePaths.build(kg, stays_of)
+
+
+def _entity_rows(model: Any, batch: dict[str, torch.Tensor], k: int, base: np.ndarray,
+                 provider: Any, kg: Any, mentions: pd.DataFrame, notes: pd.DataFrame,
+                 paths: KnowledgePaths, task: str) -> list[dict[str, Any]]:
+    ids = [int(s) for s in batch["stay_id"]]
+    per_stay = [mentions[mentions["stay_id"] == s] for s in ids]
+    groups = [_groups(_stay_tokens(batch, i, provider), kg, per_stay[i]) for i in range(len(ids))]
+    tokens = [[g["token"].tolist() for g in stay] for stay in groups]
+    effects = entity_effects(model, batch, k, tokens, base)
     rows = []
-    for i, stay in enumerate(explained):
-        for rank, ent in enumerate(stay["entities"], 1):
-            e = ent["index"]
-            node_id = provider.node_ids[ent["node"]]
-            node = kg.node(node_id)
-            assertion = _ASSERTIONS[int(batch["entities_assertion"][i, e]) - 1].value
-            rows.append({
-                "stay_id": stay["stay_id"], "task": task, "rank": rank, "node_id": node_id,
-                "name": node.name, "type": node.type, "assertion": assertion,
-                "link_score": float(batch["entities_numbers"][i, e, 2]),
-                "attention": ent["attention"], "occlusion": ent["occlusion"],
-                "snippet": _mention_snippets(mentions, notes, stay["stay_id"], node_id,
-                                             assertion, kg),
+    for i, stay in enumerate(ids):
+        candidates = []
+        for group, effect in zip(groups[i], effects[i]):
+            lead = group.iloc[0]
+            node = kg.node(lead["node_id"])
+            members = group["node_id"].unique().tolist()
+            # the path of the code the model saw most in training tells where its knowledge is from
+            known = max(members, key=lambda n: (len(paths.stays_of.get(n, ())),
+                                                n == lead["node_id"]))
+            candidates.append({
+                "stay_id": stay, "task": task, "list": list_of(lead["assertion"]),
+                "concept": lead["concept"], "name": node.name,
+                "codes": ", ".join(concept_codes(kg, members)), "type": node.type,
+                "assertion": lead["assertion"], "mentions": int(group["mentions"].sum()),
+                "link_score": float(group["link_score"].max()), "effect": float(effect),
+                "kg_path": paths.path(known),
+                "snippet": _evidence(per_stay[i], notes, set(members), lead["assertion"]),
             })
+        rows += _ranked(candidates)
     return rows
 
 
-def _batch_for(datamodule: Any, stay_ids: Sequence[int]) -> dict[str, torch.Tensor]:
-    """One batch of exactly these stays, in this order, from the DataModule's arrays."""
-    datamodule.setup("predict")
-    row_of = {int(s): r for r, s in enumerate(datamodule.tensors.stay_ids)}
-    missing = [s for s in stay_ids if int(s) not in row_of]
-    if missing:
-        raise DataError(f"stays {missing[:5]} are not in the DataModule's cohort", field="stay_id")
-    return datamodule._collate([row_of[int(s)] for s in stay_ids])
+def _ranked(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per list, every row ranked by effect (1 = raised the risk most)."""
+    out = []
+    for name in LISTS:
+        rows = sorted((r for r in candidates if r["list"] == name), key=lambda r: -r["effect"])
+        out += [{**r, "rank": rank} for rank, r in enumerate(rows, 1)]
+    return out
+
+
+def _gates(model: Any, batch: dict[str, torch.Tensor]) -> np.ndarray:
+    """REALM's modality gate per stay (B, 3); NaN for models without one."""
+    if not hasattr(model, "fuse"):
+        return np.full((len(batch["stay_id"]), 3), np.nan)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model.fuse(batch)["gate"].numpy()
+    finally:
+        model.train(was_training)
 
 
 def explain_stays(model: Any, datamodule: Any, chosen: pd.DataFrame, task: str, *,
                   model_name: str | None = None, top_k: int = 5, kg: Any = None,
-                  mentions: pd.DataFrame | None = None) -> Explanations:
+                  mentions: pd.DataFrame | None = None,
+                  window_hours: float = 6.0) -> Explanations:
     """Explain ``chosen`` stays (columns stay_id, reason; see :func:`select_stays`).
 
-    ``model`` is a trained RealmTask on ``datamodule``'s inputs. When it has REALM's
-    ``explain`` API and the DataModule an entity provider, the entity table is filled
-    (``kg`` and ``mentions`` are then needed for names and snippets); the hour x variable
-    table is filled for every model.
+    ``model`` is a trained RealmTask on ``datamodule``'s inputs. The time-series table is
+    filled for every model (its ``top_k`` cells by size of effect, over time windows of
+    ``window_hours``); the entity table (every concept of the stay) when
+    the model reads the entity set of the DataModule's entity provider (``kg`` and the
+    ``mentions`` table are then needed for names, codes, KG paths and snippets).
     """
     if task not in model.tasks:
         raise ConfigError(f"task {task!r} is not one of the model's tasks {model.tasks}")
-    k = model.tasks.index(task)
+    k, started = model.tasks.index(task), time.perf_counter()
     ids = [int(s) for s in chosen["stay_id"]]
     batch = _batch_for(datamodule, ids)
-    cohort = Path(datamodule.cohort_dir)
+    cohort, tensors = Path(datamodule.cohort_dir), datamodule.tensors
+    base = risks(model, batch, k)
+    bins = max(1, round(window_hours / tensors.config.bin_hours))
+    layout = SeriesLayout.of(tensors, _feature_variables(tensors.feature_names,
+                                                         tensors.variable_names))
+    cells = [window_cells(batch["masks"][i].numpy(), bins) for i in range(len(ids))]
     events = pd.read_parquet(cohort / "events.parquet",
                              columns=["stay_id", "hours", "variable", "value"],
                              filters=[("stay_id", "in", ids)])
-    attr = gradient_x_input(model, batch, k).numpy()
-    ts_rows = _timeseries_rows(attr, batch["masks"].numpy(), ids, task, datamodule.tensors,
-                               events, top_k)
-    with torch.no_grad():
-        model.eval()
-        risk = torch.sigmoid(model(batch)[:, k]).numpy()
-    gates = np.full((len(ids), 3), np.nan)
+    ts_rows = _series_rows(series_effects(model, batch, k, layout, cells, bins, base), cells, ids,
+                           task, tensors, events, bins, top_k)
     ent_rows: list[dict[str, Any]] = []
     provider = next((p for p in getattr(datamodule, "extra_modalities", [])
                      if getattr(p, "name", "") == "entities"), None)
-    if hasattr(model, "explain") and provider is not None:
+    if provider is not None and getattr(getattr(model, "config", None), "use_entities", False):
         if kg is None or mentions is None:
             raise ConfigError("explaining entities needs the KG and the mentions table")
-        explained = model.explain(batch, top_k=top_k, task=k)
-        gates = np.array([[s["gate"][m] for m in ("timeseries", "entities", "notes")]
-                          for s in explained])
         notes = pd.read_parquet(cohort / "notes.parquet", columns=["note_id", "stay_id", "text"],
                                 filters=[("stay_id", "in", ids)])
-        ent_rows = _entity_rows(explained, batch, provider, kg, mentions, notes, task)
-    labels = batch["labels"][:, k].numpy()
+        ent_rows = _entity_rows(model, batch, k, base, provider, kg,
+                                _resolved(mentions[mentions["stay_id"].isin(ids)], kg), notes,
+                                _training_paths(datamodule, provider, kg), task)
+    gates = _gates(model, batch)
+    log.info("explained %d stays (%s): %d hour x variable cells and %d entity concepts "
+             "occluded in %.1f s", len(ids), task, sum(map(len, cells)), len(ent_rows),
+             time.perf_counter() - started)
     stays = pd.DataFrame({"stay_id": ids, "task": task,
-                          "model": model_name or type(model).__name__, "risk": risk,
-                          "y_true": labels, "reason": chosen["reason"].to_list(),
+                          "model": model_name or type(model).__name__, "risk": base,
+                          "y_true": batch["labels"][:, k].numpy(),
+                          "reason": chosen["reason"].to_list(),
                           "gate_timeseries": gates[:, 0], "gate_entities": gates[:, 1],
                           "gate_notes": gates[:, 2]})
-    ent_cols = ["stay_id", "task", "rank", "node_id", "name", "type", "assertion", "link_score",
-                "attention", "occlusion", "snippet"]
-    ts_cols = ["stay_id", "task", "rank", "variable", "hour_start", "hour_end", "attribution",
-               "observed", "value"]
-    return Explanations(stays, pd.DataFrame(ent_rows, columns=ent_cols),
-                        pd.DataFrame(ts_rows, columns=ts_cols))
+    return Explanations(stays, pd.DataFrame(ent_rows, columns=ENTITY_COLUMNS),
+                        pd.DataFrame(ts_rows, columns=SERIES_COLUMNS))

@@ -25,8 +25,8 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from realm.eval.calibration import reliability_curve  # noqa: E402
 
-__all__ = ["svg_data_uri", "roc_figure", "pr_figure", "reliability_figure", "forest_figure",
-           "model_colors"]
+__all__ = ["svg_data_uri", "roc_figure", "pr_figure", "pr_steps", "reliability_figure",
+           "forest_figure", "model_colors"]
 
 PALETTE = ("#1b6ca8", "#d1495b", "#00798c", "#edae49", "#66a182", "#8d6a9f", "#2e4057")
 ORACLE_COLOR = "#7f7f7f"
@@ -90,6 +90,18 @@ def roc_figure(curves: Curves, reference: str, labels: Mapping[str, str],
         return svg_data_uri(fig)
 
 
+def pr_steps(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(recall, precision), recall decreasing, of the step function that average precision
+    integrates: at each recall the precision where that recall is first reached (the highest
+    threshold). The dips where only negatives pass a threshold add no area to AP, so they
+    are left out rather than drawn as spikes below the curve."""
+    prec, rec, _ = precision_recall_curve(y, p)
+    order = np.lexsort((-prec, -rec))  # recall decreasing, best precision first within it
+    rec, prec = rec[order], prec[order]
+    first = np.r_[True, rec[1:] != rec[:-1]]
+    return rec[first], prec[first]
+
+
 def pr_figure(curves: Curves, reference: str, labels: Mapping[str, str],
               points: Mapping[str, Mapping[str, float]]) -> str:
     """Precision-recall curves (step-wise, as average precision integrates them) with the
@@ -102,7 +114,7 @@ def pr_figure(curves: Curves, reference: str, labels: Mapping[str, str],
                    label=f"prevalence {np.mean(first):.2f}")
         for m in _ordered(curves, reference):
             y, p = curves[m]
-            prec, rec, _ = precision_recall_curve(y, p)
+            rec, prec = pr_steps(y, p)
             ax.step(rec, prec, where="post", label=labels.get(m, m), **_style(m, reference, colors))
             op = points.get(m)
             if op and np.isfinite(op["threshold"]):

@@ -23,13 +23,17 @@ import pandas as pd
 from realm import __version__
 from realm.cache import atomic_path
 from realm.eval.evaluation import labelled
-from realm.eval.explain import SNIPPET_CHARS, Explanations
+from realm.eval.explain import LISTS, SNIPPET_CHARS, Explanations
 from realm.eval.plots import (forest_figure, model_colors, pr_figure, reliability_figure,
                               roc_figure)
 
-__all__ = ["render_report", "write_report", "fmt_ci"]
+__all__ = ["render_report", "write_report", "fmt_ci", "legend_labels"]
 
 TEMPLATE = "report.html.j2"
+#: Per entity list, a card shows this many rows that raised the risk and as many that lowered it.
+ENTITY_ROWS = 5
+LIST_TITLES = {"present": "Findings (present)", "negated": "Negated (said to be absent)",
+               "other": "Historical, family or hypothetical"}
 METRIC_LABELS: dict[str, str] = {
     "auroc": "AUROC", "auprc": "AUPRC", "min_se_ppv": "min(Se,+P)", "brier": "Brier",
     "ece": "ECE", "calibration_slope": "Cal. slope", "calibration_intercept": "Cal. intercept",
@@ -69,12 +73,19 @@ def _environment() -> jinja2.Environment:
     env.filters["subgroup_ci"] = fmt_subgroup_ci
     env.filters["num"] = _fmt
     env.filters["pct"] = lambda x: f"{100 * x:.0f}%" if _finite(x) else "n/a"
+    env.filters["pts"] = lambda x: f"{100 * x:+.1f} pts" if _finite(x) else "n/a"
     return env
 
 
-def _label(model: str, rec: Mapping[str, Any]) -> str:
-    auc = rec["metrics"]["auroc"]
-    return f"{model}  AUROC {fmt_ci(auc, 2)}"
+#: The summary each curve's legend shows: the area under that same curve.
+CURVE_METRICS = {"roc": ("auroc", "AUROC"), "pr": ("auprc", "AUPRC (AP)")}
+
+
+def legend_labels(models: Mapping[str, Mapping[str, Any]], curve: str) -> dict[str, str]:
+    """``model  AUROC 0.81 (0.77 to 0.85)`` for the ROC legend, the AUPRC (average
+    precision) for the precision-recall one."""
+    key, name = CURVE_METRICS[curve]
+    return {m: f"{m}  {name} {fmt_ci(rec['metrics'][key], 2)}" for m, rec in models.items()}
 
 
 def _task_view(task: str, entry: Mapping[str, Any], rows: pd.DataFrame,
@@ -87,11 +98,10 @@ def _task_view(task: str, entry: Mapping[str, Any], rows: pd.DataFrame,
               for m, sub in ((m, rows[rows["model"] == m]) for m in models)}
     ref = reference if reference in models else next(iter(models))
     points = {m: rec["operating_point"] for m, rec in models.items()}
-    labels = {m: _label(m, rec) for m, rec in models.items()}
     view["figures"] = {
         "forest": forest_figure(models, ref),
-        "roc": roc_figure(curves, ref, labels, points),
-        "pr": pr_figure(curves, ref, labels, points),
+        "roc": roc_figure(curves, ref, legend_labels(models, "roc"), points),
+        "pr": pr_figure(curves, ref, legend_labels(models, "pr"), points),
         "reliability": reliability_figure(curves, ref),
     }
     view["colors"] = model_colors(list(models))
@@ -101,6 +111,21 @@ def _task_view(task: str, entry: Mapping[str, Any], rows: pd.DataFrame,
     return view
 
 
+def _bars(rows: pd.DataFrame, scale: float) -> list[dict[str, Any]]:
+    """Rows as dicts with ``bar``: the effect's size relative to ``scale`` (the card's
+    largest: entities and hours share one unit, probability)."""
+    # snippets are cut again here: the report never shows more than SNIPPET_CHARS
+    return [{**r, "bar": 100 * abs(r["effect"]) / max(scale, 1e-9),
+             **({"snippet": str(r["snippet"])[:SNIPPET_CHARS]} if "snippet" in r else {})}
+            for r in rows.to_dict(orient="records")]
+
+
+def _shown(rows: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The ``n`` rows that raised the risk most, then the ``n`` that lowered it most."""
+    rows = rows.sort_values("effect", ascending=False, kind="stable")
+    return pd.concat([rows[rows["effect"] > 0].head(n), rows[rows["effect"] <= 0].tail(n)])
+
+
 def _stay_cards(task: str, ex: Explanations) -> list[dict[str, Any]]:
     cards = []
     stays = ex.stays[ex.stays["task"] == task]
@@ -108,18 +133,16 @@ def _stay_cards(task: str, ex: Explanations) -> list[dict[str, Any]]:
         ents = ex.entities[(ex.entities["task"] == task) & (ex.entities["stay_id"] == s["stay_id"])]
         ts = ex.timeseries[(ex.timeseries["task"] == task)
                            & (ex.timeseries["stay_id"] == s["stay_id"])]
-        scale_e = max(ents["occlusion"].abs().max() if len(ents) else 0.0, 1e-9)
-        scale_t = max(ts["attribution"].abs().max() if len(ts) else 0.0, 1e-9)
         gate = {k: s[f"gate_{k}"] for k in ("timeseries", "entities", "notes")}
+        effects = pd.concat([ents["effect"], ts["effect"]]).abs()
+        scale = float(effects.max()) if len(effects) else 0.0
+        lists = {name: _bars(_shown(ents[ents["list"] == name], ENTITY_ROWS), scale)
+                 for name in LISTS}
         cards.append({
             "stay": s.to_dict(),
             "gate": gate if all(_finite(v) for v in gate.values()) else None,
-            # snippets are cut again here: the report never shows more than SNIPPET_CHARS
-            "entities": [{**r, "snippet": str(r["snippet"])[:SNIPPET_CHARS],
-                          "bar": 100 * abs(r["occlusion"]) / scale_e}
-                         for r in ents.to_dict(orient="records")],
-            "timeseries": [{**r, "bar": 100 * abs(r["attribution"]) / scale_t}
-                           for r in ts.to_dict(orient="records")],
+            "lists": [(name, LIST_TITLES[name], rows) for name, rows in lists.items() if rows],
+            "timeseries": _bars(ts.sort_values("rank"), scale),
         })
     return cards
 

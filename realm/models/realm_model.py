@@ -296,45 +296,6 @@ class RealmModel(RealmTask):
         self.log("train/aux_mse", aux, batch_size=target.shape[0], on_step=False, on_epoch=True)
         return loss + self.aux_targets.weight * aux
 
-    # -- explanations ----------------------------------------------------------------------
-    @torch.no_grad()
-    def explain(self, batch: dict[str, Tensor], top_k: int = 5, task: int = 0) -> list[dict[str, Any]]:
-        """Per stay: gate weights, and for the ``top_k`` entities with the most attention
-        (time-step cross-attention averaged over steps, plus the pooling weight) the risk
-        change when that one entity is removed (occlusion: risk with - risk without)."""
-        was_training = self.training
-        self.eval()
-        try:
-            out = self.fuse(batch)
-            risk = torch.sigmoid(out["logits"][:, task])  # (B,)
-            mask = out["entity_mask"]  # (B, E)
-            attention = (out["ts_to_entities"].mean(1) + out["entity_pool"]) * mask  # (B, E)
-            k = min(top_k, mask.shape[1])
-            top = attention.topk(k, dim=1).indices  # (B, k)
-            deltas = torch.zeros_like(top, dtype=risk.dtype)  # (B, k)
-            for j in range(k):
-                occluded = dict(batch)
-                keep = batch["entities_mask"].clone()
-                keep[torch.arange(len(top)), top[:, j]] = False
-                occluded["entities_mask"] = keep
-                deltas[:, j] = risk - torch.sigmoid(self.fuse(occluded)["logits"][:, task])
-        finally:
-            self.train(was_training)
-        nodes = batch.get("entities_node")
-        result = []
-        for i in range(len(risk)):
-            rows = [int(e) for e in top[i] if mask[i, e]]
-            result.append({
-                "stay_id": int(batch["stay_id"][i]) if "stay_id" in batch else i,
-                "risk": float(risk[i]),
-                "gate": dict(zip(MODALITIES, out["gate"][i].tolist())),
-                "entities": [{"index": e, "node": int(nodes[i, e]) if nodes is not None else e,
-                              "attention": float(attention[i, e]),
-                              "occlusion": float(deltas[i, j])}
-                             for j, e in enumerate(int(x) for x in top[i]) if e in rows],
-            })
-        return result
-
     # -- KG version ------------------------------------------------------------------------
     def check_kg(self, kg_version: str, node_embedding_id: str) -> None:
         """Record the KG of the first data seen; refuse any other KG afterwards."""

@@ -174,7 +174,8 @@ def _trained(cfg: DemoConfig, name: str, cohort_dir: Path, cohort_key: str, ment
     key = config_hash("neural", spec, cohort_key, None if mentions is None else inputs_digest([mentions]),
                       (cfg.explain_top, cfg.explain_random) if explain else None,
                       code_digest("models", "features", "data/datamodule.py", "data/dataset.py", "data/discretize.py",
-                            "eval/explain.py", "eval/predictions.py", "pipeline/train.py", "pipeline/demo.py"))
+                                  "eval/explain.py", "eval/occlusion.py", "eval/concepts.py", "eval/predictions.py",
+                                  "pipeline/train.py", "pipeline/demo.py"))
     folder = stage_dir("demo_models", key)
     if not (folder / "predictions.parquet").is_file():
         with atomic_dir(folder) as tmp:

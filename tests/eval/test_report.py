@@ -15,6 +15,8 @@ from realm.errors import DataError
 from realm.eval.bootstrap import bootstrap_ci
 from realm.eval.calibration import calibration_intercept, calibration_slope
 from realm.eval.calibration_ci import calibration_ci
+from realm.eval.explain import ENTITY_COLUMNS, SERIES_COLUMNS, Explanations
+from realm.eval.report import ENTITY_ROWS, fmt_ci, render_report
 from realm.eval.run import run_evaluate
 from realm.eval.evaluation import operating_point
 from realm.eval.predictions import write_predictions
@@ -129,3 +131,64 @@ def test_operating_point_takes_highest_threshold_on_ties() -> None:
     p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
     # thresholds 0.8 -> Se 2/3, PPV 1 -> 2/3; 0.6 -> Se 1, PPV 3/4 -> 3/4 (best)
     assert operating_point(y, p) == pytest.approx({"threshold": 0.6, "sensitivity": 1.0, "ppv": 0.75})
+
+
+def test_each_curve_legend_shows_the_area_under_that_curve(evaluated, monkeypatch) -> None:
+    import realm.eval.report as report
+
+    calls: dict[str, list[dict[str, str]]] = {"roc": [], "pr": []}
+
+    def capture(curve: str, real):
+        def figure(curves, reference, labels, points):
+            calls[curve].append(dict(labels))
+            return real(curves, reference, labels, points)
+        return figure
+
+    monkeypatch.setattr(report, "roc_figure", capture("roc", report.roc_figure))
+    monkeypatch.setattr(report, "pr_figure", capture("pr", report.pr_figure))
+    _, frame, record = evaluated
+    render_report(record, frame)
+    for task, roc, pr in zip(record["tasks"], calls["roc"], calls["pr"]):
+        for model, rec in record["tasks"][task]["models"].items():
+            m = rec["metrics"]
+            assert pr[model] == f"{model}  AUPRC (AP) {fmt_ci(m['auprc'], 2)}"
+            assert roc[model] == f"{model}  AUROC {fmt_ci(m['auroc'], 2)}"
+    assert len(calls["pr"]) == len(record["tasks"])
+
+
+def _explanations(stay: int) -> Explanations:
+    def entity(name: str, assertion: str, effect: float, **kw) -> dict:
+        return {"stay_id": stay, "task": "mortality", "list": "present" if assertion == "present"
+                else "negated", "rank": 0, "concept": name, "name": name, "codes": kw.get("codes", name),
+                "type": "phenotype", "assertion": assertion, "mentions": 1, "link_score": 1.0,
+                "effect": effect, "kg_path": f"{name} (3 training stays)", "snippet": f"«{name}»"}
+
+    rows = [entity("Fever", "present", 0.031, codes="HP:0001945, ICD10CM:R50.9, ICD9CM:780.60"),
+            entity("Hypotension", "present", -0.02), entity("Septic shock", "negated", 0.01),
+            *(entity(f"Minor {i}", "present", 0.001 * (i + 1)) for i in range(ENTITY_ROWS + 1))]
+    stays = pd.DataFrame({"stay_id": [stay], "task": "mortality", "model": "REALM", "risk": 0.9,
+                          "y_true": 1.0, "reason": "highest risk", "gate_timeseries": 0.5,
+                          "gate_entities": 0.3, "gate_notes": 0.2})
+    series = pd.DataFrame([{"stay_id": stay, "task": "mortality", "rank": 1, "variable": "lactate",
+                            "hour_start": 6.0, "hour_end": 12.0, "effect": 0.045, "n_measured": 2,
+                            "value": 4.2}], columns=SERIES_COLUMNS)
+    return Explanations(stays, pd.DataFrame(rows, columns=ENTITY_COLUMNS), series)
+
+
+def test_why_these_risks_lists_findings_apart_with_effects_in_points(evaluated) -> None:
+    _, frame, record = evaluated
+    stay = int(frame["stay_id"].iloc[0])
+    html = render_report(record, frame, explanations=_explanations(stay))
+    section = html[html.index("Why these risks?"):]
+    present = section[section.index('<table class="entities present">'):]
+    present = present[:present.index("</table>")]
+    negated = section[section.index('<table class="entities negated">'):]
+    negated = negated[:negated.index("</table>")]
+    assert "Fever" in present and "Hypotension" in present and "Septic shock" not in present
+    assert "Septic shock" in negated and "Fever" not in negated
+    assert "HP:0001945, ICD10CM:R50.9, ICD9CM:780.60" in present  # one row, every code
+    assert "+3.1 pts" in present and "-2.0 pts" in present and "Fever (3 training stays)" in present
+    # the rows that raised the risk most come first, at most ENTITY_ROWS of them
+    assert present.index("Fever") < present.index("Minor") < present.index("Hypotension")
+    assert "Minor 0" not in present and f"Minor {ENTITY_ROWS}" in present
+    assert "lactate" in section and "6&ndash;12" in section and "+4.5 pts" in section

@@ -155,14 +155,6 @@ def test_entity_dropout_hides_tokens_but_never_a_whole_set() -> None:
         _model(entity_dropout=1.0)
 
 
-def test_explain_gives_attention_and_occlusion() -> None:
-    model = _model().eval()
-    out = model.explain(_batch(), top_k=3)
-    assert len(out) == B and out[0]["entities"] == []  # stay 0 has no entities
-    assert len(out[1]["entities"]) == 3 and all(abs(e["occlusion"]) > 0 for e in out[2]["entities"])
-    assert abs(sum(out[2]["gate"].values()) - 1) < 1e-5
-
-
 def test_kg_version_mismatch_is_refused() -> None:
     model = _model()
     model.check_kg("v1", "emb1")
