@@ -122,21 +122,23 @@ class _Scorer:
         return frozenset(every | set(self.kg.aliases))
 
 
-def score(gold: Sequence[frozenset[str]], ranked: Sequence[Sequence[str]], scorer: Any, k: int) -> list[int]:
-    """Per mention, the 1-based rank of the first prediction whose concept carries a gold
-    code within the first ``k`` (0: none)."""
-    ranks = []
-    for codes, preds in zip(gold, ranked, strict=True):
-        hit = next((r for r, node_id in enumerate(preds[:k], 1) if scorer.codes(node_id) & codes), 0)
-        ranks.append(hit)
-    return ranks
+def score(gold: Sequence[frozenset[str]], ranked: Sequence[Sequence[str]],
+          codes: Callable[[str], frozenset[str]], k: int) -> list[int]:
+    """Per mention, the 1-based rank of the first prediction among the first ``k`` whose
+    concept ``codes`` include a gold code (0: none)."""
+    return [next((r for r, node_id in enumerate(preds[:k], 1) if codes(node_id) & wanted), 0)
+            for wanted, preds in zip(gold, ranked, strict=True)]
 
 
 def _candidates(linker: Any, texts: list[str], types: tuple[str, ...], k: int) -> list[list[Any]]:
-    """Top ``k`` candidates per text over the candidate types, best first."""
-    per_type = [linker.link_batch(texts, t, k=k) for t in (types or (None,))]
-    return [sorted((c for group in cands for c in group), key=lambda c: -c.score)[:k]  # stable
-            for cands in zip(*per_type, strict=True)]
+    """Top ``k`` candidates per text over the candidate types, best first (each distinct text
+    is linked once: a corpus repeats its mentions about three times)."""
+    unique = list(dict.fromkeys(texts))
+    per_type = [linker.link_batch(unique, t, k=k) for t in (types or (None,))]
+    # As within one type: dictionary hits before dense ones, each best first.
+    merged = {text: sorted((c for group in cands for c in group), key=lambda c: (c.method == "dense", -c.score))[:k]
+              for text, *cands in zip(unique, *per_type, strict=True)}
+    return [merged[t] for t in texts]
 
 
 def _decide(candidates: list[list[Any]], threshold: float) -> list[list[str]]:
@@ -182,7 +184,7 @@ def _tune(dense: Callable[[float], Any], mentions: list[PubTatorMention], gold: 
         for types in cfg.tune_types:
             candidates = _candidates(linker, texts, types, 1)
             for threshold in cfg.tune_thresholds:
-                ranks = score(gold, _decide(candidates, threshold), scorer, 1)
+                ranks = score(gold, _decide(candidates, threshold), scorer.codes, 1)
                 rows.append({"lexical_weight": weight, "types": list(types), "threshold": threshold,
                              "acc1": round(sum(r == 1 for r in ranks) / len(ranks), 4)})
                 log.info("tune %s", rows[-1])
@@ -227,7 +229,7 @@ def run(cfg: LinkingNCBIConfig) -> dict[str, Any]:
         texts = [m.text for m in mentions]
         for name, system in systems.items():
             ranked = _decide(_candidates(system(cfg.lexical_weight), texts, cfg.types, cfg.k), cfg.threshold)
-            ranks = score(gold, ranked, scorer, cfg.k)
+            ranks = score(gold, ranked, scorer.codes, cfg.k)
             result["systems"][name] = _summary(ranks, sum(unplaced))
             groups: dict[str, list[int]] = defaultdict(list)
             for m, r in zip(mentions, ranks, strict=True):
