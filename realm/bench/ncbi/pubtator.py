@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from realm.errors import DataError
@@ -44,7 +44,7 @@ class PubTatorMention:
     text: str
     type: str
     ids: tuple[tuple[str, ...], ...]
-    line: int = 0
+    line: int = field(default=0, compare=False)  # where it was read, not what it says
 
     @property
     def all_ids(self) -> tuple[str, ...]:
@@ -60,7 +60,7 @@ class PubTatorDocument:
     title: str
     abstract: str
     mentions: tuple[PubTatorMention, ...] = ()
-    line: int = 0
+    line: int = field(default=0, compare=False)
 
     @property
     def text(self) -> str:
@@ -82,11 +82,6 @@ class PubTatorCorpus:
     def mentions(self) -> int:
         """Number of gold mentions over all documents."""
         return sum(len(d.mentions) for d in self.documents)
-
-
-def _same(a: PubTatorDocument, b: PubTatorDocument) -> bool:
-    strip = lambda d: (d.title, d.abstract, [(m.start, m.end, m.text, m.type, m.ids) for m in d.mentions])  # noqa: E731
-    return strip(a) == strip(b)
 
 
 def _ids(raw: str, path: str, line: int) -> tuple[tuple[str, ...], ...]:
@@ -171,7 +166,7 @@ def parse_pubtator(lines: Iterable[str], path: str | Path = "<text>") -> PubTato
             return
         if doc.pmid not in docs:
             docs[doc.pmid] = doc
-        elif _same(docs[doc.pmid], doc):
+        elif docs[doc.pmid] == doc:  # line numbers aside
             duplicates.append(doc.pmid)
         else:
             raise DataError(f"document {doc.pmid} appears twice with different content",
