@@ -39,7 +39,7 @@ from realm.cache import atomic_path
 from realm.errors import DataError, KGError
 from realm.kg.embedders import DEFAULT_EMBEDDER
 
-__all__ = ["LinkingBenchConfig", "run", "format_table", "GoldMention", "read_gold", "split_gold", "accuracy_at",
+__all__ = ["LinkingBenchConfig", "run", "format_table", "MemoEmbedder", "dictionary_linker", "dense_linker", "GoldMention", "read_gold", "split_gold", "accuracy_at",
            "CheckPhrase", "read_check_set", "check_set_accuracy", "run_check_set", "format_check_set"]
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def _speed(
     }, chroma
 
 
-class _MemoEmbedder:
+class MemoEmbedder:
     """Remembers vectors across the tuning runs, which embed the same mentions each time."""
 
     def __init__(self, inner: Any) -> None:
@@ -188,6 +188,22 @@ class _MemoEmbedder:
         if new:
             self._memo.update(zip(new, self.inner.embed(new, batch_size), strict=True))
         return np.stack([self._memo[t] for t in texts]) if texts else self.inner.embed([])
+
+
+def dictionary_linker(kg: Any) -> Any:
+    """The dictionary-only system: exact and normalised names, synonyms, abbreviations."""
+    from realm.kg.linker import Linker, LinkerConfig
+
+    return Linker(kg, None, None, LinkerConfig(dense=False))
+
+
+def dense_linker(kg: Any, embedder: Any, config: Any = None) -> Any:
+    """The full linker as ``realm extract`` links: dictionary, then dense retrieval from the
+    Chroma index ``realm kg index`` built (a KGError when it is missing or stale), re-ranked."""
+    from realm.kg.index import ChromaIndex
+    from realm.kg.linker import Linker
+
+    return Linker(kg, embedder, ChromaIndex.for_kg(kg.name, embedder.model_id), config)
 
 
 def _default_build_seconds(embedder_name: str) -> dict[str, Any]:
@@ -231,8 +247,8 @@ def run(cfg: LinkingBenchConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="realm-bench-") as tmp:
         workdir = Path(tmp) if cfg.fresh_build else None
         speed, chroma = _speed(kg, embedder, [g.text for g in held], workdir)
-        exact = Linker(kg, None, None, LinkerConfig(dense=False))
-        embedder = _MemoEmbedder(embedder)
+        exact = dictionary_linker(kg)
+        embedder = MemoEmbedder(embedder)
         tuning = {}
         for w in cfg.lexical_weights:
             linker = Linker(kg, embedder, chroma, LinkerConfig(lexical_weight=w))
@@ -330,8 +346,6 @@ def run_check_set(path: str | Path, kg_spec: str = "default", embedder_name: str
     """Accuracy@1 of the dictionary linker and (where its index exists) the dense linker on the
     check set at ``path``; writes JSON to ``out`` when given and returns it."""
     from realm.kg.embedders import get_embedder
-    from realm.kg.index import ChromaIndex
-    from realm.kg.linker import Linker, LinkerConfig
     from realm.kg.spec import load_kg
 
     kg = load_kg(kg_spec, progress=False)
@@ -339,10 +353,9 @@ def run_check_set(path: str | Path, kg_spec: str = "default", embedder_name: str
     result: dict[str, Any] = {"kg": {"spec": kg_spec, "version": kg.version}, "check_set": str(path),
                               "phrases": len(phrases), "acc_at_1": {"dictionary": None, "dense": None},
                               "misses": {}}
-    linkers: dict[str, Any] = {"dictionary": Linker(kg, None, None, LinkerConfig(dense=False))}
+    linkers: dict[str, Any] = {"dictionary": dictionary_linker(kg)}
     try:
-        embedder = get_embedder(embedder_name)
-        linkers["dense"] = Linker(kg, embedder, ChromaIndex.for_kg(kg.name, embedder.model_id))
+        linkers["dense"] = dense_linker(kg, get_embedder(embedder_name))
     except KGError as exc:  # no index built: the dictionary figure stands alone
         log.warning("dense linker skipped: %s", exc)
     for name, linker in linkers.items():

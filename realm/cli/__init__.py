@@ -44,6 +44,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "bc8": ("realm.cli.bench.bc8", "phenotype extraction + HPO normalization (BioCreative VIII)"),
     "bc8-split": ("realm.cli.bench.bc8_split", "split a BioCreative VIII TSV into train/dev by observation"),
     "linking": ("realm.cli.bench.linking", "entity linking accuracy and index speed"),
+    "linking-ncbi": ("realm.cli.bench.linking_ncbi", "disease normalization on the NCBI disease corpus"),
     "harmonize": ("realm.cli.bench.harmonize", "medication concept harmonization"),
     "serialize": ("realm.cli.bench.serialize", "serialized-record and note embeddings: LR and few-shot probes"),
     "lexicon-throughput": ("realm.cli.bench.lexicon_throughput", "lexicon extractor notes/s on synthetic notes"),

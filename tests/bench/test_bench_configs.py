@@ -11,6 +11,7 @@ import yaml
 from realm.bench.bc8.benchmark import BC8BenchConfig
 from realm.bench.harmonize import HarmonizeBenchConfig
 from realm.bench.linking import LinkingBenchConfig
+from realm.bench.ncbi.benchmark import LinkingNCBIConfig
 from realm.bench.serialize import SerializeBenchConfig
 from realm.config import CONFIGS, config_dict, load_config
 from realm.errors import ConfigError
@@ -18,6 +19,7 @@ from realm.errors import ConfigError
 RUN_OPTIONS = {
     "bc8": (BC8BenchConfig, {"train": Path("t.tsv"), "out": Path("o.json")}),
     "linking": (LinkingBenchConfig, {"data": Path("t.tsv"), "out": Path("o.json")}),
+    "linking_ncbi": (LinkingNCBIConfig, {"data": Path("t.txt"), "out": Path("o.json")}),
     "harmonize": (HarmonizeBenchConfig, {"labels": Path("l.csv"), "out": Path("o.json")}),
     "serialize": (SerializeBenchConfig, {"out": Path("o.json")}),
 }
