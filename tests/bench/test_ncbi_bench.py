@@ -100,19 +100,16 @@ def test_tune_picks_the_best_grid_point(tiny: tuple[Path, Path], tmp_path: Path)
     assert tuning["best"] == {"lexical_weight": 1.0, "types": ["disease"], "threshold": -1.0, "acc1": round(5 / 6, 4)}
 
 
-def test_codes_come_from_the_concept_layer_once_the_kg_has_one() -> None:
-    kg = KnowledgeGraph.from_nodes_edges([Node("ORPHA:905", "Wilson disease", "disease", xrefs=("MSH:D006527",))], [])
-    assert _codes_of(kg, "ORPHA:905") == {"ORPHA:905", "MESH:D006527"}
-
-    class WithConcepts(KnowledgeGraph):
-        def concept_of(self, node_id: str) -> str:
-            return "concept-1"
-
-        def concept_codes(self, concept_id: str) -> tuple[str, ...]:
-            return ("ORPHA:905", "OMIM:277900", "MESH:D006527")
-
-    concept_kg = WithConcepts()
-    assert _codes_of(concept_kg, "ORPHA:905") == {"ORPHA:905", "OMIM:277900", "MESH:D006527"}
+def test_codes_are_the_concept_members_and_their_cross_references() -> None:
+    wilson = [Node("ORPHA:905", "Wilson disease", "disease", xrefs=("MSH:D006527",)),
+              Node("OMIM:277900", "Wilson disease", "disease", xrefs=("UMLS:C0019202",)),
+              Node("ICD10CM:E83.01", "Wilson's disease", "disease")]
+    alone = KnowledgeGraph.from_nodes_edges(wilson, [])
+    assert _codes_of(alone, "ORPHA:905") == {"ORPHA:905", "MESH:D006527"}  # not joined: its own concept
+    joined = KnowledgeGraph.from_nodes_edges(wilson, [("ORPHA:905", "OMIM:277900", "same_as", "test"),
+                                                     ("OMIM:277900", "ICD10CM:E83.01", "same_as", "test")])
+    assert _codes_of(joined, "ICD10CM:E83.01") == {"ORPHA:905", "OMIM:277900", "ICD10CM:E83.01", "MESH:D006527",
+                                                   "UMLS:C0019202"}
 
 
 def test_an_unknown_system_is_refused(tiny: tuple[Path, Path], tmp_path: Path) -> None:

@@ -85,12 +85,11 @@ def _curie(code: str) -> str:
 
 
 def _codes_of(kg: Any, node_id: str) -> frozenset[str]:
-    """Every code of the concept ``node_id`` belongs to (KG id prefixes)."""
-    if hasattr(kg, "concept_of"):
-        codes: Sequence[str] = kg.concept_codes(kg.concept_of(node_id))
-    else:  # until the KG joins nodes into concepts: the node's own id and its cross-references
-        node = kg.node(node_id)
-        codes = (node.id, *node.xrefs)
+    """Every code of the concept ``node_id`` belongs to, and each member's cross-references
+    (KG id prefixes): a cross-reference names the same concept in a vocabulary the KG does not
+    hold as nodes (an HPO term's OMIM or MeSH id), so it places a gold id the nodes cannot."""
+    members: Sequence[str] = kg.concept_codes(kg.concept_of(node_id))
+    codes = {c for member in members for c in (member, *kg.node(member).xrefs)}
     return frozenset(_curie(c) for c in codes)
 
 
