@@ -330,17 +330,17 @@ class LLMExtractor:
         chunk = pending.chunks[job[1]]
         messages = build_messages(chunk.of(pending.text), task=self.config.task,
                                   entity_types=self.config.entity_types, part=(job[1], len(pending.chunks)))
-        return executor.submit(self._answer, messages)
+        return executor.submit(self._answer, messages, self.config.answer_tokens(chunk.end - chunk.start))
 
-    def _answer(self, messages: list[BaseMessage]) -> ChunkAnswer:
+    def _answer(self, messages: list[BaseMessage], budget: int) -> ChunkAnswer:
         """A usable raw answer for one chunk, or None after one failed repair turn (stored as
         such and counted, so a re-run does not pay for it again)."""
-        first = self.client.invoke(messages)
+        first = self.client.invoke(messages, max_tokens=budget)
         try:
             parse_answer(first.text)
             return ChunkAnswer(first.text, first.calls, first.retries, False, first.method)
         except LLMError as problem:
-            fixed = self.client.invoke(repair_messages(messages, first.text, str(problem)))
+            fixed = self.client.invoke(repair_messages(messages, first.text, str(problem)), max_tokens=budget)
         calls, retries = first.calls + fixed.calls, first.retries + fixed.retries
         try:
             parse_answer(fixed.text)

@@ -76,14 +76,17 @@ class LLMExtractorConfig:
             raise ConfigError(f"fuzzy_threshold must lie in (0, 1], got {self.fuzzy_threshold}")
         self.retry_policy()  # validates retries and backoff
 
-    def answer_tokens(self) -> int:
-        """The answer budget for one chunk, used when the model config sets no ``max_tokens``.
+    def answer_tokens(self, chars: int | None = None) -> int:
+        """The answer budget for a chunk of ``chars`` characters (default: a full chunk); the
+        full-chunk budget is the model's when its config sets no ``max_tokens``.
 
         An entity costs about 20 tokens of JSON (its quoted words, type and assertion) and
         dense ICU text holds about one per 60 characters, so an honest answer needs about
-        chunk_chars / 3 tokens, plus the envelope. The cap stops a model that repeats itself
-        (2048 let a 135M model loop for minutes on a CPU)."""
-        return min(ANSWER_TOKENS_CAP, 128 + self.chunk_chars // 3)
+        chars / 3 tokens, plus the envelope. The cap stops a model that repeats itself
+        (2048 let a 135M model loop for minutes on a CPU); sizing each call from its own chunk
+        stops it looping on a one-line note for the budget of a long one."""
+        size = self.chunk_chars if chars is None else min(chars, self.chunk_chars)
+        return min(ANSWER_TOKENS_CAP, 128 + size // 3)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.retries, self.backoff, self.max_backoff)

@@ -140,7 +140,7 @@ class ChatClient:
         self.format_instructions = format_instructions
         self.retry = retry if retry is not None else RetryPolicy()
         self._sleep = sleep
-        self._bound: dict[Method, Runnable] = {}
+        self._bound: dict[tuple[Method, int | None], Runnable] = {}
         self._bind_lock = threading.Lock()
         # Until a method has answered, calls go one at a time: concurrent first calls would all
         # pay the refusals (and their retries) of the methods the endpoint does not speak.
@@ -151,29 +151,29 @@ class ChatClient:
         """The method the next call uses (the negotiated one once the endpoint has answered)."""
         return self.negotiation.current
 
-    def _runnable(self, method: Method) -> Runnable:
+    def _runnable(self, method: Method, budget: int | None) -> Runnable:
         with self._bind_lock:
-            if method not in self._bound:
-                self._bound[method] = bind_method(self.model, self.schema, method)
-            return self._bound[method]
+            if (method, budget) not in self._bound:
+                self._bound[method, budget] = bind_method(with_budget(self.model, budget), self.schema, method)
+            return self._bound[method, budget]
 
-    def _once(self, method: Method, messages: list[BaseMessage]) -> str:
+    def _once(self, method: Method, messages: list[BaseMessage], budget: int | None) -> str:
         try:
-            runnable = self._runnable(method)
+            runnable = self._runnable(method, budget)
         except NotImplementedError as exc:
             raise _Refused(exc) from exc
         if self.schema is not None and method in SPELLED_OUT:
             messages = _with_instructions(messages, self.format_instructions)
         return reply_text(runnable.invoke(messages), self.schema)
 
-    def _attempts(self, method: Method, messages: list[BaseMessage]) -> Reply:
+    def _attempts(self, method: Method, messages: list[BaseMessage], budget: int | None) -> Reply:
         """One method's answer after its retries; :class:`_Refused` when the endpoint refuses it."""
         calls = retries = 0
         repeated_500 = False
         while True:
             calls += 1
             try:
-                return Reply(self._once(method, messages), calls, retries, method)
+                return Reply(self._once(method, messages, budget), calls, retries, method)
             except _Refused as refused:  # the model class cannot even build the request
                 raise _Refused(refused.cause, calls - 1, retries) from refused.cause
             except NotImplementedError as exc:
@@ -199,12 +199,12 @@ class ChatClient:
                 self._sleep(self.retry.delay(retries))
                 retries += 1
 
-    def _negotiate(self, messages: list[BaseMessage]) -> Reply:
+    def _negotiate(self, messages: list[BaseMessage], budget: int | None) -> Reply:
         calls = retries = 0
         method = self.negotiation.current
         while True:
             try:
-                reply = self._attempts(method, messages)
+                reply = self._attempts(method, messages, budget)
             except _Refused as refused:
                 calls, retries = calls + refused.calls, retries + refused.retries
                 nxt = None if self.forced else self.negotiation.fall_back(method, refused.reason)
@@ -218,12 +218,38 @@ class ChatClient:
             self.negotiation.settle(method)
             return Reply(reply.text, calls + reply.calls, retries + reply.retries, method)
 
-    def invoke(self, messages: list[BaseMessage]) -> Reply:
-        """The model's answer to ``messages`` (see the module docstring for the policy).
+    def invoke(self, messages: list[BaseMessage], *, max_tokens: int | None = None) -> Reply:
+        """The model's answer to ``messages`` (see the module docstring for the policy), in at
+        most ``max_tokens`` tokens when given (never more than the model's own budget).
 
         Raises :class:`TransientFailure` when retries run out, :class:`LLMError` on other
         errors; messages name the endpoint, the status and the server's words, never the prompt."""
+        budget = answer_budget(self.model, max_tokens)
         if self.negotiation.settled:
-            return self._negotiate(messages)
+            return self._negotiate(messages, budget)
         with self._probe:
-            return self._negotiate(messages)
+            return self._negotiate(messages, budget)
+
+
+def answer_budget(model: object, max_tokens: int | None) -> int | None:
+    """The budget one call gets: ``max_tokens`` rounded up to a power of two (so a run binds
+    a handful of model copies, not one per chunk) and never above the model's own."""
+    own = getattr(model, "max_tokens", None)
+    if max_tokens is None or not isinstance(own, int):
+        return None
+    rounded = 1 << max(max_tokens - 1, 1).bit_length()
+    return None if rounded >= own else rounded
+
+
+def with_budget(model: Any, budget: int | None) -> Any:
+    """``model`` answering in at most ``budget`` tokens: a shallow copy (the weights or the HTTP
+    client are shared) with its ``max_tokens`` lowered, and the copy a local OpenAI-compatible
+    server reads (``extra_body``, see realm.llm.build) lowered with it. Why per call: a budget
+    sized for the longest chunk lets a small model loop on a one-line note for minutes."""
+    if budget is None:
+        return model
+    update: dict[str, Any] = {"max_tokens": budget}
+    extra = getattr(model, "extra_body", None)
+    if isinstance(extra, dict) and "max_tokens" in extra:
+        update["extra_body"] = {**extra, "max_tokens": budget}
+    return model.model_copy(update=update)

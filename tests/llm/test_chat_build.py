@@ -107,3 +107,17 @@ def test_a_local_openai_server_gets_the_budget_as_max_tokens_and_no_client_retri
     payload = model._get_request_payload([("user", "hi")])
     assert payload["extra_body"]["max_tokens"] == 64
     assert model.max_retries == 0
+
+
+def test_a_call_budget_lowers_a_copy_of_the_model_and_never_raises_it() -> None:
+    pytest.importorskip("langchain_openai")
+    from realm.llm.client import answer_budget, with_budget
+
+    model = build_chat_model(ChatModelConfig(provider="openai", model="local", base_url="http://127.0.0.1:9/v1",
+                                             max_tokens=1461))
+    assert answer_budget(model, 150) == 256 and answer_budget(model, 1400) is None and answer_budget(model, None) is None
+    small = with_budget(model, 256)
+    payload = small._get_request_payload([("user", "hi")])
+    assert payload["max_completion_tokens"] == 256 and payload["extra_body"]["max_tokens"] == 256
+    assert model.max_tokens == 1461 and model.extra_body["max_tokens"] == 1461  # the shared model is untouched
+    assert small.root_client is model.root_client  # one HTTP client, not one per budget

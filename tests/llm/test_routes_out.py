@@ -59,7 +59,10 @@ def test_an_environment_proxy_never_sees_notes_for_a_loopback_server(
     assert [m.text for m in mentions] == ["CHF"] and len(server.requests) == 1
     # the defaults that ride along: the chunk-sized answer budget and the turn-marker stops
     body = server.requests[0]  # langchain-openai names max_tokens max_completion_tokens on the wire
-    assert body.get("max_completion_tokens", body.get("max_tokens")) == config.extractor.answer_tokens()
+    # sized from this one-line note (rounded up to a power of two), not from a full chunk, and
+    # sent under both names: llama.cpp's server reads only max_tokens
+    assert config.extractor.answer_tokens(len(NOTE)) <= body["max_completion_tokens"] < config.extractor.answer_tokens()
+    assert body["max_tokens"] == body["max_completion_tokens"]
     assert body["stop"] == list(DEFAULT_STOP)
 
 
