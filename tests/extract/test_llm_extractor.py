@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,6 @@ import pytest
 from realm.errors import ConfigError, ExtractionError, LLMError
 from realm.extract.llm import LLMExtractor
 from realm.extract.llm_config import LLMExtractorConfig, load_llm_config
-from realm.llm.build import build_chat_model
-from realm.llm.config import ChatModelConfig
 from realm.llm.fake import ScriptedChatModel, ScriptedToolChatModel
 from realm.records import Assertion
 
