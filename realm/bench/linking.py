@@ -330,7 +330,7 @@ def run_check_set(path: str | Path, kg_spec: str = "default", embedder_name: str
     """Accuracy@1 of the dictionary linker and (where its index exists) the dense linker on the
     check set at ``path``; writes JSON to ``out`` when given and returns it."""
     from realm.kg.embedders import get_embedder
-    from realm.kg.index import ChromaIndex
+    from realm.kg.index import ChromaIndex, check_index
     from realm.kg.linker import Linker, LinkerConfig
     from realm.kg.spec import load_kg
 
@@ -342,7 +342,10 @@ def run_check_set(path: str | Path, kg_spec: str = "default", embedder_name: str
     linkers: dict[str, Any] = {"dictionary": Linker(kg, None, None, LinkerConfig(dense=False))}
     try:
         embedder = get_embedder(embedder_name)
-        linkers["dense"] = Linker(kg, embedder, ChromaIndex.for_kg(kg.name, embedder.model_id))
+        index = ChromaIndex.for_kg(kg.name, embedder.model_id)
+        # the phrases are linked without a type: a scoped index would answer from its types only
+        check_index(index, kg, embedder, {n.type for n in kg.nodes()})
+        linkers["dense"] = Linker(kg, embedder, index)
     except KGError as exc:  # no index built: the dictionary figure stands alone
         log.warning("dense linker skipped: %s", exc)
     for name, linker in linkers.items():
