@@ -6,8 +6,9 @@ how users scale past one machine) and :class:`NumpyIndex` the in-repo fake (exac
 by tests and to measure Chroma's recall.
 
 :func:`build_index` fills an index from a :class:`~realm.kg.graph.KnowledgeGraph`; it is
-resumable, incremental and tied to the KG version (see its docstring). :func:`check_index`
-refuses a stale index.
+resumable, incremental, tied to the KG version and optionally scoped to some node types, which
+a later build extends (see its docstring). :func:`check_index` refuses a stale index or one
+whose scope lacks a type asked for.
 """
 
 from __future__ import annotations
