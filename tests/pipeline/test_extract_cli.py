@@ -169,13 +169,12 @@ def test_extract_with_the_ensemble_votes_lexicon_and_a_scripted_llm(
 def test_relinked_lexicon_mentions_go_through_a_chroma_index_of_their_types_only(
     tiny: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from realm.pipeline.extract import ExtractConfig, extract_mentions
-
     cohort_dir, spec, _ = tiny
     monkeypatch.setenv("REALM_CACHE", str(tmp_path / "cache"))
-    cfg = ExtractConfig(relink_types=("drug",), embedder="hashing", timeseries=False, prescriptions=False,
-                        progress=False)
-    path = extract_mentions(cohort_dir, str(spec), cfg, out=tmp_path / "m")
+    assert main(["extract", "--cohort", str(cohort_dir), "--kg", str(spec), "--relink-types", "drug",
+                 "--embedder", "hashing", "--no-timeseries", "--no-prescriptions", "--no-progress",
+                 "--out", str(tmp_path / "m")]) == 0
+    path = tmp_path / "m" / "mentions.parquet"
     linking = json.loads(path.with_name("mentions_meta.json").read_text())["linking"]
     # levophed is the one drug mention; only the drug names (Norepinephrine, levophed) are indexed
     assert (linking["linker"], linking["linked_by_linker"], linking["outcome"]) == ("dense", 1, {"kept": 1})
