@@ -82,7 +82,7 @@ class DemoConfig:
             minilm, hashing).
         relink_types: node types whose mentions the dense linker links through the KG's
             Chroma index (indexed on first use, only these types: the drug vocabulary's 23k
-            names take about a minute on 2 cores, the whole KG's 154k several; BENCHMARKS.md).
+            names take ~3.5 minutes on 2 cores, the whole KG's 154k 7-8; BENCHMARKS.md).
         n_resamples: patient-level bootstrap resamples.
         explain_top, explain_random: REALM explanations of the highest-risk and of randomly
             drawn test stays per task.
