@@ -31,7 +31,7 @@ def test_demo_tiny_then_warm(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     report = tmp_path / "demo" / "report.html"
     assert f"Report: {report.resolve()}" in out.splitlines()
     assert "AUROC (95% CI)" in out and "oracle (true risk)" in out
-    assert "exact dictionary match" in out  # the demo says how it linked entities
+    assert "dense linker (dictionary, then Chroma retrieval" in out  # the demo says how it linked entities
 
     record = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(record["models"]) == MODELS and record["reference"] == "REALM"
@@ -98,6 +98,12 @@ def test_demo_outputs_chain_into_the_printed_commands(tmp_path: Path, capsys: py
     assert all(Path(p).is_file() for p in files["checkpoints"].values())
     assert set(files["checkpoints"]) == set(files["configs"]) == {"REALM", "GRU"}
     assert record["kg"]["version"] and record["next"] == [shlex.join(c) for c in commands]
+    # the drug mentions went through the method's retriever: the Chroma index of the drug types
+    index = record["linking"]["index"]
+    assert record["linking"]["linker"] == "dense" and record["linking"]["relink_types"] == ["drug", "drug_class"]
+    assert index["store"] == "chroma" and index["kg_version"] == record["kg"]["version"]
+    assert set(index["types"]) <= {"drug", "drug_class"} and index["entries"] > 0
+    assert index["embedder"] == "hashing-3gram-256" and "build_seconds" in index
     config = Path(files["configs"]["REALM"])
     assert config.read_text().startswith(f"# REALM as `realm demo` trained it: realm fit --config {config}")
 

@@ -346,6 +346,7 @@ def run_check_set(path: str | Path, kg_spec: str = "default", embedder_name: str
     """Accuracy@1 of the dictionary linker and (where its index exists) the dense linker on the
     check set at ``path``; writes JSON to ``out`` when given and returns it."""
     from realm.kg.embedders import get_embedder
+    from realm.kg.index import ChromaIndex, check_index
     from realm.kg.spec import load_kg
 
     kg = load_kg(kg_spec, progress=False)
@@ -355,7 +356,10 @@ def run_check_set(path: str | Path, kg_spec: str = "default", embedder_name: str
                               "misses": {}}
     linkers: dict[str, Any] = {"dictionary": dictionary_linker(kg)}
     try:
-        linkers["dense"] = dense_linker(kg, get_embedder(embedder_name))
+        embedder = get_embedder(embedder_name)
+        # the phrases are linked without a type: a scoped index would answer from its types only
+        check_index(ChromaIndex.for_kg(kg.name, embedder.model_id), kg, embedder, {n.type for n in kg.nodes()})
+        linkers["dense"] = dense_linker(kg, embedder)
     except KGError as exc:  # no index built: the dictionary figure stands alone
         log.warning("dense linker skipped: %s", exc)
     for name, linker in linkers.items():

@@ -12,14 +12,14 @@ __all__ = ["register"]
 def _run(args: argparse.Namespace) -> int:
     from realm.eval.run import summary_lines
     from realm.config import load_config
-    from realm.pipeline.demo import LINKING_NOTE, DemoConfig, next_commands, run_demo
+    from realm.pipeline.demo import DemoConfig, linking_note, next_commands, run_demo
 
     cfg = load_config(DemoConfig, args.config, n_stays=args.n_stays, out=args.out, seed=args.seed,
                       max_epochs=args.max_epochs, kg=args.kg, embedder=args.embedder,
                       n_resamples=args.n_resamples, progress=False if args.no_progress else None)
     record = run_demo(cfg)
     sys.stdout.write("\n" + "\n".join(summary_lines(record)) + "\n")
-    sys.stdout.write(f"\n{LINKING_NOTE}\nFinished in {record['wall_seconds']:.0f} s.\n"
+    sys.stdout.write(f"\n{linking_note(record['linking'])}\nFinished in {record['wall_seconds']:.0f} s.\n"
                      f"Report: {(Path(cfg.out) / 'report.html').resolve()}\n"
                      f"Outputs: {Path(cfg.out) / 'demo.json'}\n\nNext:\n")
     sys.stdout.write("".join(f"  {command}\n" for command in next_commands(cfg, record["files"], record["example_stay"])))

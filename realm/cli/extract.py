@@ -20,6 +20,7 @@ from pathlib import Path
 
 from realm.extract.ensemble import MODES
 from realm.extract.mentions_table import mentions_meta
+from realm.kg.embedders import EMBEDDERS
 from realm.pipeline.extract import LLM_COUNTS_FILE, ExtractConfig, extract_mentions
 
 __all__ = ["register"]
@@ -34,7 +35,9 @@ def _run(args: argparse.Namespace) -> int:
                         timeseries=not args.no_timeseries, prescriptions=not args.no_prescriptions,
                         lab_findings=args.lab_findings, window_hours=args.window_hours,
                         ensemble_mode=args.ensemble_mode, min_votes=args.min_votes,
-                        min_confidence=args.min_confidence, progress=not args.no_progress)
+                        min_confidence=args.min_confidence, embedder=args.embedder,
+                        relink_types=tuple(t.strip() for t in (args.relink_types or "").split(",") if t.strip()),
+                        progress=not args.no_progress)
     path = extract_mentions(args.cohort, args.kg, cfg, out=args.out)
     counts = (mentions_meta(path) or {})["counts"]
     sys.stdout.write(
@@ -68,6 +71,11 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="cosine under which the dense linker abstains (default: the linker's)")
     parser.add_argument("--lexical-weight", type=float, default=None,
                         help="lexical share of the dense re-rank (default: the linker's)")
+    parser.add_argument("--relink-types", default=None,
+                        help="comma-separated node types whose lexicon mentions the linker links again "
+                             "(dense: through the KG's Chroma index of those types, built on first use)")
+    parser.add_argument("--embedder", choices=sorted(EMBEDDERS), default=DEFAULTS.embedder,
+                        help="text embedder of the dense linker's index")
     parser.add_argument("--ensemble-mode", choices=MODES, default=DEFAULTS.ensemble_mode)
     parser.add_argument("--min-votes", type=int, default=DEFAULTS.min_votes)
     parser.add_argument("--min-confidence", type=float, default=DEFAULTS.min_confidence)

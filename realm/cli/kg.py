@@ -2,7 +2,7 @@
 
     realm kg build [--kg default] [--rebuild]
     realm kg stats [--kg hpo] [--json]
-    realm kg index [--kg default] [--embedder onnx] [--chroma-host H --chroma-port P]
+    realm kg index [--kg default] [--types disease,phenotype] [--embedder onnx] [--chroma-host H --chroma-port P]
     realm kg query "high arched palate" --type phenotype [--k 5]
 """
 
@@ -122,23 +122,28 @@ def _index(args: argparse.Namespace) -> int:
     from realm.kg.index import build_index, default_index_dir
 
     kg, embedder = _load(args)
+    types = [t.strip() for t in args.types.split(",") if t.strip()] if args.types else None
     # Chroma's local store is not safe for two writing processes: a second build of the same
     # index waits for the first, then finds every entry present. A server orders its own writes.
     lock = (contextlib.nullcontext() if args.chroma_host is not None
             else publish_lock(Path(default_index_dir(kg.name, embedder.model_id))))
     with lock:
-        report = build_index(kg, embedder, _connect(args, kg, embedder), batch_size=args.batch_size,
+        report = build_index(kg, embedder, _connect(args, kg, embedder), types=types, batch_size=args.batch_size,
                              progress=not args.no_progress)
-    log.info("index ready: %d entries (%.0f strings/s)", report.entries, report.strings_per_s)
+    log.info("index ready: %d entries of types %s (%.0f strings/s)", report.entries,
+             ",".join(report.extra["types"]), report.strings_per_s)
     return 0
 
 
 def _query(args: argparse.Namespace) -> int:
     """Print the candidates of ``args.text`` as JSON lines (id, name, type, score, ..., the
     concept and its codes with their names)."""
+    from realm.kg.index import check_index
     from realm.kg.linker import Linker
 
     kg, embedder, index = _open(args)
+    # an untyped query searches every type: a scoped index must cover them all
+    check_index(index, kg, embedder, [args.type] if args.type else {n.type for n in kg.nodes()})
     linker = Linker(kg, embedder, index)  # refuses a missing or stale index with a KGError
     for cand in linker.link(args.text, type=args.type, k=args.k):
         row = {
@@ -173,6 +178,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="Build or update the vector index of a KG (resumable, incremental).",
     )
     _index_options(index)
+    index.add_argument(
+        "--types", default=None,
+        help="only nodes of these comma-separated types (default: every type); a later call with "
+        "other types adds them to the same index",
+    )
     index.add_argument(
         "--batch-size", type=int, default=512, help="strings embedded per committed batch"
     )

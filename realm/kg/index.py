@@ -6,8 +6,9 @@ how users scale past one machine) and :class:`NumpyIndex` the in-repo fake (exac
 by tests and to measure Chroma's recall.
 
 :func:`build_index` fills an index from a :class:`~realm.kg.graph.KnowledgeGraph`; it is
-resumable, incremental and tied to the KG version (see its docstring). :func:`check_index`
-refuses a stale index.
+resumable, incremental, tied to the KG version and optionally scoped to some node types, which
+a later build extends (see its docstring). :func:`check_index` refuses a stale index or one
+whose scope lacks a type asked for.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -40,6 +41,7 @@ __all__ = [
     "index_entries",
     "build_index",
     "check_index",
+    "indexed_types",
     "default_index_dir",
 ]
 
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Collection-metadata keys that tie an index to one KG version and one embedder.
 META_VERSION, META_EMBEDDER, META_KG = "realm_kg_version", "realm_embedder", "realm_kg_name"
+#: Collection-metadata key of the node types indexed (comma-separated); absent: every type.
+META_TYPES = "realm_types"
 _BUILDING = "building:"  # version prefix while a build is under way: never a valid version
 
 
@@ -324,15 +328,19 @@ class IndexEntry:
         }
 
 
-def index_entries(kg: KnowledgeGraph, embedder_id: str, refused: dict[str, int] | None = None) -> list[IndexEntry]:
+def index_entries(kg: KnowledgeGraph, embedder_id: str, refused: dict[str, int] | None = None,
+                  types: Collection[str] | None = None) -> list[IndexEntry]:
     """One entry per distinct (node, string), keyed by a hash of (node id, string, embedder id):
     an unchanged string keeps its key across KG versions, so it is never re-embedded.
 
-    Stop-word surfaces (:func:`realm.resources.words.is_stop_surface`: "was", the gene WAS)
-    are never indexed; ``refused["stop_word"]`` counts them."""
+    ``types``: only nodes of these types (None: every node). Stop-word surfaces
+    (:func:`realm.resources.words.is_stop_surface`: "was", the gene WAS) are never indexed;
+    ``refused["stop_word"]`` counts them."""
     entries: list[IndexEntry] = []
     refused = {} if refused is None else refused
     for node in kg.nodes():
+        if types is not None and node.type not in types:
+            continue
         seen: set[str] = set()
         for i, text in enumerate((node.name, *node.synonyms)):
             text = " ".join(text.split())
@@ -368,10 +376,16 @@ def build_index(
     embedder: TextEmbedder,
     index: VectorIndex,
     *,
+    types: Iterable[str] | None = None,
     batch_size: int = 2048,
     progress: bool = True,
 ) -> BuildReport:
-    """Embed every node name and synonym of ``kg`` into ``index``.
+    """Embed every node name and synonym of ``kg`` (``types``: of nodes of these types) into
+    ``index``.
+
+    Scoped: with ``types``, the index covers those types plus the ones it already covered, so a
+    later build with other types extends the same collection instead of rebuilding it;
+    :func:`check_index` refuses a query for types outside the scope.
 
     Resumable: each batch is committed as it is embedded and entries already present are
     skipped, so an interrupted build continues where it stopped. Incremental: entries are keyed
@@ -387,8 +401,9 @@ def build_index(
             f"not {embedder.model_id!r}; "
             "use a separate index per embedder"
         )
+    scope = _kg_types(kg) if types is None else _known_types(kg, types) | _previous_scope(meta, kg)
     refused: dict[str, int] = {}
-    entries = index_entries(kg, embedder.model_id, refused)
+    entries = index_entries(kg, embedder.model_id, refused, scope)
     present = index.ids()
     wanted = {e.id for e in entries}
     # Mark the index incomplete first: a build killed from here on leaves a refused index.
@@ -398,6 +413,7 @@ def build_index(
             META_VERSION: _BUILDING + kg.version,
             META_EMBEDDER: embedder.model_id,
             META_KG: kg.name,
+            META_TYPES: ",".join(sorted(scope)),
         }
     )
     stale = sorted(present - wanted)
@@ -435,13 +451,14 @@ def build_index(
     index.set_meta({**index.get_meta(), META_VERSION: kg.version})
     report = BuildReport(
         len(entries), len(todo), len(entries) - len(todo), len(stale), time.perf_counter() - start,
-        extra={"refused": refused},
+        extra={"refused": refused, "types": sorted(scope)},
     )
     log.info(
-        "index of %s (version %s): %d entries, %d embedded, %d kept, %d deleted, %d stop-word surfaces "
-        "refused in %.1fs",
+        "index of %s (version %s, types %s): %d entries, %d embedded, %d kept, %d deleted, "
+        "%d stop-word surfaces refused in %.1fs",
         kg.name,
         kg.version,
+        ",".join(sorted(scope)),
         report.entries,
         report.added,
         report.skipped,
@@ -452,8 +469,45 @@ def build_index(
     return report
 
 
-def check_index(index: VectorIndex, kg: KnowledgeGraph, embedder: TextEmbedder) -> None:
-    """Raise :class:`KGError` unless ``index`` is complete for this KG version and embedder."""
+def _kg_types(kg: KnowledgeGraph) -> frozenset[str]:
+    return frozenset(n.type for n in kg.nodes())
+
+
+def _known_types(kg: KnowledgeGraph, types: Iterable[str]) -> frozenset[str]:
+    """``types`` as a set, refusing a type no node of ``kg`` has (a typo would index nothing)."""
+    wanted, known = frozenset(types), _kg_types(kg)
+    if not wanted or wanted - known:
+        raise ConfigError(
+            f"KG {kg.name!r} has no node type {sorted(wanted - known) or '(none given)'}; "
+            f"its types: {', '.join(sorted(known))}"
+        )
+    return wanted
+
+
+def _previous_scope(meta: Mapping[str, Any], kg: KnowledgeGraph) -> frozenset[str]:
+    """Types an earlier (finished or interrupted) build of this index covered: empty for a new
+    index, every type for one built before scopes were recorded."""
+    if META_VERSION not in meta:
+        return frozenset()
+    recorded = meta.get(META_TYPES)
+    if recorded is None:
+        return _kg_types(kg)
+    return frozenset(t for t in str(recorded).split(",") if t) & _kg_types(kg)
+
+
+def indexed_types(index: VectorIndex, kg: KnowledgeGraph) -> frozenset[str]:
+    """The node types of ``kg`` whose names ``index`` holds (its scope)."""
+    return _previous_scope(index.get_meta(), kg)
+
+
+def check_index(
+    index: VectorIndex,
+    kg: KnowledgeGraph,
+    embedder: TextEmbedder,
+    types: Iterable[str] | None = None,
+) -> frozenset[str]:
+    """Raise :class:`KGError` unless ``index`` is complete for this KG version and embedder and
+    covers ``types`` (None: whatever scope it was built with); returns its scope."""
     meta = index.get_meta()
     version, model = meta.get(META_VERSION), meta.get(META_EMBEDDER)
     hint = f"run `realm kg index --kg {kg.name}` to (re)build it"
@@ -473,3 +527,12 @@ def check_index(index: VectorIndex, kg: KnowledgeGraph, embedder: TextEmbedder) 
             f"the index of KG {kg.name!r} holds vectors of {model!r}, not "
             f"{embedder.model_id!r}; {hint} --embedder ..."
         )
+    scope = _previous_scope(meta, kg)
+    missing = sorted(set(types) - scope) if types is not None else []
+    if missing:
+        raise KGError(
+            f"the index of KG {kg.name!r} covers node types {', '.join(sorted(scope))}, "
+            f"not {', '.join(missing)}; run `realm kg index --kg {kg.name} --types "
+            f"{','.join(missing)}` to add them"
+        )
+    return scope

@@ -7,8 +7,10 @@ them); each neural model is a list of LightningCLI configs (``configs/demo/``) t
 realm.pipeline.train.
 
 Steps: synthesize the hospital (MIMIC-III layout) -> prepare the cohort -> build or reuse
-the KG -> extract and link entities from the notes (lexicon extractor; its mentions carry
-their KG node from the exact dictionary match, so no vector index is needed) -> train REALM
+the KG -> extract and link entities from the notes (the lexicon finds the spans; mentions of
+``relink_types`` are linked by the method's retriever: dictionary, then dense retrieval from
+the KG's Chroma index of those types + threshold + re-rank, as ``realm extract`` links; the
+others keep the lexicon's dictionary match) -> train REALM
 and the baselines (GRU on the time series, GBM, LR) -> evaluate with patient-level
 bootstrap CIs -> ``report.html``. Prints a summary table with the oracle AUROC (the
 synthetic true risk) and where the report is.
@@ -37,18 +39,32 @@ from typing import Any
 from realm.cache import atomic_dir, config_hash, inputs_digest, stage_dir
 from realm.data.cohort import TASKS
 from realm.errors import ConfigError
-from realm.extract.mentions_table import META_FILE, MENTIONS_FILE
+from realm.extract.mentions_table import META_FILE, MENTIONS_FILE, mentions_meta
 from realm.pipeline.hospital import cached_hospital, cached_mentions, code_digest
 
-__all__ = ["DemoConfig", "run_demo", "next_commands", "LINKING_NOTE", "MODEL_CONFIGS"]
+__all__ = ["DemoConfig", "run_demo", "next_commands", "linking_note", "MODEL_CONFIGS"]
 
 log = logging.getLogger(__name__)
 
 _CHECKPOINT = "best.ckpt"
 #: neural model -> the runnable config the demo leaves in its output folder
 MODEL_CONFIGS = {"REALM": "realm.yaml", "GRU": "gru.yaml"}
-LINKING_NOTE = ("Entities: lexicon extractor over the KG's names and synonyms; each mention is "
-                "linked by the exact dictionary match (no vector index), plus lab/vital findings.")
+
+
+def linking_note(linking: dict[str, Any]) -> str:
+    """How the demo linked its entities, from the ``linking`` record of ``mentions_meta.json``."""
+    index = linking.get("index")
+    if index is None:
+        return ("Entities: lexicon extractor over the KG's names and synonyms; each mention is "
+                "linked by the exact dictionary match, plus lab/vital findings.")
+    outcome = linking.get("outcome", {})
+    return (f"Entities: lexicon extractor over the KG's names and synonyms; its "
+            f"{', '.join(linking['relink_types'])} mentions ({linking['linked_by_linker']}) linked by the "
+            f"dense linker (dictionary, then Chroma retrieval + threshold + re-rank over "
+            f"{index['entries']:,} names of types {', '.join(index['types'])}, {index['embedder']}): "
+            f"{outcome.get('kept', 0)} kept the lexicon's node, {outcome.get('changed', 0)} changed, "
+            f"{outcome.get('abstained', 0)} abstained; the other types by exact dictionary match; "
+            "plus lab/vital findings.")
 
 
 @dataclass(frozen=True)
@@ -61,7 +77,11 @@ class DemoConfig:
         seed: one seed for every step.
         max_epochs: training epochs (early stopping on the validation loss).
         kg: built-in KG name or a KG spec YAML.
-        embedder: text embedder of the KG node vectors (onnx, minilm, hashing).
+        embedder: text embedder of the KG node vectors and of the linker's index (onnx,
+            minilm, hashing).
+        relink_types: node types whose mentions the dense linker links through the KG's
+            Chroma index (indexed on first use, only these types: the drug vocabulary's 23k
+            names take ~3.5 minutes on 2 cores, the whole KG's 154k 7-8; BENCHMARKS.md).
         n_resamples: patient-level bootstrap resamples.
         explain_top, explain_random: REALM explanations of the highest-risk and of randomly
             drawn test stays per task.
@@ -75,6 +95,7 @@ class DemoConfig:
     max_epochs: int = 8
     kg: str = "default"
     embedder: str = "onnx"
+    relink_types: tuple[str, ...] = ("drug", "drug_class")
     n_resamples: int = 1000
     explain_top: int = 4
     explain_random: int = 3
@@ -260,7 +281,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     kg = load_kg(cfg.kg, progress=cfg.progress)
     steps.done()
     steps.start("entity extraction and linking")
-    mentions = cached_mentions(cohort_dir, cohort_key, cfg.kg, kg.version, cfg.progress)
+    mentions = cached_mentions(cohort_dir, cohort_key, cfg.kg, kg.version, cfg.progress,
+                               relink_types=cfg.relink_types, embedder=cfg.embedder)
+    linking = (mentions_meta(mentions) or {}).get("linking", {})
     steps.done()
     frames, explanations, checkpoints = [], None, {}
     for name in ("REALM", "GRU"):
@@ -286,16 +309,17 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     record = run_evaluate(files[0], out, baselines=files[1:], explanations=ex_dir,
                           n_resamples=cfg.n_resamples, seed=cfg.seed,
                           title=f"realm demo: synthetic hospital, {cfg.n_stays} stays",
-                          notes=[LINKING_NOTE, f"KG {kg.name} version {kg.version}; "
+                          notes=[linking_note(linking), f"KG {kg.name} version {kg.version}; "
                                  f"{ORACLE_NAME} is the simulator's risk, the ceiling of any model."])
     steps.done()
     record["files"] = {**_chain(cfg, cohort_dir, mentions, checkpoints, files),
                        "explanations": None if ex_dir is None else str(ex_dir)}
     record["kg"] = {"spec": cfg.kg, "name": kg.name, "version": kg.version}
+    record["linking"] = linking
     record["example_stay"] = int(frames[0]["stay_id"].iloc[0])  # a test stay of REALM's
     record["wall_seconds"] = steps.close()
     (out / "demo.json").write_text(json.dumps({
-        "config": {k: str(v) for k, v in asdict(cfg).items()}, "kg": record["kg"],
+        "config": {k: str(v) for k, v in asdict(cfg).items()}, "kg": record["kg"], "linking": linking,
         "files": record["files"], "next": next_commands(cfg, record["files"], record["example_stay"]),
         "wall_seconds": record["wall_seconds"]}, indent=1))
     return record

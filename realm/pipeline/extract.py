@@ -33,6 +33,7 @@ from realm.errors import ConfigError
 from realm.extract.ensemble import EnsembleExtractor, extract_all
 from realm.extract.findings import timeseries_findings
 from realm.extract.mentions_table import conform_mentions, mentions_frame, write_mentions
+from realm.kg.embedders import DEFAULT_EMBEDDER
 from realm.kg.findings_table import resolve_rule_nodes
 from realm.kg.graph import KnowledgeGraph
 from realm.records import Mention
@@ -67,7 +68,14 @@ class ExtractConfig:
         min_confidence: ``confidence`` mode: the lowest confidence kept.
         types: KG node types the lexicon names (None: every type but ``gene``; gene symbols
             spell common words and ICU notes rarely name a gene, so genes are opt-in).
+        relink_types: node types whose mentions the linker links even where the extractor
+            already did (the lexicon then only finds their spans, as an LLM would).
+        embedder: text embedder of the dense linker's index (realm.kg.embedders).
         progress: show progress bars.
+
+    The dense linker retrieves from the KG's Chroma index under the cache (``realm kg index``),
+    scoped to the node types of the mentions it links: a missing type is added to the same
+    index on first use, never rebuilt.
     """
 
     extractor: Literal["lexicon", "llm", "ensemble"] = "lexicon"
@@ -83,6 +91,8 @@ class ExtractConfig:
     min_votes: int = 2
     min_confidence: float = 0.5
     types: tuple[str, ...] | None = None
+    relink_types: tuple[str, ...] = ()
+    embedder: str = DEFAULT_EMBEDDER
     progress: bool = True
 
 
@@ -132,21 +142,56 @@ def _write_llm_counts(out_dir: Path, llm: Any, *, failed: bool) -> None:
         tmp.write_text(json.dumps(counts, indent=2, default=str), encoding="utf-8")
 
 
-def _link(mentions: list[Mention], kg: KnowledgeGraph, cfg: ExtractConfig) -> list[Mention]:
-    """Link the mentions that have no node yet (lexicon mentions carry theirs)."""
+def _dense_index(kg: KnowledgeGraph, cfg: ExtractConfig, types: set[str]) -> tuple[Any, Any, dict[str, Any]]:
+    """The embedder and the KG's cached Chroma index covering ``types`` (extended when it does
+    not), with what was used: the record ``mentions_meta.json`` keeps."""
+    from realm.errors import KGError
+    from realm.kg.embedders import get_embedder
+    from realm.kg.index import ChromaIndex, build_index, check_index
+
+    embedder = get_embedder(cfg.embedder)
+    index = ChromaIndex.for_kg(kg.name, embedder.model_id)
+    seconds = 0.0
+    try:
+        scope = check_index(index, kg, embedder, types)
+    except KGError as exc:
+        log.info("indexing node types %s of KG %s (%s)", ",".join(sorted(types)), kg.name, exc)
+        report = build_index(kg, embedder, index, types=types, progress=cfg.progress)
+        scope, seconds = frozenset(report.extra["types"]), report.seconds
+    return embedder, index, {"store": "chroma", "kg": kg.name, "kg_version": kg.version,
+                             "embedder": embedder.model_id, "types": sorted(scope),
+                             "entries": index.count(), "build_seconds": round(seconds, 1)}
+
+
+def _link(mentions: list[Mention], kg: KnowledgeGraph, cfg: ExtractConfig) -> tuple[list[Mention], dict[str, Any]]:
+    """Link the mentions that have no node yet (lexicon mentions carry theirs) and those of
+    ``cfg.relink_types``; returns them with a record of the linker, its index and what changed."""
     from realm.kg.linker import Linker, LinkerConfig
 
-    todo = [i for i, m in enumerate(mentions) if m.node_id is None]
+    relink = set(cfg.relink_types)
+    todo = [i for i, m in enumerate(mentions) if m.node_id is None or m.type in relink]
+    record: dict[str, Any] = {"linker": cfg.linker, "relink_types": sorted(relink), "linked_by_linker": len(todo)}
     if not todo:
-        return mentions
+        return mentions, record
     tuned = {"threshold": cfg.link_threshold, "lexical_weight": cfg.lexical_weight}
     config = LinkerConfig(dense=cfg.linker == "dense", **{k: v for k, v in tuned.items() if v is not None})
-    linker = Linker.from_kg(kg, config=config, progress=cfg.progress)
+    embedder = index = None
+    if config.dense:
+        kg_types = {n.type for n in kg.nodes()}
+        # a mention of a type the KG lacks is linked without a type filter: every type is searched
+        types = {mentions[i].type for i in todo}
+        embedder, index, record["index"] = _dense_index(kg, cfg, types if types <= kg_types else kg_types)
+    linker = Linker(kg, embedder, index, config)
     linked = linker.link_mentions([mentions[i] for i in todo])
     out = list(mentions)
+    changes: Counter[str] = Counter()
     for i, m in zip(todo, linked, strict=True):
+        before = mentions[i].node_id
+        changes["abstained" if m.node_id is None else "new" if before is None
+                else "kept" if m.node_id == before else "changed"] += 1
         out[i] = m
-    return out
+    record["outcome"] = dict(changes)
+    return out, record
 
 
 def _prescription_mentions(medications: pd.DataFrame, kg: KnowledgeGraph, window: float) -> pd.DataFrame:
@@ -201,7 +246,7 @@ def extract_mentions(cohort_dir: Path, kg: str | KnowledgeGraph, cfg: ExtractCon
     finally:
         if llm is not None:
             _write_llm_counts(out_dir, llm, failed=failed)
-    mentions = _link([m for ms in per_note for m in ms], graph, cfg)
+    mentions, linking = _link([m for ms in per_note for m in ms], graph, cfg)
     note_hours = dict(zip(note_ids, (float(h) for h in notes["hours"]), strict=True))
     frames = [mentions_frame(mentions, note_hours)]
     window = float(cfg.window_hours if cfg.window_hours is not None else cohort.meta.get("window_hours", 48.0))
@@ -224,5 +269,5 @@ def extract_mentions(cohort_dir: Path, kg: str | KnowledgeGraph, cfg: ExtractCon
         counts["llm"] = llm.stats.as_dict()
         counts["hallucinations_dropped"] = llm.stats.hallucinations
     meta = {"kg": {"name": graph.name, "version": graph.version, "spec": spec}, "window_hours": window,
-            "linker": cfg.linker, "config": config, "counts": counts}
+            "linker": cfg.linker, "linking": linking, "config": config, "counts": counts}
     return write_mentions(table, meta, out_dir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from realm.cache import atomic_dir, config_hash, inputs_digest, stage_dir
+from realm.kg.embedders import DEFAULT_EMBEDDER
 
 __all__ = ["cached_hospital", "cached_mentions", "code_digest"]
 
@@ -38,19 +39,24 @@ def cached_hospital(n_stays: int, seed: int) -> Path:
 
 
 def cached_mentions(cohort_dir: Path, cohort_key: str, kg: str, kg_version: str,
-                    progress: bool) -> Path:
-    """``mentions.parquet`` of the cohort (lexicon + dictionary links + findings), extracted
-    once per (cohort, KG version, extraction code) into the cache."""
+                    progress: bool, relink_types: tuple[str, ...] = (),
+                    embedder: str = DEFAULT_EMBEDDER) -> Path:
+    """``mentions.parquet`` of the cohort (lexicon + dictionary links + findings; the mentions
+    of ``relink_types`` linked again by the dense linker through the KG's Chroma index of those
+    types, embedded with ``embedder``), extracted once per (cohort, KG version, linking,
+    extraction code) into the cache; ``mentions_meta.json`` beside it records how."""
     from realm.pipeline.extract import ExtractConfig, extract_mentions
 
     # The extractor's rule tables (realm/resources) are inputs too: a new abbreviation row
     # must re-extract. The whole folder, so a table added later cannot be forgotten here.
-    key = config_hash("lexicon", cohort_key, kg_version,
+    linking = (sorted(relink_types), embedder if relink_types else None)
+    key = config_hash("lexicon", cohort_key, kg_version, linking,
                       code_digest("extract", "pipeline/extract.py", "kg/linker.py", "kg/findings_table.py",
-                            "harmonize", "resources"))
+                                  "kg/index.py", "kg/embedders.py", "harmonize", "resources"))
     folder = stage_dir("demo_mentions", key)
     if not (folder / "mentions.parquet").is_file():
         with atomic_dir(folder) as tmp:
-            extract_mentions(cohort_dir, kg, ExtractConfig(extractor="lexicon", linker="dictionary",
-                                                           progress=progress), out=tmp)
+            extract_mentions(cohort_dir, kg, ExtractConfig(
+                extractor="lexicon", linker="dense" if relink_types else "dictionary",
+                relink_types=tuple(relink_types), embedder=embedder, progress=progress), out=tmp)
     return folder / "mentions.parquet"

@@ -8,16 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realm.errors import KGError
+from realm.errors import ConfigError, KGError
 from realm.kg.embedders import HashingEmbedder
 from realm.kg.graph import KnowledgeGraph
 from realm.kg.index import (
     ChromaIndex,
     NumpyIndex,
+    META_TYPES,
     VectorIndex,
     build_index,
     check_index,
     index_entries,
+    indexed_types,
 )
 from realm.records import Node
 
@@ -114,6 +116,42 @@ def test_update_is_incremental_and_stale_index_refused(
     report = build_index(smaller, CountingEmbedder(), make_index(), progress=False)
     assert (report.added, report.deleted) == (0, 2)
     assert make_index().count() == len(index_entries(smaller, "hashing-3gram-64"))
+
+
+def test_a_scoped_build_indexes_its_types_and_a_wider_one_extends_it(
+    make_index: Callable[[], VectorIndex],
+) -> None:
+    kg, emb = tiny_kg(), CountingEmbedder()
+    report = build_index(kg, emb, make_index(), types=["disease"], progress=False)
+    assert (report.added, emb.strings, report.extra["types"]) == (4, 4, ["disease"])
+    assert {m["type"] for m in make_index().get(sorted(make_index().ids()))[1]} == {"disease"}
+    assert check_index(make_index(), kg, emb, ["disease"]) == {"disease"}
+    assert check_index(make_index(), kg, emb) == {"disease"}  # no types asked: its own scope
+    with pytest.raises(KGError, match="not phenotype.*--types phenotype"):
+        check_index(make_index(), kg, emb, ["phenotype", "disease"])
+    wider = CountingEmbedder()
+    report = build_index(kg, wider, make_index(), types=["phenotype"], progress=False)
+    # only the phenotype strings are embedded; the disease entries stay (one collection, no rebuild)
+    assert (report.added, report.skipped, report.deleted, wider.strings) == (7, 4, 0, 7)
+    assert report.extra["types"] == ["disease", "phenotype"] and make_index().count() == 11
+    check_index(make_index(), kg, emb, ["phenotype", "disease"])
+
+
+def test_an_unknown_type_is_refused_before_anything_is_indexed() -> None:
+    index = NumpyIndex()
+    with pytest.raises(ConfigError, match="no node type.*phenotyp.*its types: disease, phenotype"):
+        build_index(tiny_kg(), CountingEmbedder(), index, types=["phenotyp"], progress=False)
+    assert index.count() == 0 and index.get_meta() == {}
+
+
+def test_an_index_without_a_recorded_scope_covers_every_type() -> None:
+    kg, emb, index = tiny_kg(), CountingEmbedder(), NumpyIndex()
+    build_index(kg, emb, index, progress=False)
+    index.set_meta({k: v for k, v in index.get_meta().items() if k != META_TYPES})
+    assert indexed_types(index, kg) == {"disease", "phenotype"}
+    again = CountingEmbedder()
+    build_index(kg, again, index, types=["disease"], progress=False)
+    assert again.strings == 0 and index.count() == 11
 
 
 def test_another_embedder_is_refused(make_index: Callable[[], VectorIndex]) -> None:

@@ -39,3 +39,18 @@ def test_build_prints_version_and_path(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_bad_spec_exits_nonzero() -> None:
     assert main(["kg", "stats", "--kg", "nope"]) == 1
+
+
+def test_index_types_then_query_within_and_beyond_the_scope(capsys: pytest.CaptureFixture[str],
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REALM_CACHE", str(tmp_path / "cache"))
+    index = ["kg", "index", "--kg", SPEC, "--embedder", "hashing", "--no-progress"]
+    assert main([*index, "--types", "drug,drug_class"]) == 0
+    query = ["kg", "query", "norepinephrine", "--kg", SPEC, "--embedder", "hashing", "--k", "1"]
+    assert main([*query, "--type", "drug"]) == 0
+    assert json.loads(capsys.readouterr().out)["type"] == "drug"
+    # an untyped query searches every type: refused until the index covers them
+    assert main(query) == 1
+    assert main([*index, "--types", "drugs"]) == 1  # a type the KG lacks, named in the error
+    assert main(index) == 0
+    assert main(query) == 0

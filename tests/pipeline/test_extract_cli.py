@@ -188,3 +188,50 @@ def test_ctrl_c_during_llm_extraction_exits_130_with_one_line_and_the_rerun_resu
     assert main(argv) == 0
     meta = json.loads((cohort_dir / "mentions_meta.json").read_text())
     assert meta["counts"]["llm"]["cache_hits"] == 1 and meta["counts"]["llm"]["calls"] == 2
+
+
+def test_relinked_lexicon_mentions_go_through_a_chroma_index_of_their_types_only(
+    tiny: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cohort_dir, spec, _ = tiny
+    monkeypatch.setenv("REALM_CACHE", str(tmp_path / "cache"))
+    assert main(["extract", "--cohort", str(cohort_dir), "--kg", str(spec), "--relink-types", "drug",
+                 "--embedder", "hashing", "--no-timeseries", "--no-prescriptions", "--no-progress",
+                 "--out", str(tmp_path / "m")]) == 0
+    path = tmp_path / "m" / "mentions.parquet"
+    linking = json.loads(path.with_name("mentions_meta.json").read_text())["linking"]
+    # levophed is the one drug mention; only the drug names (Norepinephrine, levophed) are indexed
+    assert (linking["linker"], linking["linked_by_linker"], linking["outcome"]) == ("dense", 1, {"kept": 1})
+    assert linking["index"]["store"] == "chroma" and linking["index"]["types"] == ["drug"]
+    assert linking["index"]["entries"] == 2 and linking["index"]["embedder"] == "hashing-3gram-256"
+    table = pd.read_parquet(path)
+    assert ("levophed", "T:norepi") in set(zip(table["text"], table["node_id"]))
+
+
+def test_the_dense_linker_extends_the_cached_index_to_new_types_and_reuses_it(
+    tiny: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from realm.pipeline.extract import ExtractConfig, extract_mentions
+
+    cohort_dir, spec, _ = tiny
+    monkeypatch.setenv("REALM_CACHE", str(tmp_path / "cache"))
+    answers = {"levophed": {"entities": []}, "Family": {"entities": []},
+               "Creatinine": {"entities": [{"text": "renal failure", "type": "disease"}]}}
+    config = tmp_path / "llm.yaml"
+    config.write_text(json.dumps({
+        "model": {"class_path": "realm.llm.fake.ScriptedToolChatModel", "kwargs": {"by_substring": answers}},
+        "extractor": {"max_concurrency": 1, "backoff": 0.0}}))
+    common = {"embedder": "hashing", "timeseries": False, "prescriptions": False, "progress": False}
+    extract_mentions(cohort_dir, str(spec), ExtractConfig(relink_types=("drug",), **common), out=tmp_path / "a")
+    runs = []
+    for out in ("b", "c"):
+        path = extract_mentions(cohort_dir, str(spec), ExtractConfig(extractor="llm", llm_config=config, **common),
+                                out=tmp_path / out)
+        runs.append(json.loads(path.with_name("mentions_meta.json").read_text())["linking"])
+        table = pd.read_parquet(path)
+        # a name no dictionary holds ("acute renal failure" does): linked by dense retrieval
+        assert list(zip(table["text"], table["node_id"])) == [("renal failure", "T:aki")]
+    # the drug index gained the disease names (7 strings in all); the second run only reads it
+    assert [r["index"]["types"] for r in runs] == [["disease", "drug"]] * 2
+    assert [r["index"]["entries"] for r in runs] == [7, 7]
+    assert runs[0]["index"]["build_seconds"] > 0 and runs[1]["index"]["build_seconds"] == 0
