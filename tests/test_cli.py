@@ -36,3 +36,16 @@ def test_realm_error_becomes_exit_code_1(tmp_path) -> None:
     missing = tmp_path / "nowhere"
     assert main(["data", "prepare", "--source", "physionet2012", "--root", str(missing),
                  "--out", str(tmp_path / "c")]) == 1
+
+
+def test_http_request_logs_stay_off_the_console_unless_verbose() -> None:
+    # one "HTTP Request: POST ..." INFO line per LLM call drowned realm's own progress
+    import logging
+
+    from realm.cli import console_logging
+
+    console_logging(False)
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    console_logging(True)
+    assert logging.getLogger("httpx2").isEnabledFor(logging.DEBUG)
+    console_logging(False)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from realm.errors import Interrupted, RealmError
 
-__all__ = ["main", "GROUPS", "LIGHTNING_VERBS", "BENCHES"]
+__all__ = ["main", "GROUPS", "LIGHTNING_VERBS", "BENCHES", "console_logging"]
 
 #: group name -> (module with ``register(parser)``, one-line help)
 GROUPS: dict[str, tuple[str, str]] = {
@@ -90,6 +90,20 @@ def _command(argv: list[str]) -> tuple[str | None, list[str]]:
     return None, words[:1]
 
 
+
+#: Libraries that log every HTTP request at INFO (one line per LLM call) or their own
+#: housekeeping: kept to warnings on the console unless -v asks for everything.
+_CHATTY_LOGGERS = ("httpx", "httpx2", "httpcore", "openai", "urllib3", "chromadb", "langchain", "filelock")
+
+
+def console_logging(verbose: bool) -> None:
+    """realm's INFO lines on the console; third-party request logs only with ``-v``."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -102,9 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger("realm").error("%s: %s", type(exc).__name__, exc)
             return 1
         return 0
-    verbose = "-v" in argv or "--verbose" in argv
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    console_logging("-v" in argv or "--verbose" in argv)
     module, path = _command(argv)
     if module is None:
         overview = _overview()

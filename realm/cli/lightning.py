@@ -12,9 +12,9 @@ no YAML states them. Each run logs to ``runs/<model>/<start time>`` (set
 
 from __future__ import annotations
 
-import logging
 import sys
 
+from realm.cli import console_logging
 from realm.eval.predictions import PredictionWriter
 from realm.pipeline.train import build_cli
 
@@ -27,8 +27,7 @@ def run_lightning_cli(argv: list[str]) -> None:
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     # realm's own INFO lines (data module, features, predictions) show as for other commands;
     # Lightning keeps its own handler.
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    console_logging(verbose)
     cli = build_cli(argv, run=True)
     if cli.subcommand == "predict":
         for callback in cli.trainer.callbacks:
