@@ -204,6 +204,8 @@ def measure(root: Path, out: Path) -> dict[str, Any]:
 def run(cfg: MedsScaleConfig) -> dict[str, Any]:
     """Generate (or reuse) the dataset, prepare it in a child process; returns the report
     written to ``cfg.out``."""
+    if cfg.workdir is not None:
+        Path(cfg.workdir).mkdir(parents=True, exist_ok=True)  # a --workdir that does not exist yet
     work = Path(tempfile.mkdtemp(prefix="realm-meds-scale-", dir=cfg.workdir))
     try:
         if cfg.root is not None:
