@@ -4,9 +4,8 @@ path brought a node the knowledge the model learnt from training stays.
 One phrase in a note is often linked to several vocabularies at once ("ascites": HPO,
 ICD-10-CM, ICD-9-CM), and a clinician wants one row for it with every code on it.
 :func:`concept_groups` merges a stay's nodes that the KG says are one concept (its
-``concept_of``, where the KG has one; otherwise its crosswalk: ``same_as`` edges from shared
-cross-references and names, ``maps_to`` edges of the ICD-9/ICD-10 GEMs) or that one mention
-was linked to.
+``concept_of``: the ``same_as`` components of realm.kg.joins, built from hand-checked join
+rules) or that one mention was linked to.
 
 :class:`KnowledgePaths` says how a node's vector relates to what the model was trained on.
 A node's vector (realm.features.entities) hashes the node and its ``is_a`` ancestors, so a
@@ -25,11 +24,8 @@ from typing import Any
 
 import networkx as nx
 
-__all__ = ["concept_groups", "concept_codes", "KnowledgePaths", "CROSSWALK_RELATIONS",
-           "PATH_DEPTH"]
+__all__ = ["concept_groups", "concept_codes", "KnowledgePaths", "PATH_DEPTH"]
 
-#: KG relations that say two nodes of different vocabularies are one concept.
-CROSSWALK_RELATIONS = ("same_as", "maps_to")
 #: How far up ``is_a`` a path looks: the depth of the ancestors a node vector hashes
 #: (realm.features.entities.ancestor_vectors); beyond it no knowledge is shared that way.
 PATH_DEPTH = 4
@@ -38,25 +34,17 @@ PATH_DEPTH = 4
 def concept_groups(kg: Any, node_ids: Iterable[str],
                    same_mention: Iterable[Iterable[str]] = ()) -> dict[str, str]:
     """Each of ``node_ids`` -> a key shared by the nodes of one concept (the smallest id of
-    the group). Nodes are one concept when the KG says so (``kg.concept_of`` where the KG has
-    it, else a crosswalk edge between them) or when they appear together in one of
-    ``same_mention`` (the nodes one mention was linked to). Grouping is within the given
-    nodes only, so a crosswalk chain through codes the stay lacks never merges two of its
-    concepts."""
+    the group). Nodes are one concept when the KG says so (``kg.concept_of``) or when they
+    appear together in one of ``same_mention`` (the nodes one mention was linked to). An
+    approximate crosswalk (a GEM ``maps_to`` to a broader or narrower code) does not merge."""
     nodes = sorted(set(node_ids))
     graph = nx.Graph()
     graph.add_nodes_from(nodes)
-    concept_of = getattr(kg, "concept_of", None)
-    if concept_of is not None:
-        by_concept: dict[str, list[str]] = defaultdict(list)
-        for n in nodes:
-            by_concept[concept_of(n) or n].append(n)
-        for members in by_concept.values():
-            graph.add_edges_from(zip(members, members[1:]))
-    else:
-        present = set(nodes)
-        graph.add_edges_from((n, other) for n in nodes for relation, other in kg.neighbors(n)
-                             if relation.lstrip("~") in CROSSWALK_RELATIONS and other in present)
+    by_concept: dict[str, list[str]] = defaultdict(list)
+    for n in nodes:
+        by_concept[kg.concept_of(n) or n].append(n)
+    for members in by_concept.values():
+        graph.add_edges_from(zip(members, members[1:]))
     for group in same_mention:
         members = [n for n in group if n in graph]
         graph.add_edges_from(zip(members, members[1:]))
@@ -64,13 +52,11 @@ def concept_groups(kg: Any, node_ids: Iterable[str],
 
 
 def concept_codes(kg: Any, members: Iterable[str]) -> tuple[str, ...]:
-    """Every code of a concept: its member nodes, and the concept's own codes where the KG
-    knows them (``kg.concept_codes``)."""
+    """Every code of a concept: its member nodes and the concept's own codes
+    (``kg.concept_codes``)."""
     codes = set(members)
-    concept_of, codes_of = getattr(kg, "concept_of", None), getattr(kg, "concept_codes", None)
-    if concept_of is not None and codes_of is not None:
-        for concept in {concept_of(m) for m in codes} - {None}:
-            codes.update(codes_of(concept))
+    for concept in {kg.concept_of(m) for m in codes} - {None}:
+        codes.update(kg.concept_codes(concept))
     return tuple(sorted(codes))
 
 
