@@ -151,16 +151,16 @@ def _dense_index(kg: KnowledgeGraph, cfg: ExtractConfig, types: set[str]) -> tup
 
     embedder = get_embedder(cfg.embedder)
     index = ChromaIndex.for_kg(kg.name, embedder.model_id)
-    seconds = 0.0
+    seconds, built = 0.0, False
     try:
         scope = check_index(index, kg, embedder, types)
     except KGError as exc:
         log.info("indexing node types %s of KG %s (%s)", ",".join(sorted(types)), kg.name, exc)
         report = build_index(kg, embedder, index, types=types, progress=cfg.progress)
-        scope, seconds = frozenset(report.extra["types"]), report.seconds
+        scope, seconds, built = frozenset(report.extra["types"]), report.seconds, True
     return embedder, index, {"store": "chroma", "kg": kg.name, "kg_version": kg.version,
                              "embedder": embedder.model_id, "types": sorted(scope),
-                             "entries": index.count(), "build_seconds": round(seconds, 1)}
+                             "entries": index.count(), "built": built, "build_seconds": round(seconds, 1)}
 
 
 def _link(mentions: list[Mention], kg: KnowledgeGraph, cfg: ExtractConfig) -> tuple[list[Mention], dict[str, Any]]:
