@@ -15,7 +15,8 @@ passed as ``overrides``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import copy
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +24,7 @@ import yaml
 
 from realm.errors import ConfigError
 
-__all__ = ["CONFIGS", "config_path", "load_config", "config_dict"]
+__all__ = ["CONFIGS", "config_path", "load_config", "config_dict", "merge_configs"]
 
 T = TypeVar("T")
 
@@ -93,3 +94,29 @@ def config_dict(cfg: Any) -> dict[str, Any]:
         return value
 
     return plain(dataclasses.asdict(cfg))
+
+
+def merge_configs(sources: Sequence[str | Path | Mapping[str, Any]]) -> dict[str, Any]:
+    """The YAML files (paths, or names under ``configs/``) and mappings of ``sources`` merged
+    in order, as ``--config A --config B`` merges them: mappings merge key by key, anything
+    else (a list, a value) is replaced by the later source."""
+    def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(base)
+        for key, value in top.items():
+            if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+                out[key] = merge(out[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
+        return out
+
+    merged: dict[str, Any] = {}
+    for source in sources:
+        if isinstance(source, Mapping):
+            merged = merge(merged, source)
+            continue
+        path = config_path(source)
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+        merged = merge(merged, data)
+    return merged

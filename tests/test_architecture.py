@@ -77,3 +77,17 @@ def test_one_place_builds_a_trainer() -> None:
     builders = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
                       if re.search(r"\bTrainer\(", p.read_text()))
     assert builders == [], f"hand-built Lightning trainers: {builders}"
+
+
+def test_scoring_predictions_does_not_import_lightning() -> None:
+    """``realm evaluate`` and a warm demo read, score and report prediction tables; importing
+    Lightning for that costs them seconds (only the callback that writes them needs it)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, realm.eval.run, realm.eval.report, realm.eval.predictions, "
+            "realm.eval.meds_predictions, realm.config, realm.pipeline.hospital; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('pytorch_lightning', 'lightning', 'lightning_fabric', 'simple_icd_10_cm')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout[:300]

@@ -122,7 +122,7 @@ class _Fitted:
 
 def _data_config(cfg: PhysioNetBenchConfig, cohort_dir: Path) -> dict[str, Any]:
     """The configured data with this run's cohort, seed and folds filled in."""
-    from realm.pipeline.train import merge_configs
+    from realm.config import merge_configs
 
     data = merge_configs(cfg.datamodule)["data"]
     data.setdefault("init_args", {}).update(cohort_dir=str(cohort_dir), seed=cfg.seed,

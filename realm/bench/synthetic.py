@@ -94,7 +94,7 @@ class SyntheticBenchConfig:
 
 def _data_config(cfg: SyntheticBenchConfig, cohort_dir: Path, mentions: Path) -> dict[str, Any]:
     """The configured data with this run's cohort, mentions, KG and seed filled in."""
-    from realm.pipeline.train import merge_configs
+    from realm.config import merge_configs
 
     data = merge_configs(cfg.data)["data"]
     init = data.setdefault("init_args", {})

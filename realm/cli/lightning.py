@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 from realm.cli import console_logging
-from realm.eval.predictions import PredictionWriter
+from realm.eval.prediction_writer import PredictionWriter
 from realm.pipeline.train import build_cli
 
 __all__ = ["run_lightning_cli"]

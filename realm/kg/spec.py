@@ -18,22 +18,24 @@ rebuilds and an unchanged one is read back in seconds.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from realm.cache import config_hash, inputs_digest, stage_dir
+from realm.cache import atomic_path, config_hash, inputs_digest, stage_dir
 from realm.errors import ConfigError, DataError
 from realm.kg.graph import KnowledgeGraph
 from realm.kg.loaders import LOADERS
 from realm.kg.loaders.report import LoadReport
 
-__all__ = ["load_kg", "kg_cache_path", "BUILTINS", "RECIPE_VERSION"]
+__all__ = ["load_kg", "kg_identity", "KGIdentity", "kg_cache_path", "BUILTINS", "RECIPE_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,16 @@ RECIPE_VERSION = "2"
 #: Keys a source entry may name as files (resolved against the YAML's folder).
 _FILE_KEYS = ("nodes", "edges", "path", "kg", "features")
 _GRAPH_FILE = "graph.json.gz"
+#: Beside the cached graph: its name and version, read without parsing the graph.
+_IDENTITY_FILE = "identity.json"
+
+
+@dataclass(frozen=True)
+class KGIdentity:
+    """What names a built KG in cache keys and reports: its name and content version."""
+
+    name: str
+    version: str
 
 
 def _code_files() -> list[Path]:
@@ -163,13 +175,37 @@ def load_kg(spec: str | os.PathLike = "default", *, rebuild: bool = False, progr
     target = _cache_file(spec, parsed, inputs)
     if target.is_file() and not rebuild:
         log.info("KG %s: cached at %s", name, target)
-        return KnowledgeGraph.load(target)
+        kg = KnowledgeGraph.load(target)
+        if not target.with_name(_IDENTITY_FILE).is_file():  # cached by a version without it
+            _write_identity(target, kg)
+        return kg
     started = time.perf_counter()
     if parsed is None:
         kg = BUILTINS[str(spec)][1](progress, False)
     else:
         kg = _build_from_spec(parsed, progress)
     kg.save(target)
+    _write_identity(target, kg)
     log.info("KG %s: built %d nodes, %d edges in %.1f s -> %s (version %s)", name, len(kg),
              kg.graph.number_of_edges(), time.perf_counter() - started, target, kg.version)
     return kg
+
+
+def kg_identity(spec: str | os.PathLike = "default", *, progress: bool = True) -> KGIdentity:
+    """Name and version of the KG ``spec`` names, building it if it is not cached.
+
+    Read from a small file beside the cached graph: a step that only keys its cache by the
+    KG's version (a warm demo) skips parsing the graph, which takes seconds for the default KG.
+    """
+    target = kg_cache_path(spec)
+    identity = target.with_name(_IDENTITY_FILE)
+    if target.is_file() and identity.is_file():
+        data = json.loads(identity.read_text())
+        return KGIdentity(str(data["name"]), str(data["version"]))
+    kg = load_kg(spec, progress=progress)
+    return KGIdentity(kg.name, kg.version)
+
+
+def _write_identity(target: Path, kg: KnowledgeGraph) -> None:
+    with atomic_path(target.with_name(_IDENTITY_FILE)) as tmp:
+        tmp.write_text(json.dumps({"name": kg.name, "version": kg.version}))

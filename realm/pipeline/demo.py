@@ -135,7 +135,7 @@ class _Steps:
 def _model_config(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path | None) -> dict[str, Any]:
     """The configured model ``name`` (REALM or GRU) with this run's cohort, mentions, KG,
     embedder, seed, epochs and log folder filled in."""
-    from realm.pipeline.train import merge_configs
+    from realm.config import merge_configs
 
     config = merge_configs(cfg.realm if name == "REALM" else cfg.gru)
     config["seed_everything"] = cfg.seed
@@ -154,15 +154,17 @@ def _model_config(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path |
     return config
 
 
-def _train_neural(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path | None, kg: Any,
+def _train_neural(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path | None,
                   explain: bool) -> tuple[Any, Any, Path | None]:
     """Train, restore the best checkpoint, predict the test split; returns the predictions
     table, with ``explain`` explanations of the highest-risk and of randomly drawn
-    (``seed``) test stays of every task, and the best checkpoint."""
+    (``seed``) test stays of every task (their KG paths read from the KG), and the best
+    checkpoint."""
     import pandas as pd
 
     from realm.eval.explain import Explanations, explain_stays, select_stays
     from realm.eval.predictions import predictions_frame
+    from realm.kg.spec import load_kg
     from realm.pipeline.train import fit, predict
 
     trained = fit([_model_config(cfg, name, cohort_dir, mentions)])
@@ -172,6 +174,7 @@ def _train_neural(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path |
     explanations = None
     if explain:
         mentions_table = pd.read_parquet(mentions) if mentions is not None else None
+        kg = load_kg(cfg.kg, progress=False)
         explanations = Explanations.concat([
             explain_stays(trained.model, trained.datamodule,
                           select_stays(predictions, task, name, cfg.explain_top, cfg.explain_random,
@@ -182,7 +185,7 @@ def _train_neural(cfg: DemoConfig, name: str, cohort_dir: Path, mentions: Path |
 
 
 def _trained(cfg: DemoConfig, name: str, cohort_dir: Path, cohort_key: str, mentions: Path | None,
-             kg: Any, explain: bool) -> tuple[Any, Any, Path]:
+             explain: bool) -> tuple[Any, Any, Path]:
     """Predictions (and explanations) of one neural model and its best checkpoint, from the
     cache when possible."""
     import pandas as pd
@@ -200,7 +203,7 @@ def _trained(cfg: DemoConfig, name: str, cohort_dir: Path, cohort_key: str, ment
     folder = stage_dir("demo_models", key)
     if not (folder / "predictions.parquet").is_file():
         with atomic_dir(folder) as tmp:
-            preds, ex, checkpoint = _train_neural(cfg, name, cohort_dir, mentions, kg, explain)
+            preds, ex, checkpoint = _train_neural(cfg, name, cohort_dir, mentions, explain)
             preds.to_parquet(tmp / "predictions.parquet", index=False)
             if ex is not None:
                 ex.save(tmp / "explanations")
@@ -211,6 +214,24 @@ def _trained(cfg: DemoConfig, name: str, cohort_dir: Path, cohort_key: str, ment
     ex_dir = folder / "explanations"
     return (pd.read_parquet(folder / "predictions.parquet"),
             Explanations.load(ex_dir) if ex_dir.is_dir() else None, folder / _CHECKPOINT)
+
+
+def _tabular(cfg: DemoConfig, cohort_dir: Path, cohort_key: str) -> list[Any]:
+    """GBM and LR predictions of the test split, fitted once per cohort and seed (cached)."""
+    import pandas as pd
+
+    from realm.pipeline.baselines import tabular_predictions
+
+    key = config_hash("tabular", cohort_key, cfg.seed, list(TASKS),
+                      code_digest("pipeline/baselines.py", "features/tabular.py", "models/baselines.py",
+                                  "eval/predictions.py"))
+    folder = stage_dir("demo_tabular", key)
+    if not (folder / "predictions.parquet").is_file():
+        with atomic_dir(folder) as tmp:
+            frames = tabular_predictions(cohort_dir, list(TASKS), cfg.seed)
+            pd.concat(frames, ignore_index=True).to_parquet(tmp / "predictions.parquet", index=False)
+    table = pd.read_parquet(folder / "predictions.parquet")
+    return [frame.reset_index(drop=True) for _, frame in table.groupby("model", sort=False)]
 
 
 def _copy(source: Path, target: Path) -> Path:
@@ -263,9 +284,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Run every step; returns the evaluation record (also written as metrics.json)."""
     from realm.data.prepare import prepare_cohort
     from realm.eval.run import run_evaluate
-    from realm.pipeline.baselines import ORACLE_NAME, oracle_predictions, tabular_predictions
+    from realm.pipeline.baselines import ORACLE_NAME, oracle_predictions
     from realm.eval.predictions import write_predictions
-    from realm.kg.spec import load_kg
+    from realm.kg.spec import kg_identity
 
     cfg.check()
     steps = _Steps(["hospital", "cohort", "KG", "entities", "REALM", "GRU", "GBM/LR",
@@ -278,7 +299,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     cohort_key = str(cohort.meta["cache_key"])
     steps.done()
     steps.start(f"knowledge graph {cfg.kg!r}")
-    kg = load_kg(cfg.kg, progress=cfg.progress)
+    # name and version only: a step that misses its cache loads the graph itself
+    kg = kg_identity(cfg.kg, progress=cfg.progress)
     steps.done()
     steps.start("entity extraction and linking")
     mentions = cached_mentions(cohort_dir, cohort_key, cfg.kg, kg.version, cfg.progress,
@@ -290,12 +312,12 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         steps.start(f"training {name}")
         entities = name == "REALM"
         preds, ex, checkpoints[name] = _trained(cfg, name, cohort_dir, cohort_key,
-                                                mentions if entities else None, kg, explain=entities)
+                                                mentions if entities else None, explain=entities)
         frames.append(preds)
         explanations = explanations if ex is None else ex
         steps.done()
     steps.start("GBM and LR baselines")
-    frames += tabular_predictions(cohort_dir, list(TASKS), cfg.seed)
+    frames += _tabular(cfg, cohort_dir, cohort_key)
     frames.append(oracle_predictions(cohort_dir, list(TASKS)))
     steps.done()
 

@@ -25,8 +25,6 @@ def code_digest(*parts: str) -> str:
 
 def cached_hospital(n_stays: int, seed: int) -> Path:
     """The synthetic hospital of ``n_stays`` stays and ``seed``, written once into the cache."""
-    from realm.data.synth import write_synthetic_hospital
-
     # Only the synthetic hospital's own code and resource files: an edit to another resource
     # (a harmonizer table) must not re-synthesize it.
     synth = sorted(str(p.relative_to(_PACKAGE)) for p in _PACKAGE.glob("data/synth*.py"))
@@ -34,6 +32,10 @@ def cached_hospital(n_stays: int, seed: int) -> Path:
     key = config_hash("synth", n_stays, seed, code_digest(*synth))
     folder = stage_dir("demo_hospital", key)
     if not (folder / "TRUE_RISK.csv").is_file():
+        # Imported only here: the simulator's vocabulary loads ICD-10-CM (seconds), which a
+        # warm run never needs.
+        from realm.data.synth import write_synthetic_hospital
+
         write_synthetic_hospital(folder, n_stays=n_stays, seed=seed)
     return folder
 

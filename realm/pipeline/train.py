@@ -13,7 +13,6 @@ checkpoint.
 
 from __future__ import annotations
 
-import copy
 import inspect
 import logging
 import time
@@ -30,10 +29,10 @@ import yaml
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
-from realm.config import config_path
+from realm.config import config_path, merge_configs
 from realm.data.datamodule import RealmDataModule
 from realm.errors import ConfigError
-from realm.eval.predictions import PredictionWriter
+from realm.eval.prediction_writer import PredictionWriter
 from realm.models.module import RealmTask
 from realm.pipeline.console import LogInterval, name_csv_run, quiet_lightning
 
@@ -140,32 +139,6 @@ class Trained:
     @property
     def seconds_per_epoch(self) -> float:
         return self.seconds / max(self.epochs, 1)
-
-
-def merge_configs(sources: Sequence[ConfigSource]) -> dict[str, Any]:
-    """The YAML files (paths, or names under ``configs/``) and mappings of ``sources`` merged
-    in order, as ``--config A --config B`` merges them: mappings merge key by key, anything
-    else (a list, a value) is replaced by the later source."""
-    def merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(base)
-        for key, value in top.items():
-            if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-                out[key] = merge(out[key], value)
-            else:
-                out[key] = copy.deepcopy(value)
-        return out
-
-    merged: dict[str, Any] = {}
-    for source in sources:
-        if isinstance(source, Mapping):
-            merged = merge(merged, source)
-            continue
-        path = config_path(source)
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-        merged = merge(merged, data)
-    return merged
 
 
 def build_datamodule(configs: Sequence[ConfigSource]) -> RealmDataModule:

@@ -20,7 +20,8 @@ from realm.data.meds.export import ANCHOR
 from realm.errors import DataError
 from realm.eval.meds_predictions import (is_meds_predictions, read_meds_predictions,
                                          write_meds_predictions)
-from realm.eval.predictions import PredictionWriter, write_predictions
+from realm.eval.prediction_writer import PredictionWriter
+from realm.eval.predictions import write_predictions
 from realm.eval.run import run_evaluate
 
 from tests.eval.eval_fixtures import tiny_cohort, tiny_predictions

@@ -12,8 +12,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from realm.errors import DataError
-from realm.eval.predictions import (PREDICTION_COLUMNS, PredictionWriter, predictions_frame,
-                                    read_predictions, write_predictions)
+from realm.eval.prediction_writer import PredictionWriter
+from realm.eval.predictions import PREDICTION_COLUMNS, predictions_frame, read_predictions, write_predictions
 
 from tests.eval.eval_fixtures import tiny_cohort
 

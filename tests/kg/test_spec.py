@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from realm.errors import ConfigError, DataError
-from realm.kg.spec import kg_cache_path, load_kg
+from realm.kg.graph import KnowledgeGraph
+from realm.kg.spec import KGIdentity, kg_cache_path, kg_identity, load_kg
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "kg" / "examples"
 
@@ -36,6 +37,23 @@ def test_cache_reused_then_rebuilt(spec: Path) -> None:
     assert again.version == first.version and path.stat().st_mtime_ns == mtime
     load_kg(spec, rebuild=True, progress=False)
     assert path.stat().st_mtime_ns != mtime
+
+
+def test_identity_without_parsing_the_graph(spec: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = kg_identity(spec, progress=False)  # builds the KG on first use
+    kg = load_kg(spec, progress=False)
+    assert built == KGIdentity(kg.name, kg.version)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("kg_identity parsed the cached graph")
+
+    monkeypatch.setattr(KnowledgeGraph, "load", refuse)
+    assert kg_identity(spec, progress=False) == built
+    # a cache written before the identity file existed: read the graph once, then never again
+    kg_cache_path(spec).with_name("identity.json").unlink()
+    monkeypatch.undo()
+    assert kg_identity(spec, progress=False) == built
+    assert kg_cache_path(spec).with_name("identity.json").is_file()
 
 
 def test_changed_synonym_changes_version_and_cache_key(spec: Path) -> None:

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from realm.pipeline.train import fit, merge_configs, predict
+from realm.config import merge_configs
+from realm.pipeline.train import fit, predict
 from tests.models.test_cli_configs import _tiny_cohort
 
 
