@@ -135,7 +135,9 @@ def _fit(configs: list[Any], data: Any, folder: Path, seed: int, threads: int) -
     from realm.pipeline.train import fit, predict
 
     torch.set_num_threads(threads)
-    trained = fit(configs, {"seed_everything": seed, "checkpoint.dirpath": str(folder),
+    # checkpoints in a subfolder: LightningCLI writes config.yaml into the run folder first,
+    # and a checkpoint folder that is not empty makes Lightning warn on every fit
+    trained = fit(configs, {"seed_everything": seed, "checkpoint.dirpath": str(folder / "checkpoints"),
                             "trainer.default_root_dir": str(folder)}, datamodule=data, reseed=True)
     return _Fitted(predict(trained.model, data.test_dataloader()), trained.epochs, trained.seconds)
 

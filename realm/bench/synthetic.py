@@ -118,7 +118,9 @@ def _fit_one(name: str, cfg: SyntheticBenchConfig, data_config: dict[str, Any], 
     # A checkpoint left by an earlier run would be saved beside as best-v1 and confuse a reader.
     shutil.rmtree(folder, ignore_errors=True)
     configs = [data_config, *(cfg.realm if name == "realm" else cfg.timeseries)]
-    trained = fit(configs, {"seed_everything": seed, "checkpoint.dirpath": str(folder),
+    # checkpoints in a subfolder: LightningCLI writes config.yaml into the run folder first,
+    # and a checkpoint folder that is not empty makes Lightning warn on every fit
+    trained = fit(configs, {"seed_everything": seed, "checkpoint.dirpath": str(folder / "checkpoints"),
                             "trainer.default_root_dir": str(folder)}, datamodule=data, reseed=True)
     return {"test": predict(trained.model, data.test_dataloader()),
             "val": predict(trained.model, data.val_dataloader()),

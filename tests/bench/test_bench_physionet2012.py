@@ -88,14 +88,14 @@ def test_bench_physionet2012_writes_every_model(tmp_path: Path, monkeypatch: pyt
     assert set(predictions.columns) >= {"subject_id", "mortality", "realm", "gru", "transformer", "gbm", "lr"}
     assert roc_auc_score(predictions["mortality"], predictions["gbm"]) == pytest.approx(
         result["models"]["gbm"]["auroc"]["value"])
-    assert (tmp_path / "result" / "realm" / "seed1" / "best.ckpt").is_file()  # one model per seed
+    assert (tmp_path / "result" / "realm" / "seed1" / "checkpoints" / "best.ckpt").is_file()  # one model per seed
     # the seeds trained in two forked processes give the very same REALM
     parallel = tmp_path / "parallel.json"
     assert main([*common, "--out", str(parallel), *settings("two", realm_jobs=2, realm_folds=0)]) == 0
     again = json.loads(parallel.read_text())
     for metric in ("auroc", "auprc", "min_se_ppv", "brier"):
         assert again["models"]["realm"][metric]["value"] == pytest.approx(result["models"]["realm"][metric]["value"])
-    assert (tmp_path / "parallel" / "realm" / "seed1" / "best.ckpt").is_file()
+    assert (tmp_path / "parallel" / "realm" / "seed1" / "checkpoints" / "best.ckpt").is_file()
     # cross-fitting: each seed validates on its own fold; only REALM changes (the baselines
     # keep the cohort's split), and forked workers still reproduce one process exactly
     folded = []
