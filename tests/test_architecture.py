@@ -91,3 +91,16 @@ def test_scoring_predictions_does_not_import_lightning() -> None:
             "('pytorch_lightning', 'lightning', 'lightning_fabric', 'simple_icd_10_cm')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout[:300]
+
+
+def test_training_needs_no_optional_extra() -> None:
+    """The README's first command installs no extra: training, predicting and the demo must
+    import without the MEDS tools (polars, meds), which only their own modules load."""
+    import subprocess
+    import sys
+
+    code = ("import sys, realm.pipeline.train, realm.pipeline.demo, realm.eval.prediction_writer, "
+            "realm.cli.lightning; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('polars', 'meds', 'meds_evaluation')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout[:300]

@@ -19,7 +19,6 @@ import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from realm.errors import ConfigError, DataError
-from realm.eval.meds_predictions import MEDS_PREDICTIONS_DIR, write_meds_predictions
 from realm.eval.predictions import PREDICTIONS_FILE, predictions_frame, write_predictions
 
 __all__ = ["PredictionWriter"]
@@ -85,6 +84,14 @@ class PredictionWriter(BasePredictionWriter):
             self._write_meds(frame, Path(cohort_dir), target.parent)
 
     def _write_meds(self, frame: pd.DataFrame, cohort_dir: Path, run_dir: Path) -> None:
+        try:
+            # Imported here: the MEDS modules need the optional `meds` extra (polars,
+            # meds-evaluation), and training and predicting work without it.
+            from realm.eval.meds_predictions import MEDS_PREDICTIONS_DIR, write_meds_predictions
+        except ImportError as exc:
+            log.warning("no MEDS prediction files: %s is not installed (pip install 'realm[meds]')",
+                        exc.name)
+            return
         folder = run_dir / MEDS_PREDICTIONS_DIR
         try:
             self.written_meds = write_meds_predictions(frame, cohort_dir, folder)

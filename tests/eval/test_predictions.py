@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,21 @@ def test_writer_round_trip_through_trainer_predict(tmp_path: Path) -> None:
     mort = back[back["task"] == "mortality"].set_index("stay_id")["y_prob"]
     expected = torch.sigmoid(x * 0.5).double().numpy()
     np.testing.assert_allclose(mort.loc[ids.numpy()].to_numpy(), expected, rtol=1e-6)
+
+
+def test_writer_without_the_meds_extra_still_writes_its_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A core install (no `meds` extra): predict writes predictions.parquet and says why no MEDS
+    files came, instead of failing after the work is done."""
+    monkeypatch.setitem(sys.modules, "realm.eval.meds_predictions", None)  # import -> ImportError
+    cohort = tiny_cohort(tmp_path / "c", n=4)
+    loader = DataLoader([{"stay_id": s, "x": v} for s, v in zip(torch.arange(1000, 1004), torch.zeros(4))],
+                        batch_size=4)
+    writer = PredictionWriter(output_path=str(tmp_path / "out" / "predictions.parquet"), cohort_dir=str(cohort))
+    trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=[writer],
+                         enable_progress_bar=False, enable_model_summary=False)
+    with caplog.at_level("WARNING"):
+        trainer.predict(_Tiny(), dataloaders=loader, return_predictions=False)
+    assert len(read_predictions(tmp_path / "out" / "predictions.parquet")) == 8
+    assert writer.written_meds == [] and not (tmp_path / "out" / "meds_predictions").exists()
+    assert "realm[meds]" in caplog.text
