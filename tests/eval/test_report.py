@@ -192,3 +192,26 @@ def test_why_these_risks_lists_findings_apart_with_effects_in_points(evaluated) 
     assert present.index("Fever") < present.index("Minor") < present.index("Hypotension")
     assert "Minor 0" not in present and f"Minor {ENTITY_ROWS}" in present
     assert "lactate" in section and "6&ndash;12" in section and "+4.5 pts" in section
+
+
+def test_evaluate_runs_without_the_meds_extra(tmp_path: Path) -> None:
+    """The README's first command installs no extra; `realm evaluate` (and the demo's report)
+    must read realm's own predictions files without polars or meds-evaluation."""
+    import subprocess
+    import sys
+
+    cohort = tiny_cohort(tmp_path / "c", n=30)
+    write_predictions(tiny_predictions(cohort, "REALM", 0.2, 0), tmp_path / "a.parquet")
+    write_predictions(tiny_predictions(cohort, "GBM", 0.3, 1), tmp_path / "b.parquet")
+    code = ("import sys\n"
+            "class NotInstalled:  # the optional extra's packages cannot be imported\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('polars', 'meds', 'meds_evaluation'):\n"
+            "            raise ModuleNotFoundError(name, name=name)\n"
+            "sys.meta_path.insert(0, NotInstalled())\n"
+            "from realm.cli import main\n"
+            f"sys.exit(main(['evaluate', '--predictions', {str(tmp_path / 'a.parquet')!r}, '--baselines', "
+            f"{str(tmp_path / 'b.parquet')!r}, '--out', {str(tmp_path / 'out')!r}, '--n-resamples', '20']))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "out" / "metrics.json").is_file()
