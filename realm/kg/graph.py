@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
 
@@ -46,6 +46,9 @@ def _representative_key(node_id: str) -> tuple[int, str]:
     prefix = node_id.partition(":")[0]
     rank = _REPRESENTATIVE_PREFIXES.index(prefix) if prefix in _REPRESENTATIVE_PREFIXES else len(_REPRESENTATIVE_PREFIXES)
     return rank, node_id
+
+
+_NODE_FIELDS = tuple(f.name for f in fields(Node))
 
 
 class KnowledgeGraph:
@@ -281,12 +284,14 @@ class KnowledgeGraph:
         payload = {
             "name": self.name,
             "version": self.version,
-            "nodes": [asdict(n) for n in self.nodes()],
+            # the fields by name (dataclasses.asdict deep-copies every tuple: seconds here)
+            "nodes": [{f: getattr(n, f) for f in _NODE_FIELDS} for n in self.nodes()],
             "edges": [list(e) for e in self.edges()],
             "aliases": dict(sorted(self.aliases.items())),
         }
         with atomic_path(path) as tmp:
-            with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+            # level 1: 3.5 s less than the default 9 for the default KG, the file 5 MB instead of 4
+            with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1) as fh:
                 json.dump(payload, fh)
         return path
 

@@ -56,6 +56,33 @@ def test_identity_without_parsing_the_graph(spec: Path, monkeypatch: pytest.Monk
     assert kg_cache_path(spec).with_name("identity.json").is_file()
 
 
+def test_cached_graph_is_read_from_its_pickle_and_never_from_a_stale_one(spec: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    built = load_kg(spec, progress=False)
+    fast = kg_cache_path(spec).with_name("graph.pickle")
+    assert fast.is_file()
+    original = KnowledgeGraph.load
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the JSON was parsed")
+
+    monkeypatch.setattr(KnowledgeGraph, "load", refuse)
+    again = load_kg(spec, progress=False)
+    assert again.version == built.version and sorted(again.edges()) == sorted(built.edges())
+    assert again.node("ICU:aki") == built.node("ICU:aki") and again.aliases == built.aliases
+    # the graph file replaced (same content, new mtime): its old pickle is not used
+    monkeypatch.setattr(KnowledgeGraph, "load", original)
+    graph = kg_cache_path(spec)
+    graph.write_bytes(graph.read_bytes())
+    calls = []
+    monkeypatch.setattr(KnowledgeGraph, "load", lambda *a, **k: calls.append(1) or original(*a, **k))
+    assert load_kg(spec, progress=False).version == built.version and calls == [1]
+    # a damaged pickle: read the JSON, write a good pickle
+    fast.write_bytes(fast.read_bytes()[:100])
+    assert load_kg(spec, progress=False).version == built.version and calls == [1, 1]
+    assert load_kg(spec, progress=False).version == built.version and calls == [1, 1]
+
+
 def test_changed_synonym_changes_version_and_cache_key(spec: Path) -> None:
     before = load_kg(spec, progress=False)
     old_path = kg_cache_path(spec)
