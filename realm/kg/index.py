@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from realm.cache import config_hash, stage_dir
-from realm.errors import ConfigError, KGError
+from realm.errors import ConfigError, Interrupted, KGError
 from realm.kg.embedders import TextEmbedder
 from realm.kg.graph import KnowledgeGraph
 from realm.resources.words import is_stop_surface
@@ -379,6 +380,7 @@ def build_index(
     types: Iterable[str] | None = None,
     batch_size: int = 2048,
     progress: bool = True,
+    stop: threading.Event | None = None,
 ) -> BuildReport:
     """Embed every node name and synonym of ``kg`` (``types``: of nodes of these types) into
     ``index``.
@@ -392,6 +394,9 @@ def build_index(
     by (node id, string, embedder id), so after a KG update only new or changed strings are
     embedded and entries no longer in the KG are deleted. Versioned: the index records the KG
     version and embedder id only once complete; :func:`check_index` refuses anything else.
+
+    ``stop`` (set by another thread) ends the build after the chunk being embedded, raising
+    :class:`~realm.errors.Interrupted`; what was committed stays for the next build.
     """
     start = time.perf_counter()
     meta = index.get_meta()
@@ -433,6 +438,9 @@ def build_index(
     with ThreadPoolExecutor(1, thread_name_prefix="realm-index") as writer:
         pending: Future[None] | None = None
         for s in range(0, len(texts), batch_size):
+            if stop is not None and stop.is_set():
+                bar.close()
+                raise Interrupted(f"index build of {kg.name} stopped; the next build resumes it")
             chunk = texts[s : s + batch_size]
             vectors = embedder.embed(chunk, batch_size=64)
             rows = [(e, v) for text, v in zip(chunk, vectors, strict=True) for e in by_text[text]]

@@ -216,3 +216,24 @@ def test_a_failed_insertion_stops_the_build_and_leaves_it_refused() -> None:
     assert index.count() == 3  # the first chunk only; nothing after the failure was written
     with pytest.raises(KGError, match="incomplete"):
         check_index(index, kg, HashingEmbedder(dim=64))
+
+
+def test_a_stopped_build_ends_after_its_chunk_and_resumes(make_index: Callable[[], VectorIndex]) -> None:
+    import threading
+
+    from realm.errors import Interrupted
+
+    kg, index, stop = tiny_kg(), make_index(), threading.Event()
+
+    class StopAfterTwo(CountingEmbedder):
+        def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+            if self.calls == 1:
+                stop.set()  # another thread asks the build to stop while chunk 2 is embedded
+            return super().embed(texts, batch_size)
+
+    with pytest.raises(Interrupted, match="resumes"):
+        build_index(kg, StopAfterTwo(), index, batch_size=3, progress=False, stop=stop)
+    assert index.count() == 6  # the chunk being embedded was still committed
+    with pytest.raises(KGError, match="incomplete"):
+        check_index(index, kg, HashingEmbedder(dim=64))
+    assert build_index(kg, CountingEmbedder(), make_index(), batch_size=3, progress=False).added == 5

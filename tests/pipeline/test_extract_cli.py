@@ -236,3 +236,32 @@ def test_the_dense_linker_extends_the_cached_index_to_new_types_and_reuses_it(
     assert [r["index"]["entries"] for r in runs] == [7, 7]
     # (a flag, not the seconds: seven strings index in well under the 0.1 s the record rounds to)
     assert runs[0]["index"]["built"] and not runs[1]["index"]["built"] and runs[1]["index"]["build_seconds"] == 0
+
+
+def test_the_early_index_build_stops_when_extraction_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relink index is built beside the extraction; Ctrl-C (or any failure) in the
+    extraction tells it to stop instead of leaving a thread indexing for minutes."""
+    import threading
+
+    from realm.errors import Interrupted
+    from realm.kg.graph import KnowledgeGraph
+    from realm.pipeline import extract
+    from realm.records import Node
+
+    kg = KnowledgeGraph.from_nodes_edges([Node("D:1", "norepinephrine", "drug")], [], name="t")
+    told: list[bool] = []
+
+    def slow_index(graph: KnowledgeGraph, cfg: object, types: set[str], stop: threading.Event | None = None):
+        told.append(stop is not None and stop.wait(20))
+        raise Interrupted("stopped")
+
+    monkeypatch.setattr(extract, "_dense_index", slow_index)
+    cfg = extract.ExtractConfig(relink_types=("drug",), embedder="hashing", progress=False)
+    with pytest.raises(KeyboardInterrupt, match="user"):
+        with extract._early_index(kg, cfg) as early:
+            assert early is not None
+            raise KeyboardInterrupt("user")
+    assert told == [True]
+    # nothing to build: no thread at all
+    with extract._early_index(kg, extract.ExtractConfig(linker="dictionary", relink_types=("drug",))) as early:
+        assert early is None
