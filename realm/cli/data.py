@@ -61,6 +61,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     prep.add_argument("--strict", action="store_true",
                       help="stop at the first malformed row instead of counting it in quality.json "
                            "and skipping it")
+    prep.add_argument("--max-bad-fraction", type=float, default=None,
+                      help="MIMIC sources: a table file with more of its rows malformed than this "
+                           "share is refused as unreadable (default 0.5)")
     prep.add_argument("--mapping", type=Path, default=None,
                       help="--source meds: code mapping YAML (default: realm's own export's)")
     prep.add_argument("--labels", type=Path, default=None, dest="meds_labels",
@@ -97,7 +100,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
         args.source, args.root, args.out, window_hours=args.window_hours, seed=args.seed,
         fractions=tuple(args.fractions), temporal=args.temporal, sets=args.sets,
         labs=args.labs, progress=args.progress, force=args.force, strict=args.strict,
-        mapping=args.mapping, meds_labels=args.meds_labels,
+        mapping=args.mapping, meds_labels=args.meds_labels, max_bad_fraction=args.max_bad_fraction,
     )
     sys.stdout.write(summarize(cohort) + "\n")
     sys.stdout.write(f"cohort: {folder}  ({time.perf_counter() - start:.1f} s)\n")

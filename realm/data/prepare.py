@@ -39,7 +39,7 @@ ORACLE_COLUMNS = ("ICUSTAY_ID", "SUBJECT_ID", "RISK_MORTALITY", "RISK_READMISSIO
 def _read_source(source: str, root: Path, *, window_hours: float,
                  sets: Sequence[str] | None, labs: Sequence[str] | None,
                  progress: bool, strict: bool, mapping: Path | None,
-                 meds_labels: Path | None) -> Cohort:
+                 meds_labels: Path | None, max_bad_fraction: float | None = None) -> Cohort:
     """Run the reader of ``source``. Imports are lazy: each reader pulls in its own stack."""
     if source == "meds":
         if sets is not None or labs is not None:
@@ -63,8 +63,9 @@ def _read_source(source: str, root: Path, *, window_hours: float,
         raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
     from realm.data.readers.mimic import read_mimic
 
+    bad = {} if max_bad_fraction is None else {"max_bad_fraction": max_bad_fraction}
     return read_mimic(root, MIMIC_LAYOUTS[source], window_hours=window_hours, labs=labs,
-                      progress=progress, strict=strict)
+                      progress=progress, strict=strict, **bad)
 
 
 def attach_oracle(cohort: Cohort, path: Path) -> Cohort:
@@ -152,6 +153,7 @@ def prepare_cohort(
     strict: bool = False,
     mapping: Path | None = None,
     meds_labels: Path | None = None,
+    max_bad_fraction: float | None = None,
 ) -> tuple[Cohort, Path]:
     """Read ``source`` under ``root``, assign splits, validate and save; return the cohort
     and its folder. ``out=None`` uses the cache; an existing cohort with the same input
@@ -160,7 +162,9 @@ def prepare_cohort(
     counting it in ``quality.json`` and skipping it. ``source="meds"`` reads a MEDS dataset
     through a code ``mapping`` YAML (default: realm's own export) and takes labels from the
     MEDS label files under ``meds_labels`` (e.g. ACES output) or derives them from the codes;
-    the dataset's own subject splits are kept."""
+    the dataset's own subject splits are kept. ``max_bad_fraction`` (MIMIC sources): a table
+    file with more of its rows malformed than this is unreadable, not skipped row by row
+    (default: the reader's, 0.5)."""
     if source not in SOURCES:
         raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
     if window_hours <= 0:
@@ -170,6 +174,12 @@ def prepare_cohort(
     if not root.is_dir():
         raise DataError("source folder not found", path=root)
     config = _config(source, window_hours, seed, fractions, temporal, sets, labs)
+    if max_bad_fraction is not None:
+        if source not in MIMIC_LAYOUTS:
+            raise ConfigError(f"--max-bad-fraction applies to MIMIC sources, not {source}")
+        if not 0.0 <= max_bad_fraction <= 1.0:
+            raise ConfigError(f"--max-bad-fraction must lie in [0, 1], got {max_bad_fraction}")
+        config["max_bad_fraction"] = max_bad_fraction
     if strict:
         # A cohort read leniently may have skipped rows that a strict read refuses; the
         # key of a lenient read stays what it always was.
@@ -191,7 +201,8 @@ def prepare_cohort(
         return Cohort.load(target), target
 
     cohort = _read_source(source, root, window_hours=window_hours, sets=sets, labs=labs,
-                          progress=progress, strict=strict, mapping=mapping, meds_labels=meds_labels)
+                          progress=progress, strict=strict, mapping=mapping, meds_labels=meds_labels,
+                          max_bad_fraction=max_bad_fraction)
     if source == "synthetic":
         cohort = attach_oracle(cohort, root / ORACLE_FILE)
         split = assign_splits(cohort.stays, cohort.labels, column="split")

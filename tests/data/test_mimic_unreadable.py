@@ -47,3 +47,20 @@ def test_the_share_must_be_a_fraction(tmp_path: Path) -> None:
     root = write_mimic3(tmp_path / "m3", gz=False)
     with pytest.raises(ConfigError, match="max_bad_fraction"):
         read_mimic(root, "mimic3", progress=False, max_bad_fraction=1.5)
+
+
+def test_the_share_is_a_command_line_option(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`realm data prepare --max-bad-fraction`: refused at the default share, read with it
+    raised; a source other than MIMIC refuses the option."""
+    from realm.cli import main
+
+    root = write_mimic3(tmp_path / "m3", gz=False)
+    good = _break_rows(root / "ADMISSIONS.csv", "HADM_ID", "1O0", copies=1)
+    _break_rows(root / "ADMISSIONS.csv", "HADM_ID", "1O0", copies=good + 40)
+    common = ["data", "prepare", "--root", str(root), "--no-progress"]
+    assert main([*common, "--source", "mimic3", "--out", str(tmp_path / "a")]) != 0
+    assert "unreadable" in caplog.text
+    assert main([*common, "--source", "mimic3", "--out", str(tmp_path / "b"), "--max-bad-fraction", "1"]) == 0
+    assert (tmp_path / "b" / "meta.json").is_file()
+    assert main([*common, "--source", "physionet2012", "--max-bad-fraction", "1"]) != 0
+    assert "applies to MIMIC sources" in caplog.text
