@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from realm.extract.llm import CACHE_STAGE
 from realm.extract.mentions_table import META_FILE, MENTIONS_FILE, mentions_meta
 from tests.crash_helpers import kill_mid_run, run_cli, stale_temps, tiny_cohort, tiny_kg
 
@@ -73,8 +74,9 @@ def test_llm_extract_killed_while_caching_an_answer(tmp_path: Path) -> None:
             "dictionary", "--no-timeseries", "--no-progress", "--cohort"]
     cache, clean = tmp_path / "cache", tmp_path / "clean"
     # the second answer's cache file is written under its temporary name: one answer is stored
+    # (matched by the answer cache's folder: the KG's identity.json is written the same way)
     kill_mid_run([*argv, str(cohort)], cache, "pathlib:Path.write_text", tmp_path / "paused",
-                 pattern=".json.", count=2)
+                 pattern=f"/{CACHE_STAGE}/", count=2)
     assert stale_temps(cache)
     run_cli([*argv, str(cohort)], cache)
     run_cli([*argv, str(clean_cohort)], clean)
