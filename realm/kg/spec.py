@@ -222,11 +222,13 @@ def _write_identity(target: Path, kg: KnowledgeGraph) -> None:
 
 def _fast_stamp(target: Path) -> tuple[Any, ...]:
     """What the pickle must have been written for: this very graph file (size, mtime), the
-    graph class's code and the library versions (a pickle is not portable across them)."""
+    code of the pickled classes (the graph, its Node records) and the library versions (a
+    pickle is not portable across them)."""
     import networkx
 
+    here = Path(__file__).resolve().parent
     stat = target.stat()
-    return (stat.st_size, stat.st_mtime_ns, inputs_digest([Path(__file__).with_name("graph.py")]),
+    return (stat.st_size, stat.st_mtime_ns, inputs_digest([here / "graph.py", here.parent / "records.py"]),
             networkx.__version__, sys.version_info[:2])
 
 
